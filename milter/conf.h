@@ -1,0 +1,141 @@
+/*
+ * conf - the configuration: keyword table, parser, snapshots
+ *
+ * Every keyword of SPEC.md is one row of the table in conf.c (name, type,
+ * default, bounds, target field, list flag); the parser, -o, -n, the
+ * built-in defaults and the documentation check all read that table.
+ * conf_load() parses a file plus -o overrides into a fresh struct conf
+ * and reports every error as "FILE:LINE: message"; it publishes nothing.
+ * conf_publish() makes a loaded snapshot the current one (at startup and
+ * after a good SIGHUP reload). Sessions take a reference at negotiate
+ * with conf_acquire() and drop it at close with conf_release(), so a
+ * reload never changes an open session's configuration.
+ *
+ * Caps: a line is at most 4096 octets; a list holds at most 256 entries.
+ * Ownership: a struct conf owns all its strings and lists; it is freed
+ *   when its last reference goes (conf_release), or with conf_free() if
+ *   it was never published.
+ * Threads: conf_acquire/conf_release/conf_publish are safe from any
+ *   thread (one mutex, conf_lock, guards the current pointer and the
+ *   refcounts). A snapshot is immutable once published.
+ * Errors: conf_load() returns a negative AM_ECONF with every error
+ *   written to the error sink, one line each.
+ * See also: SPEC.md "Configuration file", authmilter.conf(5).
+ */
+#ifndef AM_CONF_H
+#define AM_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cidr.h"
+#include "blentry.h"
+#include "result.h"
+#include "dns.h"
+
+#define CONF_DEFAULT_FILE "/etc/authmilter/authmilter.conf"
+#define CONF_MAX_LIST 256
+
+enum conf_loglevel { LOG_L_ERROR = 0, LOG_L_WARNING, LOG_L_INFO, LOG_L_DEBUG };
+enum conf_logformat { LOG_F_TEXT = 0, LOG_F_JSON };
+enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
+
+struct conf {
+	int refs;                 /* references, under conf_lock */
+	char *file;               /* the file loaded, or NULL for defaults */
+	bool defaults_only;       /* no file was found: built-in defaults */
+
+	/* General */
+	char *socket;             /* Socket: owned */
+	unsigned int socket_mode; /* SocketMode */
+	char *user_id;            /* UserID "user[:group]" or NULL: owned */
+	char *pid_file;           /* PidFile or NULL: owned */
+	char *authserv_id;        /* AuthservID (host FQDN by default) */
+	enum conf_loglevel log_level;   /* LogLevel */
+	enum conf_logformat log_format; /* LogFormat */
+	bool syslog;              /* Syslog */
+	bool dry_run;             /* DryRun */
+	struct cidr_list internal_hosts; /* InternalHosts: owned */
+	bool skip_authenticated;  /* SkipAuthenticated */
+	enum dns_mode resolver;   /* Resolver mode */
+	char *resolver_forward;   /* "ADDR[@PORT],..." for forward: owned */
+	char *trust_anchor_file;  /* TrustAnchorFile or NULL: owned */
+	unsigned int dns_timeout; /* DNSTimeout, seconds */
+	enum conf_ondnserror on_dns_error; /* OnDNSError */
+	bool delay_reject;        /* DelayReject */
+
+	/* Connection checks */
+	struct blentry_list dnsbl; /* DNSBL: owned */
+	int dnsbl_threshold;       /* DNSBLThreshold */
+	enum am_action dnsbl_action;   /* DNSBLAction */
+	struct blentry_list rhsbl;     /* RHSBL: owned */
+	enum am_action rhsbl_action;   /* RHSBLAction */
+	enum am_action iprev_action;   /* IPRevAction */
+	enum am_action helo_action;    /* HeloAction */
+	enum am_action sender_domain_action; /* SenderDomainAction */
+
+	/* SPF */
+	enum am_action spf_fail_action;     /* SPFFailAction */
+	enum am_action spf_softfail_action; /* SPFSoftfailAction */
+	bool received_spf;                  /* ReceivedSPF */
+
+	/* DKIM */
+	unsigned int dkim_min_key_bits;  /* DKIMMinimumKeyBits */
+	unsigned int dkim_max_signatures; /* DKIMMaxSignatures */
+
+	/* DMARC */
+	bool dmarc_enforce;                   /* DMARCEnforce */
+	enum am_action dmarc_reject_action;   /* DMARCRejectAction */
+	enum am_action dmarc_quarantine_action; /* DMARCQuarantineAction */
+	char *public_suffix_list;  /* PublicSuffixList path, NULL = none */
+
+	/* Operations */
+	char *metrics_listen;      /* MetricsListen "ADDR:PORT" or NULL */
+};
+
+/*
+ * One -o KEY=VALUE override, applied after the file in the order given.
+ */
+struct conf_override {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * conf_load - parse file (NULL means CONF_DEFAULT_FILE) and the overrides
+ * into a fresh snapshot. If file is NULL and the default file does not
+ * exist, the built-in defaults apply (defaults_only is set). Each error is
+ * written to errs as "FILE:LINE: message\n" (overrides use "-o:N").
+ * Returns the snapshot with refs 0 (not yet published), or NULL if there
+ * was any error.
+ */
+struct conf *conf_load(const char *file, const struct conf_override *ov,
+		       size_t nov, FILE *errs);
+
+/* conf_free - free a snapshot that was never published (NULL ok). */
+void conf_free(struct conf *c);
+
+/*
+ * conf_publish - make c the current snapshot; the previous one is
+ * released (and freed once its last session drops it).
+ */
+void conf_publish(struct conf *c);
+
+/* conf_acquire - the current snapshot with one more reference. */
+struct conf *conf_acquire(void);
+
+/* conf_release - drop a reference taken by conf_acquire (NULL ok). */
+void conf_release(struct conf *c);
+
+/* conf_shutdown - release the current snapshot at exit. */
+void conf_shutdown(void);
+
+/*
+ * conf_keyword_count / conf_keyword_name - walk the keyword table (for
+ * the documentation check and -n). Names are static strings.
+ */
+size_t conf_keyword_count(void);
+const char *conf_keyword_name(size_t i);
+
+#endif

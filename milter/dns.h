@@ -1,0 +1,191 @@
+/*
+ * dns - the process-wide libunbound context and per-session query sets
+ *
+ * dns_init() creates the one libunbound context of the process (threaded
+ * async mode, raised outgoing-range and caches, resolver mode and trust
+ * anchor from the configuration) and starts the dispatcher thread that
+ * polls ub_fd() and runs ub_process(). Every lookup of every check goes
+ * through it.
+ *
+ * A session owns one struct dns_set for its whole life. dns_submit()
+ * starts a query at once and returns its handle; submitting the same
+ * (name, type) twice in one set returns the same handle, so a check may
+ * ask again freely. dns_answer() reads a query without blocking (status
+ * DNS_PENDING until the answer is in). dns_wait() blocks until one query,
+ * or every pending query of the set, is answered or the deadline passes;
+ * a query still pending at the deadline is cancelled and becomes
+ * DNS_TIMEOUT for good, so that a check evaluated again later sees the
+ * same answers. Queries started in one milter callback can be read in a
+ * later callback of the same session.
+ *
+ * Caps: names longer than 253 octets or with a label over 63 octets, or
+ *   empty labels, complete at once with DNS_INVALID and send nothing;
+ *   at most DNS_MAX_RR records are kept per answer and a TXT record's
+ *   joined strings are cut at DNS_MAX_TXT octets (the answer is then
+ *   marked truncated); a set holds at most DNS_MAX_QUERIES queries, past
+ *   which dns_submit() returns a query that completed with DNS_SERVFAIL.
+ * Ownership: a set belongs to its session; dns_set_free() cancels what is
+ *   still pending and frees every query and answer (NULL is accepted).
+ *   Query handles and answers are owned by the set and stay valid until
+ *   dns_set_free(). Answer data never changes once the status is not
+ *   DNS_PENDING.
+ * Threads: the context is shared by all threads. A set is used by one
+ *   session thread; the dispatcher thread writes its result slots under
+ *   the set's mutex (lock order: set mutex only; never held while calling
+ *   libunbound's resolve functions or any smfi_*).
+ * Errors: DNS trouble is a status, never an error return. dns_init()
+ *   returns a negative AM_E* code and fills a message buffer.
+ * See also: LIBRARIES.md section 1, RFC 1035, RFC 4033.
+ */
+#ifndef AM_DNS_H
+#define AM_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <netinet/in.h>
+
+#define DNS_MAX_RR 64       /* records kept per answer */
+#define DNS_MAX_TXT 8192    /* octets kept of one TXT record */
+#define DNS_MAX_QUERIES 512 /* queries per set (per SMTP session) */
+
+enum dns_type {
+	DNS_T_A = 1,
+	DNS_T_PTR = 12,
+	DNS_T_MX = 15,
+	DNS_T_TXT = 16,
+	DNS_T_AAAA = 28,
+};
+
+enum dns_status {
+	DNS_PENDING = 0, /* not answered yet */
+	DNS_DATA,        /* NOERROR with at least one record of the type */
+	DNS_NODATA,      /* NOERROR, no record of the type */
+	DNS_NXDOMAIN,    /* the name does not exist */
+	DNS_SERVFAIL,    /* SERVFAIL, REFUSED, other rcodes, engine errors */
+	DNS_TIMEOUT,     /* deadline passed, or cancelled */
+	DNS_BOGUS,       /* DNSSEC validation failed: a temporary error */
+	DNS_INVALID,     /* the name is not a valid domain name; not sent */
+};
+
+/* One record. Which member is set depends on the query type. */
+struct dns_rr {
+	struct in_addr a;     /* A */
+	struct in6_addr aaaa; /* AAAA */
+	uint16_t pref;        /* MX preference */
+	char *name;           /* MX exchange or PTR target: owned by the set;
+	                       * lower case, no trailing dot; "" for the root
+	                       * (null MX "0 .") */
+	char *txt;            /* TXT: the record's strings joined, NUL-
+	                       * terminated; owned by the set; may contain
+	                       * NUL octets, so use txtlen */
+	size_t txtlen;        /* TXT: octets in txt, without the final NUL */
+};
+
+struct dns_answer {
+	enum dns_status status; /* DNS_PENDING until answered */
+	int rcode;              /* DNS rcode as received, -1 if none */
+	bool secure;            /* DNSSEC-validated (TrustAnchorFile set) */
+	bool truncated;         /* records or TXT octets were cut at a cap */
+	uint32_t ttl;           /* TTL of the answer */
+	size_t n;               /* records in rr */
+	struct dns_rr *rr;      /* n records: owned by the set */
+	char *canonname;        /* name after CNAMEs, or NULL: owned */
+	double ms;              /* milliseconds from submit to answer */
+};
+
+struct dns_set;   /* per-session query set */
+struct dns_query; /* one query; owned by its set */
+
+/* Resolver modes (SPEC "Resolver"). */
+enum dns_mode {
+	DNS_MODE_RECURSIVE = 0,
+	DNS_MODE_RESOLVCONF,
+	DNS_MODE_FORWARD,
+};
+
+struct dns_options {
+	enum dns_mode mode;
+	const char *forward;          /* "ADDR[@PORT],..." for FORWARD */
+	const char *trust_anchor;     /* file or NULL */
+};
+
+/*
+ * dns_init - create the shared context and start the dispatcher.
+ * Returns 0, or a negative AM_E* code with a message in err.
+ * In RESOLVCONF and FORWARD modes the default local zones of libunbound
+ * (test., the private and documentation reverse zones, ...) are removed,
+ * so that every name goes to the configured servers.
+ */
+int dns_init(const struct dns_options *opt, char *err, size_t errlen);
+
+/* dns_shutdown - stop the dispatcher and delete the context. */
+void dns_shutdown(void);
+
+/*
+ * dns_set_new - a new, empty query set. tag (e.g. the session id) is
+ * copied and prefixes the debug log lines of its queries. NULL on ENOMEM.
+ */
+struct dns_set *dns_set_new(const char *tag);
+
+/* dns_set_free - cancel pending queries and free everything. */
+void dns_set_free(struct dns_set *set);
+
+/*
+ * dns_submit - start a query for (name, type), or return the handle of
+ * the same query already in the set. name may carry a trailing dot and
+ * any case. Never NULL: on a bad name or an engine failure the returned
+ * query is already complete (DNS_INVALID or DNS_SERVFAIL).
+ */
+struct dns_query *dns_submit(struct dns_set *set, const char *name,
+			     enum dns_type type);
+
+/*
+ * dns_answer - the query's answer so far, without blocking. The pointer
+ * stays valid until dns_set_free(); status is DNS_PENDING until the
+ * answer arrives or the query times out.
+ */
+const struct dns_answer *dns_answer(const struct dns_query *q);
+
+/*
+ * dns_wait - block until q (or, if q is NULL, every pending query of the
+ * set) is complete or the absolute CLOCK_MONOTONIC deadline passes. A
+ * query still pending at the deadline is cancelled and completes with
+ * DNS_TIMEOUT. Returns 0, or AM_ETIMEOUT if anything timed out. The time
+ * spent blocked is added to dns_set_wait_ms().
+ */
+int dns_wait(struct dns_set *set, struct dns_query *q,
+	     const struct timespec *deadline);
+
+/* dns_deadline - now (CLOCK_MONOTONIC) plus ms milliseconds. */
+void dns_deadline(struct timespec *out, unsigned int ms);
+
+/* dns_set_wait_ms - total milliseconds this set's owner spent blocked. */
+double dns_set_wait_ms(const struct dns_set *set);
+
+/* dns_set_reset_wait - zero the wait counter (at each new message). */
+void dns_set_reset_wait(struct dns_set *set);
+
+/* dns_query_name / dns_query_type - what a query asked. */
+const char *dns_query_name(const struct dns_query *q);
+enum dns_type dns_query_type(const struct dns_query *q);
+
+/* dns_status_str - "data", "nodata", "nxdomain", "servfail", ... */
+const char *dns_status_str(enum dns_status s);
+
+/* dns_type_str - "A", "AAAA", "MX", "TXT", "PTR". */
+const char *dns_type_str(enum dns_type t);
+
+/*
+ * dns_reverse_name - the PTR/DNSBL name of an address: IPv4 octets
+ * reversed, IPv6 32 nibbles reversed, followed by "." and suffix
+ * ("in-addr.arpa", "ip6.arpa" or a DNSBL zone). family is AF_INET or
+ * AF_INET6 and addr points to a struct in_addr or in6_addr. An IPv4-
+ * mapped IPv6 address is treated as IPv4. Returns 0, or AM_ERANGE if
+ * the result does not fit in outlen (out is then "").
+ */
+int dns_reverse_name(int family, const void *addr, const char *suffix,
+		     char *out, size_t outlen);
+
+#endif
