@@ -1,0 +1,112 @@
+/*
+ * check - the interface every check module offers to the filter
+ *
+ * A check (dnsbl, iprev, helo, sender, rhsbl, spf, dkim, dmarc) exports
+ * one const struct check_ops and is listed once in the table in check.c;
+ * filter.c walks that table in order (the order of the methods in the
+ * Authentication-Results header: iprev, spf, dkim, dmarc, then the
+ * checks that only appear in X-Authmilter).
+ *
+ * The phase hooks start DNS queries on conn->dns and return at once;
+ * they never wait. finish() is called when a decision needs the result:
+ * at the first RCPT TO (DelayReject yes) or in the check's own phase
+ * (DelayReject no) when its action can reject or tempfail, and at end of
+ * message for every check. finish() may wait (dns_wait() with the given
+ * deadline) and must be idempotent: a second call returns the same
+ * outcome without new work. report() then adds the check's results to
+ * the Authentication-Results builder, the X-Authmilter items, extra
+ * headers (Received-SPF) and the log line.
+ *
+ * A hook returns 0, or a negative AM_E* code for an internal failure
+ * (out of memory, a library refusing to work): the filter logs it and
+ * tempfails the message (451 4.3.0). A DNS problem is never such a
+ * failure: it is the temperror result.
+ *
+ * Ownership: a check's state lives in its slot of struct conn or struct
+ *   msg and is freed by its conn_free/msg_free hook (called with NULL
+ *   too). Strings handed to report() sinks are copied by them.
+ * Threads: hooks run on the session's thread only.
+ */
+#ifndef AM_CHECK_H
+#define AM_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "authres.h"
+#include "result.h"
+#include "session.h"
+
+/* The phase after which a check's result can be known. */
+enum check_phase {
+	CHECK_PH_CONNECT = 0,
+	CHECK_PH_HELO,
+	CHECK_PH_MAIL,
+	CHECK_PH_EOM,
+};
+
+/* What finish() decides. */
+struct check_outcome {
+	bool done;               /* finish() has run */
+	enum am_result result;   /* the check's result */
+	enum am_action action;   /* configured action for this result, before
+	                          * DryRun; AM_ACT_NONE if it passed */
+	char why[160];           /* short reason for logs, X-Authmilter and
+	                          * the A-R comment; plain ASCII */
+	char rcode[4];           /* SMTP reply for reject/tempfail: "550" */
+	char xcode[10];          /* enhanced status: "5.7.1" */
+	char reply[256];         /* reply text, per SPEC "Replies" */
+};
+
+/* Where report() puts things. Each sink copies what it is given. */
+struct check_report {
+	struct authres *ar;      /* Authentication-Results builder */
+	/* X-Authmilter item "key=value" (value may be quoted by the sink) */
+	void (*xauth)(struct check_report *r, const char *key,
+		      const char *value);
+	/* an extra header to add at end of message (e.g. Received-SPF) */
+	void (*header)(struct check_report *r, const char *name,
+		       const char *value);
+	/* a field of the per-message log line */
+	void (*logf)(struct check_report *r, const char *key,
+		     const char *value);
+	void *priv;              /* the filter's state for the sinks */
+};
+
+struct check_ops {
+	const char *name;        /* "dnsbl", "iprev", "spf", ... */
+	enum check_phase ready;  /* finish() is possible after this phase */
+
+	/* Phase hooks; NULL when not needed. */
+	int (*on_connect)(struct conn *c, struct check_slot *cs);
+	int (*on_helo)(struct conn *c, struct check_slot *cs);
+	int (*on_mail)(struct conn *c, struct msg *m, struct check_slot *cs,
+		       struct check_slot *ms);
+	int (*on_rcpt)(struct conn *c, struct msg *m, struct check_slot *cs,
+		       struct check_slot *ms, const char *rcpt);
+	int (*on_header)(struct conn *c, struct msg *m, struct check_slot *ms,
+			 const char *name, const char *value);
+	int (*on_eoh)(struct conn *c, struct msg *m, struct check_slot *ms);
+	int (*on_body)(struct conn *c, struct msg *m, struct check_slot *ms,
+		       const unsigned char *chunk, size_t len);
+
+	/* Wait (up to deadline) and decide; idempotent. */
+	int (*finish)(struct conn *c, struct msg *m, struct check_slot *cs,
+		      struct check_slot *ms, const struct timespec *deadline,
+		      struct check_outcome *out);
+
+	/* Add the results to the report (after finish). */
+	void (*report)(struct conn *c, struct msg *m, struct check_slot *cs,
+		       struct check_slot *ms, const struct check_outcome *o,
+		       struct check_report *r);
+
+	void (*msg_free)(struct check_slot *ms);  /* end of message */
+	void (*conn_free)(struct check_slot *cs); /* close */
+};
+
+/* check_count / check_get - the check table, in report order. */
+size_t check_count(void);
+const struct check_ops *check_get(size_t i);
+
+#endif

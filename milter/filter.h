@@ -1,0 +1,28 @@
+/*
+ * filter - the libmilter callbacks
+ *
+ * filter_register() registers the callbacks with libmilter. The callbacks
+ * unpack each milter step into struct conn / struct msg (session.h), run
+ * the check table's hooks (check.h), ask the policy module for the
+ * verdict at the decision points, and map it to SMFIS_* with the SPEC's
+ * replies. filter_sessions() counts open sessions, so that main can wait
+ * for them to finish at SIGTERM.
+ *
+ * Ownership: struct conn is allocated at negotiate/connect and freed at
+ *   close (smfi_setpriv).
+ * Threads: libmilter runs each connection on its own thread; the session
+ *   counter is an atomic.
+ * Errors: an internal failure in a callback is logged with the session
+ *   and queue id and answered with 451 4.3.0 (SMFIS_TEMPFAIL); a callback
+ *   never exits the process.
+ */
+#ifndef AM_FILTER_H
+#define AM_FILTER_H
+
+/* filter_register - smfi_register() with our callbacks; 0 or AM_ELIB. */
+int filter_register(void);
+
+/* filter_sessions - connections open right now. */
+unsigned int filter_sessions(void);
+
+#endif
