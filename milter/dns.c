@@ -26,6 +26,7 @@ struct dns_query {
 	struct dns_query *next;    /* owned by the set: list link */
 	char *name;                /* owned: lower case, no final dot */
 	enum dns_type type;
+	bool invalid;              /* name not valid: DNS_INVALID, not sent */
 	int id;                    /* libunbound async id (owner thread) */
 	struct timespec start;     /* when submitted (CLOCK_MONOTONIC) */
 	/* The fields below are guarded by set->mu. */
@@ -568,6 +569,15 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	    (rc = set_opt(ctx, "msg-cache-size:", "32m", err, errlen)) ||
 	    (rc = set_opt(ctx, "rrset-cache-size:", "64m", err, errlen)))
 		goto out;
+	/*
+	 * A forwarder resolves cache misses itself, which takes far longer
+	 * than its cached answers: without a floor, libunbound learns a
+	 * round trip of a few ms and resends every 50 ms (unbound.conf(5)
+	 * advises raising this for forwarders).
+	 */
+	if (opt->mode != DNS_MODE_RECURSIVE &&
+	    (rc = set_opt(ctx, "infra-cache-min-rtt:", "1000", err, errlen)))
+		goto out;
 	switch (opt->mode) {
 	case DNS_MODE_RECURSIVE:
 		break;
@@ -797,7 +807,8 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 		norm[len] = '\0';
 	}
 	for (q = set->head; q != NULL; q = q->next)
-		if (q->type == type && strcmp(q->name, norm) == 0)
+		if (q->type == type && q->invalid == !valid &&
+		    strcmp(q->name, norm) == 0)
 			return q;
 	if (set->nq >= DNS_MAX_QUERIES) {
 		log_swarn(set->tag, "dns: more than %d queries in one "
@@ -808,6 +819,7 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	if (q == NULL)
 		return &set->overflow;
 	if (!valid) {
+		q->invalid = true;
 		q->ans.status = DNS_INVALID;
 		log_sdebug(set->tag, "dns %s/%s: invalid name, not sent",
 			   log_escape(norm, sizeof norm, esc, sizeof esc),
