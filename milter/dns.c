@@ -609,7 +609,23 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	/* Last: removing zones finalizes the context. */
+	/*
+	 * Finalize now, so that a bad trust anchor file fails here and not
+	 * at the first query (ub_ctx_add_ta_file only records the name):
+	 * removing a zone that does not exist finalizes and does nothing.
+	 */
+	rc = ub_ctx_zone_remove(ctx, "authmilter-finalize.invalid.");
+	if (rc != 0) {
+		if (opt->trust_anchor != NULL && opt->trust_anchor[0] != '\0')
+			snprintf(err, errlen, "libunbound setup failed (trust "
+				 "anchor file %s?): %s", opt->trust_anchor,
+				 ub_strerror(rc));
+		else
+			snprintf(err, errlen, "libunbound setup failed: %s",
+				 ub_strerror(rc));
+		rc = AM_ECONF;
+		goto out;
+	}
 	if (opt->mode != DNS_MODE_RECURSIVE) {
 		rc = remove_local_zones(ctx, err, errlen);
 		if (rc != 0)

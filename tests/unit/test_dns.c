@@ -754,9 +754,101 @@ test_timeout(void **state)
 	dns_set_free(s);
 }
 
+/*
+ * DNSSEC group: run by tests/unit/dnssec/run.sh, which serves a zone
+ * signed at test time from an unbound daemon (AM_TEST_DNSSEC) and
+ * gives its DNSKEY as the trust anchor (AM_TEST_TA).
+ */
+static int
+dnssec_setup(void **state)
+{
+	struct dns_options opt = {.mode = DNS_MODE_FORWARD};
+	char err[256] = "";
+	int rc;
+
+	(void)state;
+	opt.forward = getenv("AM_TEST_DNSSEC");
+	/* configuration errors first, while no context runs */
+	opt.trust_anchor = "/nonexistent/ta.key";
+	rc = dns_init(&opt, err, sizeof err);
+	fprintf(stderr, "bad trust anchor: %d %s\n", rc, err);
+	if (rc != AM_ECONF || strstr(err, "/nonexistent/ta.key") == NULL)
+		return -1;
+	opt.trust_anchor = NULL;
+	opt.forward = "not-an-address";
+	rc = dns_init(&opt, err, sizeof err);
+	fprintf(stderr, "bad forwarder: %d %s\n", rc, err);
+	if (rc != AM_ECONF)
+		return -1;
+	opt.forward = " , ";
+	if (dns_init(&opt, err, sizeof err) != AM_ECONF)
+		return -1;
+
+	opt.forward = getenv("AM_TEST_DNSSEC");
+	opt.trust_anchor = getenv("AM_TEST_TA");
+	if (dns_init(&opt, err, sizeof err) != 0) {
+		fprintf(stderr, "dns_init: %s\n", err);
+		return -1;
+	}
+	/* a second init is refused */
+	if (dns_init(&opt, err, sizeof err) != AM_ESTATE)
+		return -1;
+	have_dns = true;
+	return 0;
+}
+
+static void
+test_dnssec(void **state)
+{
+	static const struct {
+		const char *name;
+		enum dns_type type;
+		enum dns_status want;
+		bool secure;
+	} cases[] = {
+		{"www.sec.test", DNS_T_A, DNS_DATA, true},
+		{"www.sec.test", DNS_T_AAAA, DNS_DATA, true},
+		{"sec.test", DNS_T_MX, DNS_DATA, true},
+		{"txt.sec.test", DNS_T_TXT, DNS_DATA, true},
+		/* NSEC-proven denials are secure too */
+		{"nope.sec.test", DNS_T_A, DNS_NXDOMAIN, true},
+		{"www.sec.test", DNS_T_MX, DNS_NODATA, true},
+		/* its A record was changed after signing */
+		{"evil.sec.test", DNS_T_A, DNS_BOGUS, false},
+	};
+	struct dns_set *s;
+
+	(void)state;
+	NEED_DNS();
+	s = dns_set_new("t-dnssec");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct dns_answer *a =
+			ask(s, cases[i].name, cases[i].type, 5000);
+
+		print_message("%s/%s: %s%s\n", cases[i].name,
+			      dns_type_str(cases[i].type),
+			      dns_status_str(a->status),
+			      a->secure ? " secure" : "");
+		assert_int_equal(a->status, cases[i].want);
+		assert_int_equal(a->secure, cases[i].secure);
+		if (cases[i].want == DNS_BOGUS) {
+			/* nothing of a bogus answer is handed out */
+			assert_int_equal(a->n, 0);
+			assert_null(a->rr);
+		}
+	}
+	assert_string_equal(
+		dns_answer(dns_submit(s, "txt.sec.test", DNS_T_TXT))->rr[0].txt,
+		"v=spf1 -all");
+	dns_set_free(s);
+}
+
 int
 main(void)
 {
+	const struct CMUnitTest dnssec_tests[] = {
+		cmocka_unit_test(test_dnssec),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_reverse_name),
@@ -776,5 +868,10 @@ main(void)
 		cmocka_unit_test(test_free_in_flight),
 		cmocka_unit_test(test_timeout),
 	};
+
+	if (getenv("AM_TEST_DNSSEC") != NULL)
+		return cmocka_run_group_tests_name("dnssec", dnssec_tests,
+						   dnssec_setup,
+						   group_teardown);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
