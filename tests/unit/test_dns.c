@@ -13,9 +13,11 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "amerr.h"
 #include "dns.h"
+#include "log.h"
 
 static bool have_dns; /* dns_init succeeded against AM_TEST_DNS */
 
@@ -581,6 +583,49 @@ test_reverse_name(void **state)
 }
 
 static void
+test_log_lines(void **state)
+{
+	struct dns_set *s;
+	struct timespec dl;
+	char path[] = "/tmp/test_dns_log.XXXXXX";
+	char buf[8192];
+	int fd, saved;
+	ssize_t n;
+
+	(void)state;
+	NEED_DNS();
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	log_open(true, false);
+	log_setup(LOG_L_DEBUG, LOG_F_TEXT);
+	dup2(fd, STDERR_FILENO);
+	s = dns_set_new("t-log");
+	(void)dns_submit(s, "a.example.test", DNS_T_TXT);
+	(void)dns_submit(s, "bad\001name.example.test", DNS_T_A);
+	dns_deadline(&dl, 3000);
+	(void)dns_wait(s, NULL, &dl);
+	dns_set_free(s);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	log_setup(LOG_L_INFO, LOG_F_TEXT);
+	n = pread(fd, buf, sizeof buf - 1, 0);
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	print_message("%s", buf);
+	assert_non_null(strstr(buf, "t-log: dns a.example.test/TXT: sent"));
+	assert_non_null(strstr(buf, "t-log: dns a.example.test/TXT: nodata "
+				    "rcode=0"));
+	/* network data is escaped */
+	assert_non_null(strstr(buf, "dns bad\\x01name.example.test/A: "
+				    "invalid name, not sent"));
+	assert_null(strchr(buf, '\001'));
+}
+
+static void
 test_names(void **state)
 {
 	(void)state;
@@ -861,6 +906,7 @@ main(void)
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_query_cap),
+		cmocka_unit_test(test_log_lines),
 		cmocka_unit_test(test_background),
 		cmocka_unit_test(test_local_zones),
 		cmocka_unit_test(test_parallel),
