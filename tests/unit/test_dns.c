@@ -38,19 +38,18 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-#define NEED_DNS()                                                    \
-	do {                                                          \
-		if (!have_dns) {                                      \
-			print_message("AM_TEST_DNS not set: run me "  \
-				      "through tests/dnsd/with-dnsd.sh\n"); \
-			skip();                                       \
-		}                                                     \
+#define NEED_DNS()                                                             \
+	do {                                                                   \
+		if (!have_dns) {                                               \
+			print_message("AM_TEST_DNS not set: run me "           \
+				      "through tests/dnsd/with-dnsd.sh\n");    \
+			skip();                                                \
+		}                                                              \
 	} while (0)
 
 /* Submit and wait up to ms; the answer. */
 static const struct dns_answer *
-ask(struct dns_set *set, const char *name, enum dns_type type,
-    unsigned int ms)
+ask(struct dns_set *set, const char *name, enum dns_type type, unsigned int ms)
 {
 	struct dns_query *q = dns_submit(set, name, type);
 	struct timespec dl;
@@ -176,7 +175,8 @@ test_txt(void **state)
 	assert_int_equal(a->status, DNS_DATA);
 	assert_int_equal(a->n, 1);
 	assert_string_equal(a->rr[0].txt, "v=spf1 ip4:192.0.2.0/24 -all");
-	assert_int_equal(a->rr[0].txtlen, strlen("v=spf1 ip4:192.0.2.0/24 -all"));
+	assert_int_equal(a->rr[0].txtlen,
+			 strlen("v=spf1 ip4:192.0.2.0/24 -all"));
 	assert_false(a->truncated);
 
 	/* 300 octets: dnsd sends two strings (255 + 45) */
@@ -254,14 +254,14 @@ test_statuses(void **state)
 		enum dns_status want;
 		int rcode;
 	} cases[] = {
-		{"nope.example.test", DNS_T_A, DNS_NXDOMAIN, 3},
-		{"nodata.example.test", DNS_T_AAAA, DNS_NODATA, 0},
-		{"nodata.example.test", DNS_T_MX, DNS_NODATA, 0},
-		/* empty non-terminal: owns nothing, has a child */
-		{"parent.example.test", DNS_T_A, DNS_NODATA, 0},
-		{"broken.test", DNS_T_A, DNS_SERVFAIL, 2},
-		/* upstream REFUSED surfaces as SERVFAIL */
-		{"refused.test", DNS_T_TXT, DNS_SERVFAIL, 2},
+	    {"nope.example.test", DNS_T_A, DNS_NXDOMAIN, 3},
+	    {"nodata.example.test", DNS_T_AAAA, DNS_NODATA, 0},
+	    {"nodata.example.test", DNS_T_MX, DNS_NODATA, 0},
+	    /* empty non-terminal: owns nothing, has a child */
+	    {"parent.example.test", DNS_T_A, DNS_NODATA, 0},
+	    {"broken.test", DNS_T_A, DNS_SERVFAIL, 2},
+	    /* upstream REFUSED surfaces as SERVFAIL */
+	    {"refused.test", DNS_T_TXT, DNS_SERVFAIL, 2},
 	};
 	struct dns_set *s;
 
@@ -270,7 +270,7 @@ test_statuses(void **state)
 	s = dns_set_new("t-status");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct dns_answer *a =
-			ask(s, cases[i].name, cases[i].type, 3000);
+		    ask(s, cases[i].name, cases[i].type, 3000);
 
 		print_message("%s/%s: %s\n", cases[i].name,
 			      dns_type_str(cases[i].type),
@@ -291,12 +291,17 @@ test_invalid(void **state)
 		const char *name;
 		bool valid;
 	} fixed[] = {
-		{"", false},           {".", false},
-		{"a..example.test", false}, {".a.example.test", false},
-		{"a.example.test..", false}, {"a b.example.test", false},
-		{"a\\.example.test", false}, {"tab\t.example.test", false},
-		{"caf\xc3\xa9.example.test", false},
-		{"_dmarc.example.test", true}, {"x-1.example.test.", true},
+	    {"", false},
+	    {".", false},
+	    {"a..example.test", false},
+	    {".a.example.test", false},
+	    {"a.example.test..", false},
+	    {"a b.example.test", false},
+	    {"a\\.example.test", false},
+	    {"tab\t.example.test", false},
+	    {"caf\xc3\xa9.example.test", false},
+	    {"_dmarc.example.test", true},
+	    {"x-1.example.test.", true},
 	};
 	struct dns_set *s;
 	struct timespec dl;
@@ -465,37 +470,37 @@ test_local_zones(void **state)
 		const char *addr;
 		const char *ptr;
 	} ptrs[] = {
-		{AF_INET, "127.0.0.1", "loop.example.test"},
-		{AF_INET, "10.0.0.1", "ten.example.test"},
-		{AF_INET, "172.16.0.1", "s172a.example.test"},
-		{AF_INET, "172.31.255.1", "s172b.example.test"},
-		{AF_INET, "192.168.0.5", "priv.example.test"},
-		{AF_INET, "100.64.0.1", "cgnat.example.test"},
-		{AF_INET, "100.127.0.1", "cgnat2.example.test"},
-		{AF_INET, "169.254.0.1", "ll.example.test"},
-		{AF_INET, "192.0.2.1", "host.example.test"},
-		{AF_INET, "198.51.100.1", "tn2.example.test"},
-		{AF_INET, "203.0.113.1", "tn3.example.test"},
-		{AF_INET, "255.255.255.255", "bcast.example.test"},
-		{AF_INET, "0.0.0.1", "zero.example.test"},
-		{AF_INET6, "::1", "v6loop.example.test"},
-		{AF_INET6, "::", "v6any.example.test"},
-		{AF_INET6, "fd00::1", "ula.example.test"},
-		{AF_INET6, "fe80::1", "fe80.example.test"},
-		{AF_INET6, "fe9f::1", "fe9.example.test"},
-		{AF_INET6, "feaf::1", "fea.example.test"},
-		{AF_INET6, "febf::1", "feb.example.test"},
-		{AF_INET6, "2001:db8::1", "doc6.example.test"},
-		{AF_INET6, "::ffff:192.0.2.1", "host.example.test"},
+	    {AF_INET, "127.0.0.1", "loop.example.test"},
+	    {AF_INET, "10.0.0.1", "ten.example.test"},
+	    {AF_INET, "172.16.0.1", "s172a.example.test"},
+	    {AF_INET, "172.31.255.1", "s172b.example.test"},
+	    {AF_INET, "192.168.0.5", "priv.example.test"},
+	    {AF_INET, "100.64.0.1", "cgnat.example.test"},
+	    {AF_INET, "100.127.0.1", "cgnat2.example.test"},
+	    {AF_INET, "169.254.0.1", "ll.example.test"},
+	    {AF_INET, "192.0.2.1", "host.example.test"},
+	    {AF_INET, "198.51.100.1", "tn2.example.test"},
+	    {AF_INET, "203.0.113.1", "tn3.example.test"},
+	    {AF_INET, "255.255.255.255", "bcast.example.test"},
+	    {AF_INET, "0.0.0.1", "zero.example.test"},
+	    {AF_INET6, "::1", "v6loop.example.test"},
+	    {AF_INET6, "::", "v6any.example.test"},
+	    {AF_INET6, "fd00::1", "ula.example.test"},
+	    {AF_INET6, "fe80::1", "fe80.example.test"},
+	    {AF_INET6, "fe9f::1", "fe9.example.test"},
+	    {AF_INET6, "feaf::1", "fea.example.test"},
+	    {AF_INET6, "febf::1", "feb.example.test"},
+	    {AF_INET6, "2001:db8::1", "doc6.example.test"},
+	    {AF_INET6, "::ffff:192.0.2.1", "host.example.test"},
 	};
 	static const struct {
 		const char *name;
 		const char *a;
 	} names[] = {
-		{"localhost", "192.0.2.77"},       {"x.invalid", "192.0.2.78"},
-		{"x.onion", "192.0.2.79"},         {"x.home.arpa", "192.0.2.80"},
-		{"x.local", "192.0.2.81"},         {"x.resolver.arpa", "192.0.2.82"},
-		{"x.service.arpa", "192.0.2.83"},  {"a.example.test", "192.0.2.1"},
+	    {"localhost", "192.0.2.77"},      {"x.invalid", "192.0.2.78"},
+	    {"x.onion", "192.0.2.79"},	      {"x.home.arpa", "192.0.2.80"},
+	    {"x.local", "192.0.2.81"},	      {"x.resolver.arpa", "192.0.2.82"},
+	    {"x.service.arpa", "192.0.2.83"}, {"a.example.test", "192.0.2.1"},
 	};
 	struct dns_set *s;
 
@@ -508,13 +513,14 @@ test_local_zones(void **state)
 		const struct dns_answer *a;
 
 		assert_int_equal(inet_pton(ptrs[i].af, ptrs[i].addr, buf), 1);
-		assert_int_equal(dns_reverse_name(ptrs[i].af, buf,
-						  ptrs[i].af == AF_INET6 &&
-							  strchr(ptrs[i].addr, '.') == NULL
-							  ? "ip6.arpa"
-							  : "in-addr.arpa",
-						  rev, sizeof rev),
-				 0);
+		assert_int_equal(
+		    dns_reverse_name(ptrs[i].af, buf,
+				     ptrs[i].af == AF_INET6 &&
+					     strchr(ptrs[i].addr, '.') == NULL
+					 ? "ip6.arpa"
+					 : "in-addr.arpa",
+				     rev, sizeof rev),
+		    0);
 		a = ask(s, rev, DNS_T_PTR, 3000);
 		print_message("%s -> %s: %s\n", ptrs[i].addr, rev,
 			      dns_status_str(a->status));
@@ -522,7 +528,8 @@ test_local_zones(void **state)
 		assert_string_equal(a->rr[0].name, ptrs[i].ptr);
 	}
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		const struct dns_answer *a = ask(s, names[i].name, DNS_T_A, 3000);
+		const struct dns_answer *a =
+		    ask(s, names[i].name, DNS_T_A, 3000);
 
 		print_message("%s: %s\n", names[i].name,
 			      dns_status_str(a->status));
@@ -543,28 +550,28 @@ test_reverse_name(void **state)
 		int rc;
 		const char *want;
 	} cases[] = {
-		{AF_INET, "192.0.2.1", "in-addr.arpa", 64, 0,
-		 "1.2.0.192.in-addr.arpa"},
-		{AF_INET, "10.20.30.40", "zen.example", 64, 0,
-		 "40.30.20.10.zen.example"},
-		{AF_INET, "255.255.255.255", "x", 64, 0, "255.255.255.255.x"},
-		{AF_INET6, "::ffff:192.0.2.1", "in-addr.arpa", 64, 0,
-		 "1.2.0.192.in-addr.arpa"},
-		{AF_INET6, "2001:db8::1", "ip6.arpa", 128, 0,
-		 "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0."
-		 "0.2.ip6.arpa"},
-		{AF_INET6, "2001:DB8:ABCD:12::FF", "dnsbl.test", 128, 0,
-		 "f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0."
-		 "0.2.dnsbl.test"},
-		/* exactly fits, and one octet short */
-		{AF_INET, "192.0.2.1", "in-addr.arpa", 23, 0,
-		 "1.2.0.192.in-addr.arpa"},
-		{AF_INET, "192.0.2.1", "in-addr.arpa", 22, AM_ERANGE, ""},
-		{AF_INET6, "2001:db8::1", "ip6.arpa", 73, 0,
-		 "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0."
-		 "0.2.ip6.arpa"},
-		{AF_INET6, "2001:db8::1", "ip6.arpa", 72, AM_ERANGE, ""},
-		{AF_INET6, "2001:db8::1", "ip6.arpa", 10, AM_ERANGE, ""},
+	    {AF_INET, "192.0.2.1", "in-addr.arpa", 64, 0,
+	     "1.2.0.192.in-addr.arpa"},
+	    {AF_INET, "10.20.30.40", "zen.example", 64, 0,
+	     "40.30.20.10.zen.example"},
+	    {AF_INET, "255.255.255.255", "x", 64, 0, "255.255.255.255.x"},
+	    {AF_INET6, "::ffff:192.0.2.1", "in-addr.arpa", 64, 0,
+	     "1.2.0.192.in-addr.arpa"},
+	    {AF_INET6, "2001:db8::1", "ip6.arpa", 128, 0,
+	     "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0."
+	     "0.2.ip6.arpa"},
+	    {AF_INET6, "2001:DB8:ABCD:12::FF", "dnsbl.test", 128, 0,
+	     "f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.0.0.d.c.b.a.8.b.d.0.1.0."
+	     "0.2.dnsbl.test"},
+	    /* exactly fits, and one octet short */
+	    {AF_INET, "192.0.2.1", "in-addr.arpa", 23, 0,
+	     "1.2.0.192.in-addr.arpa"},
+	    {AF_INET, "192.0.2.1", "in-addr.arpa", 22, AM_ERANGE, ""},
+	    {AF_INET6, "2001:db8::1", "ip6.arpa", 73, 0,
+	     "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0."
+	     "0.2.ip6.arpa"},
+	    {AF_INET6, "2001:db8::1", "ip6.arpa", 72, AM_ERANGE, ""},
+	    {AF_INET6, "2001:db8::1", "ip6.arpa", 10, AM_ERANGE, ""},
 	};
 
 	(void)state;
@@ -698,8 +705,8 @@ test_threads(void **state)
 	for (int i = 0; i < 8; i++) {
 		t[i].id = i;
 		t[i].fails = 0;
-		assert_int_equal(pthread_create(&th[i], NULL, thread_main, &t[i]),
-				 0);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, thread_main, &t[i]), 0);
 	}
 	for (int i = 0; i < 8; i++) {
 		pthread_join(th[i], NULL);
@@ -733,8 +740,8 @@ test_free_in_flight(void **state)
 	/* the engine still works */
 	{
 		struct dns_set *s = dns_set_new("t-free2");
-		const struct dns_answer *a = ask(s, "txt.example.test",
-						 DNS_T_TXT, 3000);
+		const struct dns_answer *a =
+		    ask(s, "txt.example.test", DNS_T_TXT, 3000);
 
 		assert_int_equal(a->status, DNS_DATA);
 		dns_set_free(s);
@@ -851,15 +858,15 @@ test_dnssec(void **state)
 		enum dns_status want;
 		bool secure;
 	} cases[] = {
-		{"www.sec.test", DNS_T_A, DNS_DATA, true},
-		{"www.sec.test", DNS_T_AAAA, DNS_DATA, true},
-		{"sec.test", DNS_T_MX, DNS_DATA, true},
-		{"txt.sec.test", DNS_T_TXT, DNS_DATA, true},
-		/* NSEC-proven denials are secure too */
-		{"nope.sec.test", DNS_T_A, DNS_NXDOMAIN, true},
-		{"www.sec.test", DNS_T_MX, DNS_NODATA, true},
-		/* its A record was changed after signing */
-		{"evil.sec.test", DNS_T_A, DNS_BOGUS, false},
+	    {"www.sec.test", DNS_T_A, DNS_DATA, true},
+	    {"www.sec.test", DNS_T_AAAA, DNS_DATA, true},
+	    {"sec.test", DNS_T_MX, DNS_DATA, true},
+	    {"txt.sec.test", DNS_T_TXT, DNS_DATA, true},
+	    /* NSEC-proven denials are secure too */
+	    {"nope.sec.test", DNS_T_A, DNS_NXDOMAIN, true},
+	    {"www.sec.test", DNS_T_MX, DNS_NODATA, true},
+	    /* its A record was changed after signing */
+	    {"evil.sec.test", DNS_T_A, DNS_BOGUS, false},
 	};
 	struct dns_set *s;
 
@@ -868,12 +875,11 @@ test_dnssec(void **state)
 	s = dns_set_new("t-dnssec");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct dns_answer *a =
-			ask(s, cases[i].name, cases[i].type, 5000);
+		    ask(s, cases[i].name, cases[i].type, 5000);
 
-		print_message("%s/%s: %s%s\n", cases[i].name,
-			      dns_type_str(cases[i].type),
-			      dns_status_str(a->status),
-			      a->secure ? " secure" : "");
+		print_message(
+		    "%s/%s: %s%s\n", cases[i].name, dns_type_str(cases[i].type),
+		    dns_status_str(a->status), a->secure ? " secure" : "");
 		assert_int_equal(a->status, cases[i].want);
 		assert_int_equal(a->secure, cases[i].secure);
 		if (cases[i].want == DNS_BOGUS) {
@@ -883,8 +889,8 @@ test_dnssec(void **state)
 		}
 	}
 	assert_string_equal(
-		dns_answer(dns_submit(s, "txt.sec.test", DNS_T_TXT))->rr[0].txt,
-		"v=spf1 -all");
+	    dns_answer(dns_submit(s, "txt.sec.test", DNS_T_TXT))->rr[0].txt,
+	    "v=spf1 -all");
 	dns_set_free(s);
 }
 
@@ -892,32 +898,31 @@ int
 main(void)
 {
 	const struct CMUnitTest dnssec_tests[] = {
-		cmocka_unit_test(test_dnssec),
+	    cmocka_unit_test(test_dnssec),
 	};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_reverse_name),
-		cmocka_unit_test(test_a_aaaa),
-		cmocka_unit_test(test_mx),
-		cmocka_unit_test(test_txt),
-		cmocka_unit_test(test_rr_cap),
-		cmocka_unit_test(test_ptr_cname),
-		cmocka_unit_test(test_statuses),
-		cmocka_unit_test(test_invalid),
-		cmocka_unit_test(test_dedup),
-		cmocka_unit_test(test_query_cap),
-		cmocka_unit_test(test_log_lines),
-		cmocka_unit_test(test_background),
-		cmocka_unit_test(test_local_zones),
-		cmocka_unit_test(test_parallel),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_free_in_flight),
-		cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_reverse_name),
+	    cmocka_unit_test(test_a_aaaa),
+	    cmocka_unit_test(test_mx),
+	    cmocka_unit_test(test_txt),
+	    cmocka_unit_test(test_rr_cap),
+	    cmocka_unit_test(test_ptr_cname),
+	    cmocka_unit_test(test_statuses),
+	    cmocka_unit_test(test_invalid),
+	    cmocka_unit_test(test_dedup),
+	    cmocka_unit_test(test_query_cap),
+	    cmocka_unit_test(test_log_lines),
+	    cmocka_unit_test(test_background),
+	    cmocka_unit_test(test_local_zones),
+	    cmocka_unit_test(test_parallel),
+	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_free_in_flight),
+	    cmocka_unit_test(test_timeout),
 	};
 
 	if (getenv("AM_TEST_DNSSEC") != NULL)
-		return cmocka_run_group_tests_name("dnssec", dnssec_tests,
-						   dnssec_setup,
-						   group_teardown);
+		return cmocka_run_group_tests_name(
+		    "dnssec", dnssec_tests, dnssec_setup, group_teardown);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
