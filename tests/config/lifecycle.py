@@ -90,7 +90,7 @@ def main():
             with open(conf, 'w') as f:
                 f.write(good.replace('127.0.0.1@9', '127.0.0.2@9'))
             os.kill(p.pid, signal.SIGHUP)
-            wait_for(lambda: 'DNS resolver keeps its settings' in
+            wait_for(lambda: 'DNS resolver keeps its startup settings' in
                      logtext(), 'the resolver warning', p)
             assert connects(sock), 'stopped listening after reloads'
 
