@@ -44,6 +44,7 @@ struct opts {
 
 static atomic_bool stopping;      /* set once SIGTERM/SIGINT arrived */
 static atomic_int milter_rc;      /* smfi_main()'s return value */
+static atomic_bool milter_died;   /* smfi_main() returned unasked */
 static pthread_t main_thread;
 
 /* The reloader thread: main hands each SIGHUP over and goes straight
@@ -316,9 +317,14 @@ milter_thread(void *arg)
 {
 	(void)arg;
 	atomic_store(&milter_rc, smfi_main());
-	/* If the milter stopped on its own, wake the signal loop. */
-	if (!atomic_load(&stopping))
+	/* If the milter stopped on its own (libmilter's own signal thread
+	 * can catch a SIGHUP that arrives while main is not in sigwait,
+	 * LIBRARIES.md 5.3), wake the signal loop and exit non-zero, so
+	 * that a supervisor (systemd Restart=on-failure) starts us again. */
+	if (!atomic_load(&stopping)) {
+		atomic_store(&milter_died, true);
 		pthread_kill(main_thread, SIGTERM);
+	}
 	return NULL;
 }
 
@@ -469,6 +475,11 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	rc = atomic_load(&milter_rc) == MI_SUCCESS ? 0 : 1;
 	if (rc != 0)
 		log_error("the milter loop failed");
+	if (atomic_load(&milter_died)) {
+		log_error("the milter loop stopped unasked: exiting with "
+			  "status 1");
+		rc = 1;
+	}
 out:
 	dns_shutdown();
 	if (pid_written && unlink(c->pid_file) != 0)
