@@ -1,0 +1,38 @@
+-- accept.lua: negotiation, and a message from an outside client gets one
+-- Authentication-Results (" mx.test; none" while no check is in the
+-- table) and an X-Authmilter, both inserted at the top.
+-- LOG ip=192\.0\.2\.1 helo=client\.example mailfrom=a@example\.org from_domain=example\.org .*action=accept
+conn = mt.connect(SOCK, 40, 0.05)
+assert(conn ~= nil, "connect")
+assert(mt.negotiate(conn, nil, nil, nil) == nil)
+assert(mt.test_action(conn, SMFIF_ADDHDRS), "ADDHDRS")
+assert(mt.test_action(conn, SMFIF_CHGHDRS), "CHGHDRS")
+assert(mt.test_action(conn, SMFIF_QUARANTINE), "QUARANTINE")
+assert(mt.test_option(conn, SMFIP_HDR_LEADSPC), "HDR_LEADSPC")
+assert(not mt.test_action(conn, SMFIF_CHGBODY), "no CHGBODY")
+mt.macro(conn, SMFIC_CONNECT, "j", "mx.test")
+assert(mt.conninfo(conn, "client.example", "192.0.2.1") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.helo(conn, "client.example") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.mailfrom(conn, "<a@example.org>") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.rcptto(conn, "<b@example.net>") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.rcptto(conn, "<c@example.net>") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.header(conn, "From", "A <a@example.org>") == nil)
+assert(mt.header(conn, "Subject", "hello") == nil)
+assert(mt.eoh(conn) == nil)
+assert(mt.bodystring(conn, "hello\r\n") == nil)
+assert(mt.eom(conn) == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.eom_check(conn, MT_HDRINSERT, "Authentication-Results",
+       " mx.test; none", 0), "A-R at the top")
+assert(mt.eom_check(conn, MT_HDRINSERT, "X-Authmilter",
+       " mx.test; action=accept", 0), "X-Authmilter")
+assert(not mt.eom_check(conn, MT_HDRDELETE), "nothing deleted")
+assert(not mt.eom_check(conn, MT_QUARANTINE), "no quarantine")
+local ar = mt.getheader(conn, "Authentication-Results", 0)
+print("HDR Authentication-Results:" .. (string.gsub(ar, "\n", "\\n")))
+mt.disconnect(conn)
