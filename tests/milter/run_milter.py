@@ -10,8 +10,9 @@ test DNS server named by AM_TEST_DNS (tests/dnsd/with-dnsd.sh) when set,
 then runs TEST:
 
   - NAME.lua: a miltertest(8) script, given the socket as the global
-    SOCK. Lines it prints as "HDR Name: value" are headers the filter
-    inserted; an Authentication-Results value must parse with
+    SOCK. A line it prints as "HDRHEX Authentication-Results HEX" is
+    the value of the header the filter inserted, hex-encoded; it must
+    start with a space (HDR_LEADSPC is negotiated) and parse with
     python3-authres and carry the authserv-id "mx.test". Lines
     "LOG regex" in the script's leading comment block are regular
     expressions that must each match a line of the daemon's log.
@@ -88,8 +89,12 @@ def run_lua(script, sock, logtext, problems):
     if out.returncode != 0:
         problems.append('miltertest exit %d' % out.returncode)
     for line in out.stdout.splitlines():
-        if line.startswith('HDR Authentication-Results:'):
-            check_ar(line.split(':', 1)[1][1:], problems)
+        f = line.split()
+        if len(f) == 3 and f[:2] == ['HDRHEX', 'Authentication-Results']:
+            value = bytes.fromhex(f[2]).decode('ascii', 'replace')
+            if not value.startswith(' '):
+                problems.append('A-R value lacks its leading space')
+            check_ar(value[1:], problems)
 
 
 def lua_log_expectations(script):
@@ -249,7 +254,141 @@ def py_forged(sock, problems):
     m.send(b'Q')
 
 
-SCENARIOS = {'forged': py_forged}
+def reply_of(code, body):
+    """The SMTP reply a 'y' answer carries, or the plain code letter."""
+    if code == b'y':
+        return body.rstrip(b'\0').decode('ascii', 'replace')
+    return code.decode()
+
+
+def session(sock, ip, helo='client.example'):
+    m = Milter(sock)
+    m.negotiate()
+    m.macro(b'C', [('j', 'mx.test')])
+    replies = [reply_of(*m.connect(helo, ip)[:2])]
+    replies.append(reply_of(*m.z(b'H', helo)[:2]))
+    replies.append(reply_of(*m.z(b'M', '<a@example.org>')[:2]))
+    return m, replies
+
+
+def message_end(m, problems):
+    """Headers, body and EOM of a message; returns (code, mods)."""
+    m.z(b'L', 'From', ' a@example.org')
+    m.call(b'N')
+    code, _, mods = m.call(b'E')
+    return code, mods
+
+
+LISTED = '192.0.2.99'
+DNSBL_REPLY = ('554 5.7.1 Service unavailable; client [192.0.2.99] '
+               'blocked using bl.test')
+
+
+def py_dnsbl_delay(sock, problems):
+    """DelayReject=yes: a listed client is rejected at the first RCPT TO
+    (not before), and every later RCPT gets the same reply."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    if replies != ['c', 'c', 'c']:
+        problems.append('before RCPT: %r' % replies)
+    for rcpt in ('<b@example.net>', '<c@example.net>'):
+        r = reply_of(*m.z(b'R', rcpt)[:2])
+        if r != DNSBL_REPLY:
+            problems.append('RCPT %s: %r' % (rcpt, r))
+    m.send(b'Q')
+
+
+def py_dnsbl_nodelay(sock, problems):
+    """DelayReject=no: the verdict comes at connect."""
+    m = Milter(sock)
+    m.negotiate()
+    r = reply_of(*m.connect('listed.example', LISTED)[:2])
+    if r != DNSBL_REPLY:
+        problems.append('connect: %r' % r)
+    m.send(b'Q')
+
+
+def xauth_of(mods):
+    for k, i, n, v in header_changes(mods):
+        if k == 'i' and n == 'X-Authmilter':
+            return v
+    return None
+
+
+def py_dnsbl_dryrun(sock, problems):
+    """DryRun: the listed client is accepted; X-Authmilter says what
+    would have happened and why; the log says "would reject"."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if replies + [r] != ['c'] * 4:
+        problems.append('replies %r' % (replies + [r]))
+    code, mods = message_end(m, problems)
+    xa = xauth_of(mods)
+    if code != b'c' or xa is None or \
+            'action=reject (dry-run) reason=' not in xa or \
+            not xa.endswith('failed=dnsbl'):
+        problems.append('eom %r, X-Authmilter %r' % (code, xa))
+    if any(c == b'q' for c, _ in mods):
+        problems.append('quarantined in DryRun')
+    m.send(b'Q')
+
+
+def py_dnsbl_tag(sock, problems):
+    """DNSBLAction=tag: accepted, X-Authmilter names the failed check."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    m.z(b'R', '<b@example.net>')
+    code, mods = message_end(m, problems)
+    xa = xauth_of(mods)
+    if code != b'c' or xa is None or \
+            not xa.endswith('action=tag failed=dnsbl'):
+        problems.append('eom %r, X-Authmilter %r' % (code, xa))
+    m.send(b'Q')
+
+
+def py_dnsbl_quarantine(sock, problems):
+    """DNSBLAction=quarantine: not at RCPT, but at EOM with a reason."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if r != 'c':
+        problems.append('RCPT %r' % r)
+    code, mods = message_end(m, problems)
+    q = [b for c, b in mods if c == b'q']
+    xa = xauth_of(mods)
+    if code != b'c' or len(q) != 1 or not q[0].startswith(b'authmilter'):
+        problems.append('eom %r, quarantine %r' % (code, q))
+    if xa is None or 'action=quarantine reason=' not in xa:
+        problems.append('X-Authmilter %r' % xa)
+    m.send(b'Q')
+
+
+def py_dns_tempfail(sock, problems):
+    """OnDNSError=tempfail: a DNSBL zone that SERVFAILs gives 451 4.4.3
+    at RCPT instead of letting the client through unchecked."""
+    m, replies = session(sock, '192.0.2.1')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if r != '451 4.4.3 Temporary DNS failure, try again later':
+        problems.append('RCPT %r' % r)
+    m.send(b'Q')
+
+
+# Log lines the scenarios must leave (regular expressions).
+SCENARIO_LOG = {
+    'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
+                    r'ip=192\.0\.2\.99 .*dnsbl=listed .*action=reject '],
+    'dnsbl-nodelay': [r'ip=192\.0\.2\.99 .*action=reject '],
+    'dnsbl-dryrun': [r'ip=192\.0\.2\.99 .*action="would reject" '],
+    'dnsbl-quarantine': [r'action=quarantine '],
+    'dns-tempfail': [r'tempfail by dnsbl: 451 4\.4\.3 '],
+}
+
+SCENARIOS = {
+    'forged': py_forged,
+    'dnsbl-delay': py_dnsbl_delay,
+    'dnsbl-nodelay': py_dnsbl_nodelay,
+    'dnsbl-dryrun': py_dnsbl_dryrun,
+    'dnsbl-tag': py_dnsbl_tag,
+    'dnsbl-quarantine': py_dnsbl_quarantine,
+    'dns-tempfail': py_dns_tempfail,
+}
 
 
 def main():
@@ -279,10 +418,11 @@ def main():
         with open(os.path.join(tmp, 'log')) as f:
             logtext = f.read()
     sys.stdout.write(logtext)
-    if test.endswith('.lua'):
-        for rx in lua_log_expectations(test):
-            if not re.search(rx, logtext, re.M):
-                problems.append('no log line matches %r' % rx)
+    want = lua_log_expectations(test) if test.endswith('.lua') else \
+        SCENARIO_LOG.get(test, [])
+    for rx in want:
+        if not re.search(rx, logtext, re.M):
+            problems.append('no log line matches %r' % rx)
     for p in problems:
         print('FAIL: ' + p)
     return 1 if problems else 0
