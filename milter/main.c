@@ -38,11 +38,22 @@ struct opts {
 	size_t nov;
 	bool foreground;           /* -f */
 	bool check;                /* -n */
+	const struct conf *boot;   /* the startup snapshot (borrowed): what
+	                            * the socket and resolver were built from */
 };
 
 static atomic_bool stopping;      /* set once SIGTERM/SIGINT arrived */
 static atomic_int milter_rc;      /* smfi_main()'s return value */
+static atomic_bool milter_died;   /* smfi_main() returned unasked */
 static pthread_t main_thread;
+
+/* The reloader thread: main hands each SIGHUP over and goes straight
+ * back to sigwait (LIBRARIES.md 5.3). reload_lock guards reload_pending
+ * and reload_quit; reload_cond signals a change of either. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reload_cond = PTHREAD_COND_INITIALIZER;
+static bool reload_pending;
+static bool reload_quit;
 
 static void
 usage(FILE *fp)
@@ -306,9 +317,14 @@ milter_thread(void *arg)
 {
 	(void)arg;
 	atomic_store(&milter_rc, smfi_main());
-	/* If the milter stopped on its own, wake the signal loop. */
-	if (!atomic_load(&stopping))
+	/* If the milter stopped on its own (libmilter's own signal thread
+	 * can catch a SIGHUP that arrives while main is not in sigwait,
+	 * LIBRARIES.md 5.3), wake the signal loop and exit non-zero, so
+	 * that a supervisor (systemd Restart=on-failure) starts us again. */
+	if (!atomic_load(&stopping)) {
+		atomic_store(&milter_died, true);
 		pthread_kill(main_thread, SIGTERM);
+	}
 	return NULL;
 }
 
@@ -324,7 +340,8 @@ str_differ(const char *a, const char *b)
 static void
 reload(const struct opts *o)
 {
-	struct conf *n, *old;
+	const struct conf *old;
+	struct conf *n;
 
 	log_info("SIGHUP: reloading the configuration");
 	n = load_logged(o);
@@ -332,32 +349,59 @@ reload(const struct opts *o)
 		log_error("reload failed: keeping the running configuration");
 		return;
 	}
-	old = conf_acquire();
-	if (old != NULL) {
-		if (old->resolver != n->resolver ||
-		    str_differ(old->resolver_forward, n->resolver_forward) ||
-		    str_differ(old->trust_anchor_file, n->trust_anchor_file))
-			log_warn("Resolver/TrustAnchorFile changed: the DNS "
-				 "resolver keeps its settings until a restart");
-		if (str_differ(old->socket, n->socket) ||
-		    old->socket_mode != n->socket_mode ||
-		    str_differ(old->user_id, n->user_id) ||
-		    str_differ(old->pid_file, n->pid_file) ||
-		    old->syslog != n->syslog)
-			log_warn("Socket/SocketMode/UserID/PidFile/Syslog "
-				 "changed: they take effect at the next "
-				 "restart");
-		if (str_differ(old->metrics_listen, n->metrics_listen))
-			log_warn("MetricsListen changed: it takes effect at "
-				 "the next restart");
-		conf_release(old);
-	}
+	old = o->boot;
+	if (old->resolver != n->resolver ||
+	    str_differ(old->resolver_forward, n->resolver_forward) ||
+	    str_differ(old->trust_anchor_file, n->trust_anchor_file))
+		log_warn("Resolver/TrustAnchorFile changed: the DNS resolver "
+			 "keeps its startup settings until a restart");
+	if (str_differ(old->socket, n->socket) ||
+	    old->socket_mode != n->socket_mode ||
+	    str_differ(old->user_id, n->user_id) ||
+	    str_differ(old->pid_file, n->pid_file) ||
+	    old->syslog != n->syslog ||
+	    str_differ(old->metrics_listen, n->metrics_listen))
+		log_warn("Socket/SocketMode/UserID/PidFile/Syslog/"
+			 "MetricsListen changed: they take effect at the next "
+			 "restart");
 	log_setup(n->log_level, n->log_format);
 	conf_publish(n);
 	log_info("configuration reloaded from %s",
 		 o->file != NULL ? o->file
 				 : (n->defaults_only ? "built-in defaults"
 						     : CONF_DEFAULT_FILE));
+}
+
+static void *
+reload_thread(void *arg)
+{
+	const struct opts *o = arg;
+
+	pthread_mutex_lock(&reload_lock);
+	for (;;) {
+		while (!reload_pending && !reload_quit)
+			pthread_cond_wait(&reload_cond, &reload_lock);
+		if (reload_quit)
+			break;
+		reload_pending = false; /* SIGHUPs during a reload coalesce */
+		pthread_mutex_unlock(&reload_lock);
+		reload(o);
+		pthread_mutex_lock(&reload_lock);
+	}
+	pthread_mutex_unlock(&reload_lock);
+	return NULL;
+}
+
+static void
+reload_post(bool quit)
+{
+	pthread_mutex_lock(&reload_lock);
+	if (quit)
+		reload_quit = true;
+	else
+		reload_pending = true;
+	pthread_cond_signal(&reload_cond);
+	pthread_mutex_unlock(&reload_lock);
 }
 
 /* Wait for open sessions to finish, at most DRAIN_SECONDS. */
@@ -383,7 +427,7 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 {
 	struct dns_options dopt;
 	char err[512];
-	pthread_t tid;
+	pthread_t tid, rtid;
 	bool pid_written = false;
 	int sig, rc = 1;
 
@@ -402,16 +446,22 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		pid_written = true;
 	}
 	main_thread = pthread_self();
+	if (pthread_create(&rtid, NULL, reload_thread, (void *)o) != 0) {
+		log_error("cannot start the reload thread");
+		goto out;
+	}
 	if (pthread_create(&tid, NULL, milter_thread, NULL) != 0) {
 		log_error("cannot start the milter thread");
+		reload_post(true);
+		pthread_join(rtid, NULL);
 		goto out;
 	}
 	log_info("authmilter %s listening on %s", AM_VERSION, c->socket);
 	for (;;) {
 		if (sigwait(sigs, &sig) != 0)
 			continue;
-		if (sig == SIGHUP && !atomic_load(&stopping))
-			reload(o);
+		if (sig == SIGHUP)
+			reload_post(false);
 		else if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
@@ -419,10 +469,17 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	smfi_stop();
 	pthread_join(tid, NULL);
+	reload_post(true);
+	pthread_join(rtid, NULL);
 	drain();
 	rc = atomic_load(&milter_rc) == MI_SUCCESS ? 0 : 1;
 	if (rc != 0)
 		log_error("the milter loop failed");
+	if (atomic_load(&milter_died)) {
+		log_error("the milter loop stopped unasked: exiting with "
+			  "status 1");
+		rc = 1;
+	}
 out:
 	dns_shutdown();
 	if (pid_written && unlink(c->pid_file) != 0)
@@ -467,6 +524,7 @@ main(int argc, char **argv)
 			 "defaults", CONF_DEFAULT_FILE);
 	conf_publish(c);
 	c = conf_acquire(); /* the startup snapshot: socket, user, pid */
+	o.boot = c;
 	rc = run(&o, c, &sigs);
 	conf_release(c);
 out:
