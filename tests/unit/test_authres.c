@@ -47,7 +47,8 @@ static const struct render_case render_cases[] = {
 	  {'m', "dmarc", "pass"},
 	  {'c', "p=reject dis=none"}},
 	 "mx.example.org;\n"
-	 "\tiprev=pass smtp.remote-ip=192.0.2.1 policy.iprev=mail.example.com;\n"
+	 "\tiprev=pass smtp.remote-ip=192.0.2.1 "
+	 "policy.iprev=mail.example.com;\n"
 	 "\tspf=pass smtp.mailfrom=example.com;\n"
 	 "\tdkim=pass header.d=example.com header.s=sel1 header.a=rsa-sha256\n"
 	 "\theader.b=AbCdEf12;\n"
