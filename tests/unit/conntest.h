@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -243,6 +244,21 @@ ct_queried(const char *name, const char *type)
 			seen = true;
 	fclose(fp);
 	return seen;
+}
+
+/* ct_queried, polling for up to ms milliseconds (dnsd logs a query
+ * when it answers, which may be a moment after our side moved on). */
+static inline bool
+ct_wait_queried(const char *name, const char *type, unsigned int ms)
+{
+	struct timespec nap = {0, 20 * 1000000L};
+
+	for (unsigned int t = 0; t <= ms; t += 20) {
+		if (ct_queried(name, type))
+			return true;
+		nanosleep(&nap, NULL);
+	}
+	return false;
 }
 
 #endif
