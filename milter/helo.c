@@ -218,7 +218,8 @@ helo_eval(struct conn *c, struct helo_state *st,
 		return;
 	default:
 		helo_decide(c, st, AM_R_NONE, "");
-		check_outcome_temperror(&st->out, c->conf, c->conf->helo_action);
+		check_outcome_temperror(&st->out, c->conf,
+					c->conf->helo_action);
 		snprintf(st->out.why, sizeof st->out.why, "lookup: %s",
 			 dns_status_str(a->status));
 		return;
