@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "check.h"
+#include "dkimv.h"
 
 /*
  * One line per check module, in the order of the Authentication-Results
@@ -10,7 +11,7 @@
  * Each module declares its ops in its own header.
  */
 static const struct check_ops *const check_table[] = {
-	NULL, /* placeholder so the array is never empty; skipped */
+	&dkimv_ops,
 };
 
 size_t
