@@ -437,7 +437,7 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		const char *name, const char *value)
 {
 	struct dkimv_msg *st;
-	size_t nl, vl, need;
+	size_t nl, vl, hl, need;
 	DKIM_STAT stat;
 	int err;
 
@@ -464,10 +464,15 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		}
 		st->nsighdrs++;
 	}
-	/* "Name:value": the value keeps its leading space (LEADSPC) */
+	/*
+	 * "Name:value": the value keeps its leading space (LEADSPC). Folded
+	 * lines arrive joined with a bare LF; libopendkim's FIXCRLF fixes
+	 * only the body, so turn each bare LF into CRLF here, as OpenDKIM
+	 * does, or simple header canonicalization would never match.
+	 */
 	nl = strlen(name);
 	vl = strlen(value);
-	need = nl + 1 + vl + 1;
+	need = nl + 1 + 2 * vl + 1;
 	if (need > st->hbufsz) {
 		char *nb = realloc(st->hbuf, need);
 
@@ -478,8 +483,14 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 	}
 	memcpy(st->hbuf, name, nl);
 	st->hbuf[nl] = ':';
-	memcpy(st->hbuf + nl + 1, value, vl + 1);
-	stat = dkim_header(st->dkim, (u_char *)st->hbuf, nl + 1 + vl);
+	hl = nl + 1;
+	for (size_t i = 0; i < vl; i++) {
+		if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r'))
+			st->hbuf[hl++] = '\r';
+		st->hbuf[hl++] = value[i];
+	}
+	st->hbuf[hl] = '\0';
+	stat = dkim_header(st->dkim, (u_char *)st->hbuf, hl);
 	if (stat == DKIM_STAT_NORESOURCE)
 		return AM_ENOMEM;
 	if (stat != DKIM_STAT_OK && log_enabled(LOG_L_DEBUG)) {
