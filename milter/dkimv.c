@@ -138,7 +138,18 @@ key_mark(struct dkimv_msg *st, const char *name, enum am_result r,
 	snprintf(k->why, sizeof k->why, "%s", why);
 }
 
-/* Build the key name of a signature; 0 or -1. */
+/* Letters, digits, '-', '_' and '.': what d= and s= may hold. */
+static bool
+name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.';
+}
+
+/*
+ * Build the key name of a signature: 0, -1 if d= or s= is missing or
+ * the name too long, -2 if d= or s= holds a character that cannot be
+ * in a host name (out then holds the name anyway).
+ */
 static int
 sig_keyname(DKIM_SIGINFO *sig, char *out, size_t outlen)
 {
@@ -155,6 +166,9 @@ sig_keyname(DKIM_SIGINFO *sig, char *out, size_t outlen)
 		return -1;
 	}
 	lower(out);
+	for (int i = 0; i < n; i++)
+		if (!name_char(out[i]))
+			return -2;
 	/* a trailing dot on d= names the same key */
 	if (n > 0 && out[n - 1] == '.')
 		out[n - 1] = '\0';
@@ -180,8 +194,16 @@ dkimv_keycb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
 
 	if (st == NULL || st->dns == NULL || buflen == 0)
 		goto out;
-	if (sig_keyname(sig, name, sizeof name) < 0)
+	switch (sig_keyname(sig, name, sizeof name)) {
+	case 0:
+		break;
+	case -2:
+		key_mark(st, name, AM_R_NEUTRAL,
+			 "bad signature: d= or s= is not a domain name");
 		goto out;
+	default:
+		goto out;
+	}
 	q = dns_submit(st->dns, name, DNS_T_TXT);
 	(void)dns_wait(st->dns, q, &st->deadline);
 	a = dns_answer(q);
@@ -192,7 +214,8 @@ dkimv_keycb(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buf, size_t buflen)
 	case DNS_NXDOMAIN:
 		goto out; /* the library says "no key": permerror */
 	case DNS_INVALID:
-		key_mark(st, name, AM_R_PERMERROR, "invalid key name");
+		key_mark(st, name, AM_R_NEUTRAL,
+			 "bad signature: d= or s= is not a domain name");
 		goto out;
 	case DNS_SERVFAIL:
 		key_mark(st, name, AM_R_TEMPERROR, "key query failed");
@@ -250,7 +273,9 @@ static void
 dkimv_init_once(void)
 {
 	DKIM_LIB *lib;
-	unsigned int flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_DELAYSIGPROC;
+	unsigned int flags = DKIM_LIBFLAGS_FIXCRLF |
+			     DKIM_LIBFLAGS_DELAYSIGPROC |
+			     DKIM_LIBFLAGS_BADSIGHANDLES;
 	unsigned int bits = DKIMV_LIB_MINKEYBITS;
 
 	lib = dkim_init(NULL, NULL);
@@ -346,11 +371,9 @@ copy_label_chars(const char *s, size_t n, char *out, size_t outlen)
 	if (n == 0 || n >= outlen)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_')
+		if (!name_char(s[i]))
 			return -1;
-		out[i] = (char)tolower(ch);
+		out[i] = (char)tolower((unsigned char)s[i]);
 	}
 	out[n] = '\0';
 	return 0;
@@ -572,18 +595,28 @@ classify(struct dkimv_msg *st, DKIM_SIGINFO *sig, struct dkimv_result *r)
 	int bh = dkim_sig_getbh(sig);
 	unsigned int bits = 0;
 	const char *es;
+	const u_char *atag;
 	char name[DKIMV_MAX_NAME + 1];
 	struct dkimv_key *k = NULL;
 
 	if (dkim_sig_getkeysize(sig, &bits) != DKIM_STAT_OK)
 		bits = 0;
 	r->keybits = bits;
-	if (sig_keyname(sig, name, sizeof name) == 0)
+	if (sig_keyname(sig, name, sizeof name) != -1)
 		k = key_find(st, name);
 
 	if (err == DKIM_SIGERROR_NOKEY && k != NULL) {
 		r->result = k->result;
 		snprintf(r->why, sizeof r->why, "%s", k->why);
+		return;
+	}
+	atag = dkim_sig_gettagvalue(sig, false, (u_char *)"a");
+	if ((err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_BADSIG) &&
+	    atag != NULL && strcasecmp((const char *)atag, "rsa-sha1") == 0) {
+		/* RFC 8301 3.1: verifiers must not accept rsa-sha1 */
+		r->result = AM_R_POLICY;
+		snprintf(r->why, sizeof r->why,
+			 "rsa-sha1 not accepted (RFC 8301)");
 		return;
 	}
 	if ((err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_BADSIG) &&
@@ -683,7 +716,8 @@ collect(struct dkimv_msg *st)
 			 dkim_sig_getselector(sig) != NULL
 				 ? (const char *)dkim_sig_getselector(sig)
 				 : "");
-		alg = dkim_sig_getalgorithm(sig);
+		/* a= as written: getalgorithm says rsa-sha1 if unparsed */
+		alg = dkim_sig_gettagvalue(sig, false, (u_char *)"a");
 		copy_lc(r->alg, sizeof r->alg, alg);
 		blen = sizeof r->b;
 		if (dkim_get_sigsubstring(st->dkim, sig, r->b, &blen) !=

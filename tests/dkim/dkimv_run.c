@@ -2,7 +2,7 @@
 /* dkimv_run - run the dkim check on one message file, as the milter does */
 /*
  * Usage: dkimv_run [-m MAXSIGS] [-k MINBITS] [-t TIMEOUT_S] [-c CHUNK]
- *                  [-l] MESSAGE
+ *                  [-p PAUSE_MS] [-l] MESSAGE
  *
  * Resolves through AM_TEST_DNS (forward mode). The message is split into
  * headers and body; each header goes to on_header as libmilter with
@@ -10,7 +10,8 @@
  * leading space, folded lines joined with LF, no CR), the body goes to
  * on_body in CRLF form in chunks of CHUNK octets (default 65535, the
  * milter maximum); -l leaves the body's line ends as they are in the
- * file. Then finish() and report() run and the driver prints:
+ * file; -p sleeps PAUSE_MS after the headers, as a slow DATA transfer
+ * would. Then finish() and report() run and the driver prints:
  *
  *   TIME\t<epoch s when the headers were all fed>\t<epoch s at finish>
  *   SIG\t<result>\t<d>\t<s>\t<a>\t<b>\t<why>\t<keybits>   (per signature)
@@ -219,26 +220,27 @@ main(int argc, char **argv)
 	struct timespec deadline;
 	char err[256], esc[6][1024];
 	const char *dns = getenv("AM_TEST_DNS");
-	unsigned int maxsigs = 5, minbits = 1024, timeout = 5;
+	unsigned int maxsigs = 5, minbits = 1024, timeout = 5, pause_ms = 0;
 	size_t chunk = 65535, len = 0;
 	int raw = 0, opt, rc = 2;
 	char *text = NULL, *arv = NULL;
 	const char *p, *end;
 	double t_hdr, t_fin;
 
-	while ((opt = getopt(argc, argv, "m:k:t:c:l")) != -1) {
+	while ((opt = getopt(argc, argv, "m:k:t:c:p:l")) != -1) {
 		switch (opt) {
 		case 'm': maxsigs = (unsigned int)atoi(optarg); break;
 		case 'k': minbits = (unsigned int)atoi(optarg); break;
 		case 't': timeout = (unsigned int)atoi(optarg); break;
 		case 'c': chunk = (size_t)atol(optarg); break;
+		case 'p': pause_ms = (unsigned int)atoi(optarg); break;
 		case 'l': raw = 1; break;
 		default: return 2;
 		}
 	}
 	if (optind + 1 != argc || dns == NULL || chunk == 0) {
 		fprintf(stderr, "usage: AM_TEST_DNS=ADDR@PORT dkimv_run "
-			"[-m max] [-k bits] [-t s] [-c chunk] [-l] FILE\n");
+			"[-m max] [-k bits] [-t s] [-c chunk] [-p ms] [-l] FILE\n");
 		return 2;
 	}
 	memset(&conn, 0, sizeof conn);
@@ -281,6 +283,12 @@ main(int argc, char **argv)
 	t_hdr = epoch();
 	if (dkimv_ops.on_eoh(&conn, &msg, ms) < 0)
 		goto out;
+	if (pause_ms > 0) {
+		struct timespec ts = {pause_ms / 1000,
+				      (long)(pause_ms % 1000) * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
 	if (feed_body(&conn, &msg, ms, p, end, chunk, raw) != 0)
 		goto out;
 	t_fin = epoch();
