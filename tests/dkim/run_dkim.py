@@ -519,6 +519,8 @@ def main():
 
 def run(args, suite, tmp, port, qlog):
     env = dict(os.environ, AM_TEST_DNS="127.0.0.1@" + port)
+    # under -Db_sanitize, a UBSan report must fail the case too
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     for name, msg, want, opts, check, lf in suite.cases:
         if args.only and name != args.only:
             continue
@@ -533,6 +535,9 @@ def run(args, suite, tmp, port, qlog):
         if p.returncode != 0:
             FAILED.append("%s: driver exit %d: %s" % (name, p.returncode,
                                                       p.stderr.strip()))
+            continue
+        if "runtime error" in p.stderr or "Sanitizer" in p.stderr:
+            FAILED.append("%s: sanitizer: %s" % (name, p.stderr.strip()))
             continue
         res = parse_driver(p.stdout)
         res["elapsed"] = elapsed
