@@ -495,7 +495,7 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 	 */
 	nl = strlen(name);
 	vl = strlen(value);
-	need = nl + 1 + 2 * vl + 1;
+	need = nl + 2 + 2 * vl + 1;
 	if (need > st->hbufsz) {
 		char *nb = realloc(st->hbuf, need);
 
@@ -507,6 +507,8 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 	memcpy(st->hbuf, name, nl);
 	st->hbuf[nl] = ':';
 	hl = nl + 1;
+	if (c->hdr_trimmed) /* without LEADSPC, restore "Name: value" */
+		st->hbuf[hl++] = ' ';
 	for (size_t i = 0; i < vl; i++) {
 		if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r'))
 			st->hbuf[hl++] = '\r';
@@ -743,7 +745,8 @@ collect(struct dkimv_msg *st)
 static void
 collect_seen(struct dkimv_msg *st)
 {
-	const char *rs = dkim_getresultstr(st->libfail);
+	const char *rs = st->libfail != 0 ? dkim_getresultstr(st->libfail)
+					  : "signature not parsed";
 
 	for (size_t i = 0; i < st->nseen && st->nres < SESSION_MAX_SIGS;
 	     i++) {

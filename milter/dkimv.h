@@ -9,8 +9,9 @@
  * Per message (dkimv_ops, the check_ops of the "dkim" check):
  * on_header feeds every header to libopendkim in order as "Name:value"
  * (the value exactly as libmilter passes it: with SMFIP_HDR_LEADSPC it
- * keeps its leading space and folded lines are joined with LF, which
- * FIXCRLF turns into CRLF). For each of the first DKIMMaxSignatures
+ * keeps its leading space; without it, conn->hdr_trimmed, one space is
+ * put back after the colon as OpenDKIM does; folded lines arrive joined
+ * with a bare LF, which becomes CRLF). For each of the first DKIMMaxSignatures
  * DKIM-Signature headers a minimal, bounded scan of d= and s= starts the
  * TXT query for s._domainkey.d at once on conn->dns, so every key query
  * of the message runs in parallel from header time. on_eoh and on_body

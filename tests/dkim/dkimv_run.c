@@ -2,7 +2,7 @@
 /* dkimv_run - run the dkim check on one message file, as the milter does */
 /*
  * Usage: dkimv_run [-m MAXSIGS] [-k MINBITS] [-t TIMEOUT_S] [-c CHUNK]
- *                  [-p PAUSE_MS] [-l] MESSAGE
+ *                  [-p PAUSE_MS] [-s] [-l] MESSAGE
  *
  * Resolves through AM_TEST_DNS (forward mode). The message is split into
  * headers and body; each header goes to on_header as libmilter with
@@ -10,12 +10,14 @@
  * leading space, folded lines joined with LF, no CR), the body goes to
  * on_body in CRLF form in chunks of CHUNK octets (default 65535, the
  * milter maximum); -l leaves the body's line ends as they are in the
- * file; -p sleeps PAUSE_MS after the headers, as a slow DATA transfer
- * would. Then finish() and report() run and the driver prints:
+ * file; -s passes header values without their leading space and sets
+ * conn.hdr_trimmed (no SMFIP_HDR_LEADSPC); -p sleeps PAUSE_MS after the
+ * headers, as a slow DATA transfer would. Then finish() and report()
+ * run and the driver prints:
  *
- *   TIME\t<epoch s when the headers were all fed>\t<epoch s at finish>
+ *   TIME\t<epoch s after the headers>\t<epoch s when finish starts>
  *   SIG\t<result>\t<d>\t<s>\t<a>\t<b>\t<why>\t<keybits>   (per signature)
- *   AUTH\t<n>\t<result>:<domain>:<selector>...             (msg->auth)
+ *   AUTH\t<done>\t<n>\t<result>:<domain>:<selector>...     (msg->auth)
  *   OUTCOME\t<result>\t<action>\t<why>
  *   AR\t<Authentication-Results value, unfolded>
  *   LOG\t<the dkim log field>
@@ -40,6 +42,7 @@
 #include "session.h"
 
 static char logfield[1024];
+static int trim_values; /* -s */
 
 static double
 epoch(void)
@@ -144,6 +147,8 @@ feed_headers(struct conn *c, struct msg *m, struct check_slot *ms,
 				return 2;
 		}
 		memcpy(value, colon + 1, vlen);
+		if (trim_values && vlen > 0 && value[0] == ' ')
+			memmove(value, value + 1, --vlen);
 		p += n + eol;
 		/* continuation lines: joined with LF, as libmilter passes */
 		while (p < end && (*p == ' ' || *p == '\t')) {
@@ -222,25 +227,26 @@ main(int argc, char **argv)
 	const char *dns = getenv("AM_TEST_DNS");
 	unsigned int maxsigs = 5, minbits = 1024, timeout = 5, pause_ms = 0;
 	size_t chunk = 65535, len = 0;
-	int raw = 0, opt, rc = 2;
+	int raw = 0, trimmed = 0, opt, rc = 2;
 	char *text = NULL, *arv = NULL;
 	const char *p, *end;
 	double t_hdr, t_fin;
 
-	while ((opt = getopt(argc, argv, "m:k:t:c:p:l")) != -1) {
+	while ((opt = getopt(argc, argv, "m:k:t:c:p:sl")) != -1) {
 		switch (opt) {
 		case 'm': maxsigs = (unsigned int)atoi(optarg); break;
 		case 'k': minbits = (unsigned int)atoi(optarg); break;
 		case 't': timeout = (unsigned int)atoi(optarg); break;
 		case 'c': chunk = (size_t)atol(optarg); break;
 		case 'p': pause_ms = (unsigned int)atoi(optarg); break;
+		case 's': trimmed = 1; break;
 		case 'l': raw = 1; break;
 		default: return 2;
 		}
 	}
 	if (optind + 1 != argc || dns == NULL || chunk == 0) {
 		fprintf(stderr, "usage: AM_TEST_DNS=ADDR@PORT dkimv_run "
-			"[-m max] [-k bits] [-t s] [-c chunk] [-p ms] [-l] FILE\n");
+			"[-m max] [-k bits] [-t s] [-c chunk] [-p ms] [-s] [-l] FILE\n");
 		return 2;
 	}
 	memset(&conn, 0, sizeof conn);
@@ -269,6 +275,8 @@ main(int argc, char **argv)
 	conf.dns_timeout = timeout;
 	conf.authserv_id = "mx.example.org";
 	conn.conf = &conf;
+	conn.hdr_trimmed = trimmed;
+	trim_values = trimmed;
 	snprintf(conn.sid, sizeof conn.sid, "test");
 	conn.dns = dns_set_new(conn.sid);
 	if (conn.dns == NULL)

@@ -249,6 +249,13 @@ def build(suite, vec):
                    sign(m, ed, "ed.test", "e1", canon),
                    [("pass", "ed.test", "e1", None)])
 
+    # an MTA without SMFIP_HDR_LEADSPC: values lose their leading space
+    # and the check puts it back
+    m = sign(message("rsa.test", folded), rsa, "rsa.test", "r1",
+             (b"simple", b"simple"))
+    suite.case("no-leadspc-simple", m, [("pass", "rsa.test", "r1", None)],
+               opts=["-s"])
+
     for canon in ((b"simple", b"simple"), (b"relaxed", b"relaxed")):
         tag = canon[0].decode()
         m = message("rsa.test", body=b"Hello\r\n\r\nno line end at the end")
