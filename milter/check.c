@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "dkimv.h"
 #include "dnsbl.h"
 #include "helo.h"
 #include "iprev.h"
@@ -16,9 +17,9 @@
  * Each module declares its ops in its own header.
  */
 static const struct check_ops *const check_table[] = {
-	NULL, /* placeholder so the array is never empty; skipped */
 	&iprev_ops,
-	/* spf, dkim, dmarc go here */
+	/* spf goes here */
+	&dkimv_ops,
 	&dnsbl_ops,
 	&helo_ops,
 	&sender_ops,

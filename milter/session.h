@@ -84,6 +84,11 @@ struct conn {
 	bool internal;           /* client in InternalHosts */
 	bool authenticated;      /* {auth_authen} set */
 	bool skip;               /* no checks for this session */
+	bool hdr_trimmed;        /* SMFIP_HDR_LEADSPC was not negotiated:
+	                          * header values reach on_header without
+	                          * the space after the colon (filter.c sets
+	                          * it; false, the default, means values are
+	                          * passed exactly as received) */
 	unsigned int nmsgs;      /* messages started on this connection */
 	struct msg *msg;         /* current message, or NULL: owned */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
