@@ -648,7 +648,8 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 		if (st != NULL && st->evaluated && st->ev.have_policy) {
 			snprintf(comment, sizeof comment, "p=%s dis=%s%s",
 				 dmarc_policy_str(st->ev.policy),
-				 o->result == AM_R_FAIL ||
+				 st->list_override ? "quarantine"
+				 : o->result == AM_R_FAIL ||
 						 o->result == AM_R_TEMPERROR
 					 ? dmarc_policy_str(st->ev.disposition)
 					 : "none",

@@ -388,7 +388,8 @@ static const struct kcase kcases[] = {
 	{ "mailing list: reject lowered to quarantine", "list.test",
 	  { "x@example.com" }, "v=1; d=list.test; s=s; b=x", AM_R_PASS, true,
 	  AM_R_PASS, AM_R_FAIL, AM_ACT_QUARANTINE, NULL,
-	  "mailing list: reject lowered to quarantine" },
+	  "(p=reject dis=quarantine; mailing list: reject lowered to "
+	  "quarantine)" },
 	{ "no From: permerror", "example.com", { NULL }, NULL, AM_R_NONE,
 	  false, AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL,
 	  "dmarc=permerror" },
