@@ -158,6 +158,46 @@ test_nul_and_length(void **state)
 	assert_int_equal(rec.p, DMARC_P_REJECT);
 }
 
+/* Hostile input: random octets after a valid prefix, under ASan/UBSan. */
+static void
+test_random(void **state)
+{
+	static const char alphabet[] = "v=DMARC1;p =rejctsnoqua\t\r\n,:@\0"
+				       "\x80\xff";
+	char buf[600];
+	struct dmarc_record rec;
+	uint32_t x = 2463534242u;
+	int i, ok = 0;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		size_t len, j, start = 0;
+		int s;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		len = x % sizeof buf;
+		if (i % 2 == 0 && len >= 9) {
+			memcpy(buf, "v=DMARC1;", 9);
+			start = 9;
+		}
+		for (j = start; j < len; j++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			buf[j] = alphabet[x % (sizeof alphabet - 1)];
+		}
+		s = dmarc_record_parse(buf, len, &rec);
+		assert_true(s == DMARC_REC_OK || s == DMARC_REC_NOT_DMARC ||
+			    s == DMARC_REC_INVALID);
+		if (s != DMARC_REC_OK)
+			assert_false(rec.usable);
+		ok += s == DMARC_REC_OK;
+	}
+	assert_true(ok > 0); /* the prefix made some records parse */
+}
+
 static void
 test_relax(void **state)
 {
@@ -174,6 +214,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_nul_and_length),
+		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_relax),
 	};
 

@@ -118,6 +118,40 @@ test_fromaddr_caps(void **state)
 	assert_int_equal(fl.n, FROMADDR_MAX);
 }
 
+/* Hostile input: random octets from the From: syntax alphabet. */
+static void
+test_fromaddr_random(void **state)
+{
+	static const char alphabet[] = "a@.<>\"\\(),:; \r\n[]\x80\xc3";
+	char buf[300];
+	struct fromaddr_list fl;
+	uint32_t x = 88172645u;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		size_t len, j;
+		int rc;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		len = x % sizeof buf;
+		for (j = 0; j < len; j++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			buf[j] = alphabet[x % (sizeof alphabet - 1)];
+		}
+		rc = fromaddr_parse(buf, len, &fl);
+		assert_true(rc == 0 || rc == AM_EINVAL);
+		assert_true(fl.n <= FROMADDR_MAX && fl.n <= fl.total);
+		for (j = 0; j < fl.n; j++)
+			assert_true(strlen(fl.addr[j].domain) <
+				    FROMADDR_MAX_DOMAIN);
+	}
+}
+
 static void
 test_dkim_domain(void **state)
 {
@@ -537,6 +571,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fromaddr),
 		cmocka_unit_test(test_fromaddr_caps),
+		cmocka_unit_test(test_fromaddr_random),
 		cmocka_unit_test(test_dkim_domain),
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_check),
