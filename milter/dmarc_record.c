@@ -253,7 +253,8 @@ dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *rec)
 					     : NULL;
 		size_t end = semi != NULL ? (size_t)(semi - txt) : len;
 		struct span spec = trim(txt + pos, end - pos);
-		const char *eq = spec.len ? memchr(spec.s, '=', spec.len) : NULL;
+		const char *eq = spec.len ? memchr(spec.s, '=', spec.len)
+					  : NULL;
 		struct span n, v;
 		size_t i;
 
