@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "dkimv.h"
+#include "dmarcv.h"
 #include "dnsbl.h"
 #include "helo.h"
 #include "iprev.h"
@@ -20,6 +21,7 @@ static const struct check_ops *const check_table[] = {
 	&iprev_ops,
 	/* spf goes here */
 	&dkimv_ops,
+	&dmarcv_ops,
 	&dnsbl_ops,
 	&helo_ops,
 	&sender_ops,

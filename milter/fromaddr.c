@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* fromaddr - the address domains of an RFC 5322 From: field */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amerr.h"
+#include "fromaddr.h"
+
+/*
+ * Pass 1 copies value into buf without comments (each becomes one space)
+ * and with CR/LF turned into spaces; quoted strings are kept verbatim.
+ * Pass 2 splits buf at top-level ',' and group delimiters and takes the
+ * address of each mailbox.
+ */
+static int
+strip_comments(const char *v, size_t len, char *buf, size_t *blen)
+{
+	size_t i, o = 0;
+	int depth = 0;
+	bool quoted = false;
+	int rc = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = v[i];
+
+		if (c == '\r' || c == '\n')
+			c = ' ';
+		if (depth > 0) {
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (c == '(')
+				depth++;
+			else if (c == ')' && --depth == 0)
+				buf[o++] = ' ';
+			continue;
+		}
+		if (quoted) {
+			if (c == '\\' && i + 1 < len) {
+				buf[o++] = c;
+				c = v[++i];
+			} else if (c == '"') {
+				quoted = false;
+			}
+			buf[o++] = c;
+			continue;
+		}
+		if (c == '(') {
+			depth = 1;
+			continue;
+		}
+		if (c == '"')
+			quoted = true;
+		buf[o++] = c;
+	}
+	if (depth > 0 || quoted)
+		rc = AM_EINVAL;
+	buf[o] = '\0';
+	*blen = o;
+	return rc;
+}
+
+static void
+set_domain(struct fromaddr *a, const char *d, size_t len)
+{
+	size_t i, k = 0;
+	bool ok = true;
+
+	while (len > 0 && d[0] == ' ') {
+		d++;
+		len--;
+	}
+	while (len > 0 && d[len - 1] == ' ')
+		len--;
+	if (len > 0 && d[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= sizeof a->domain)
+		ok = false;
+	for (i = 0; i < len && k < sizeof a->domain - 1; i++) {
+		unsigned char c = (unsigned char)d[i];
+
+		if (c == ' ')
+			continue; /* CFWS between dot-atom parts */
+		if (c == '.') {
+			if (k == 0 || a->domain[k - 1] == '.')
+				ok = false;
+		} else if (!isalnum(c) && c != '-' && c != '_') {
+			ok = false;
+		}
+		a->domain[k++] = (char)tolower(c);
+	}
+	a->domain[k] = '\0';
+	if (k == 0)
+		ok = false;
+	a->domain_ok = ok;
+}
+
+/* One mailbox, seg[0..len). */
+static int
+mailbox(const char *seg, size_t len, struct fromaddr_list *out)
+{
+	const char *spec = seg, *at = NULL;
+	size_t slen = len, i;
+	bool quoted = false;
+	int rc = 0;
+
+	/* Trim. */
+	while (slen > 0 && *spec == ' ') {
+		spec++;
+		slen--;
+	}
+	while (slen > 0 && spec[slen - 1] == ' ')
+		slen--;
+	if (slen == 0)
+		goto out;
+
+	/* name-addr: the angle-addr at top level. */
+	for (i = 0; i < slen; i++) {
+		if (spec[i] == '\\' && quoted && i + 1 < slen) {
+			i++;
+			continue;
+		}
+		if (spec[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && spec[i] == '<')
+			break;
+	}
+	if (i < slen) {
+		const char *lt = spec + i + 1;
+		const char *gt = memchr(lt, '>', slen - i - 1);
+
+		if (gt == NULL) {
+			rc = AM_EINVAL;
+			goto out;
+		}
+		spec = lt;
+		slen = (size_t)(gt - lt);
+		/* obs-route "@a,@b:" */
+		if (slen > 0 && spec[0] == '@') {
+			const char *colon = memchr(spec, ':', slen);
+
+			if (colon != NULL) {
+				slen -= (size_t)(colon + 1 - spec);
+				spec = colon + 1;
+			}
+		}
+	}
+
+	/* The domain follows the last '@' outside quotes. */
+	quoted = false;
+	for (i = 0; i < slen; i++) {
+		if (spec[i] == '\\' && quoted && i + 1 < slen) {
+			i++;
+			continue;
+		}
+		if (spec[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && spec[i] == '@')
+			at = spec + i;
+	}
+	out->total++;
+	if (out->n < FROMADDR_MAX) {
+		struct fromaddr *a = &out->addr[out->n++];
+
+		if (at != NULL)
+			set_domain(a, at + 1, slen - (size_t)(at + 1 - spec));
+		else
+			set_domain(a, "", 0);
+	}
+out:
+	return rc;
+}
+
+int
+fromaddr_parse(const char *value, size_t len, struct fromaddr_list *out)
+{
+	char *buf = NULL;
+	size_t blen = 0, i, start = 0;
+	bool quoted = false, angle = false;
+	int rc = 0, r;
+
+	memset(out, 0, sizeof *out);
+	if (value == NULL)
+		goto out;
+	if (len > FROMADDR_MAX_INPUT) {
+		rc = AM_ERANGE;
+		goto out;
+	}
+	buf = malloc(len + 1);
+	if (buf == NULL) {
+		rc = AM_ENOMEM;
+		goto out;
+	}
+	rc = strip_comments(value, len, buf, &blen);
+	if (rc != 0)
+		goto out;
+
+	for (i = 0; i <= blen; i++) {
+		char c = i < blen ? buf[i] : ',';
+
+		if (quoted) {
+			if (c == '\\' && i + 1 < blen)
+				i++;
+			else if (c == '"')
+				quoted = false;
+			continue;
+		}
+		if (angle) {
+			if (c == '>')
+				angle = false;
+			continue;
+		}
+		if (c == '"') {
+			quoted = true;
+		} else if (c == '<') {
+			angle = true;
+		} else if (c == ':') {
+			/* group: "display-name:" starts a list */
+			start = i + 1;
+		} else if (c == ',' || c == ';') {
+			r = mailbox(buf + start, i - start, out);
+			if (r != 0 && rc == 0)
+				rc = r;
+			start = i + 1;
+		}
+	}
+	if (angle && rc == 0)
+		rc = AM_EINVAL;
+out:
+	free(buf);
+	return rc;
+}
