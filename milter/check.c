@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* check - the table of check modules, in report order */
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "check.h"
+#include "dnsbl.h"
+#include "helo.h"
+#include "iprev.h"
+#include "sender.h"
 
 /*
  * One line per check module, in the order of the Authentication-Results
@@ -11,6 +17,12 @@
  */
 static const struct check_ops *const check_table[] = {
 	NULL, /* placeholder so the array is never empty; skipped */
+	&iprev_ops,
+	/* spf, dkim, dmarc go here */
+	&dnsbl_ops,
+	&helo_ops,
+	&sender_ops,
+	&rhsbl_ops,
 };
 
 size_t
@@ -25,4 +37,59 @@ check_get(size_t i)
 	if (i >= check_count())
 		return NULL;
 	return check_table[i];
+}
+
+void
+check_outcome_reply(struct check_outcome *out, const char *rcode,
+		    const char *xcode, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	snprintf(out->rcode, sizeof out->rcode, "%s", rcode);
+	snprintf(out->xcode, sizeof out->xcode, "%s", xcode);
+	va_start(ap, fmt);
+	n = vsnprintf(out->reply, sizeof out->reply, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out->reply[0] = '\0';
+	/* A tempfail action turns 5xx into 4xx, as Postfix's soft_bounce. */
+	if (out->action == AM_ACT_TEMPFAIL) {
+		if (out->rcode[0] == '5')
+			out->rcode[0] = '4';
+		if (out->xcode[0] == '5')
+			out->xcode[0] = '4';
+	}
+}
+
+void
+check_outcome_temperror(struct check_outcome *out, const struct conf *conf,
+			enum am_action configured)
+{
+	out->result = AM_R_TEMPERROR;
+	out->action = AM_ACT_NONE;
+	out->rcode[0] = out->xcode[0] = out->reply[0] = '\0';
+	if (configured >= AM_ACT_TEMPFAIL && conf != NULL &&
+	    conf->on_dns_error == ONDNS_TEMPFAIL) {
+		out->action = AM_ACT_TEMPFAIL;
+		check_outcome_reply(out, "451", "4.4.3",
+				    "Temporary DNS failure, try again later");
+	}
+}
+
+char *
+check_reply_safe(const char *in, char *out, size_t outlen)
+{
+	size_t i = 0;
+
+	if (outlen == 0)
+		return out;
+	for (; in != NULL && in[i] != '\0' && i + 1 < outlen; i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		out[i] = (ch < 0x21 || ch > 0x7e || ch == '%') ? '?' :
+								   (char)ch;
+	}
+	out[i] = '\0';
+	return out;
 }

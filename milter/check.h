@@ -109,4 +109,38 @@ struct check_ops {
 size_t check_count(void);
 const struct check_ops *check_get(size_t i);
 
+/*
+ * Helpers every check uses to fill its outcome (added by the connection
+ * checks; any check may use them).
+ *
+ * check_outcome_reply - set out's rcode, xcode and reply (printf format;
+ * the text is cut to fit). Strings from the network must first go
+ * through check_reply_safe(). Set out->action first: when it is
+ * AM_ACT_TEMPFAIL, a 5xx code and a 5.x.x enhanced code become 4xx and
+ * 4.x.x (as Postfix's soft_bounce does).
+ */
+void check_outcome_reply(struct check_outcome *out, const char *rcode,
+			 const char *xcode, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * check_outcome_temperror - the action for a temperror result, per SPEC
+ * OnDNSError: when the check's configured action could reject (reject
+ * or tempfail) and OnDNSError is tempfail, out->action becomes
+ * AM_ACT_TEMPFAIL with "451 4.4.3 Temporary DNS failure, try again
+ * later"; otherwise AM_ACT_NONE (the temperror is only recorded).
+ * Sets out->result to AM_R_TEMPERROR; leaves out->why alone.
+ */
+void check_outcome_temperror(struct check_outcome *out,
+			     const struct conf *conf, enum am_action configured);
+
+/*
+ * check_reply_safe - copy a network string (a domain, a HELO name) for
+ * use in an SMTP reply or X-Authmilter comment: at most outlen - 1
+ * octets, every space, control or non-ASCII octet and '%' (libmilter's
+ * smfi_setreply treats it as a format) replaced by '?'. Always NUL-
+ * terminates (outlen > 0). Returns out.
+ */
+char *check_reply_safe(const char *in, char *out, size_t outlen);
+
 #endif

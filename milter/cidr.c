@@ -11,10 +11,10 @@
 #include "conf.h"
 
 static int
-cidr_fail(char *err, size_t errlen, const char *why, const char *text)
+cidr_fail(char *err, size_t errlen, const char *why)
 {
 	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: \"%.64s\"", why, text);
+		snprintf(err, errlen, "%s", why);
 	return AM_EINVAL;
 }
 
@@ -29,12 +29,12 @@ cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
 	char *end;
 
 	if (text == NULL || *text == '\0')
-		return cidr_fail(err, errlen, "empty network", "");
+		return cidr_fail(err, errlen, "empty network");
 	memset(out, 0, sizeof *out);
 	slash = strchr(text, '/');
 	alen = slash != NULL ? (size_t)(slash - text) : strlen(text);
 	if (alen == 0 || alen >= sizeof buf)
-		return cidr_fail(err, errlen, "bad address", text);
+		return cidr_fail(err, errlen, "bad address");
 	memcpy(buf, text, alen);
 	buf[alen] = '\0';
 	if (inet_pton(AF_INET, buf, out->addr) == 1) {
@@ -44,19 +44,17 @@ cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
 		out->family = AF_INET6;
 		maxlen = 128;
 	} else {
-		return cidr_fail(err, errlen, "bad address", text);
+		return cidr_fail(err, errlen, "bad address");
 	}
 	out->len = maxlen;
 	if (slash != NULL) {
 		if (slash[1] < '0' || slash[1] > '9')
-			return cidr_fail(err, errlen, "bad prefix length",
-					 text);
+			return cidr_fail(err, errlen, "bad prefix length");
 		errno = 0;
 		len = strtoul(slash + 1, &end, 10);
 		if (errno != 0 || *end != '\0' || len > maxlen ||
 		    end - (slash + 1) > 3)
-			return cidr_fail(err, errlen, "bad prefix length",
-					 text);
+			return cidr_fail(err, errlen, "bad prefix length");
 		out->len = (unsigned int)len;
 	}
 	/* Clear host bits so that the stored address is the network. */
