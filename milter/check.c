@@ -9,6 +9,7 @@
 #include "helo.h"
 #include "iprev.h"
 #include "sender.h"
+#include "spf.h"
 
 /*
  * One line per check module, in the order of the Authentication-Results
@@ -18,7 +19,8 @@
 static const struct check_ops *const check_table[] = {
 	NULL, /* placeholder so the array is never empty; skipped */
 	&iprev_ops,
-	/* spf, dkim, dmarc go here */
+	&spf_ops,
+	/* dkim, dmarc go here */
 	&dnsbl_ops,
 	&helo_ops,
 	&sender_ops,

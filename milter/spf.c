@@ -63,8 +63,19 @@ struct ev {
 	char exp_domain[NAME_MAX_LEN + 1]; /* its <domain> */
 };
 
+/* Bounded copy that always terminates (dstlen > 0). */
 static void
-setwhy(struct ev *ev, const char *fmt, const char *arg)
+cpy(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = strnlen(src, dstlen - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* why = pre + arg (printable) + post, unless a reason is already set. */
+static void
+setwhy3(struct ev *ev, const char *pre, const char *arg, const char *post)
 {
 	char clean[96];
 	size_t k = 0;
@@ -77,7 +88,7 @@ setwhy(struct ev *ev, const char *fmt, const char *arg)
 		clean[k++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
 	}
 	clean[k] = '\0';
-	snprintf(ev->why, sizeof ev->why, fmt, clean);
+	snprintf(ev->why, sizeof ev->why, "%s%s%s", pre, clean, post);
 }
 
 /* A query name: 1..63 octet labels, at most 253 octets, no empty label. */
@@ -330,7 +341,7 @@ static int
 count_lookup(struct ev *ev, const char *term)
 {
 	if (++ev->lookups > SPF_MAX_LOOKUPS) {
-		setwhy(ev, "more than 10 DNS lookups at %s", term);
+		setwhy3(ev, "more than 10 DNS lookups at ", term, "");
 		return RES_PERMERROR;
 	}
 	return 0;
@@ -340,7 +351,7 @@ static int
 count_void(struct ev *ev, const char *name)
 {
 	if (++ev->voids > SPF_MAX_VOID) {
-		setwhy(ev, "more than 2 void lookups at %s", name);
+		setwhy3(ev, "more than 2 void lookups at ", name, "");
 		return RES_PERMERROR;
 	}
 	return 0;
@@ -432,7 +443,7 @@ match_addrs(struct ev *ev, const char *name, unsigned int c4, unsigned int c6,
 	if ((a = lookup(ev, name, addr_type(ev->c))) == NULL)
 		return RES_PENDING;
 	if (temp_status(a->status)) {
-		setwhy(ev, "DNS error looking up %s", name);
+		setwhy3(ev, "DNS error looking up ", name, "");
 		return RES_TEMPERROR;
 	}
 	if (void_status(a->status)) {
@@ -457,7 +468,7 @@ mech_mx(struct ev *ev, const struct spf_mech *m, const char *name)
 	if ((a = lookup(ev, name, DNS_T_MX)) == NULL)
 		return RES_PENDING;
 	if (temp_status(a->status)) {
-		setwhy(ev, "DNS error looking up MX %s", name);
+		setwhy3(ev, "DNS error looking up MX ", name, "");
 		return RES_TEMPERROR;
 	}
 	if (void_status(a->status))
@@ -465,7 +476,7 @@ mech_mx(struct ev *ev, const struct spf_mech *m, const char *name)
 	if (a->status != DNS_DATA)
 		return NOMATCH;
 	if (a->n > SPF_MAX_MX || a->truncated) {
-		setwhy(ev, "more than 10 MX names for %s", name);
+		setwhy3(ev, "more than 10 MX names for ", name, "");
 		return RES_PERMERROR;
 	}
 	for (i = 0; i < a->n; i++)
@@ -520,7 +531,7 @@ mech_exists(struct ev *ev, const char *name)
 	if ((a = lookup(ev, name, DNS_T_A)) == NULL)
 		return RES_PENDING;
 	if (temp_status(a->status)) {
-		setwhy(ev, "DNS error looking up %s", name);
+		setwhy3(ev, "DNS error looking up ", name, "");
 		return RES_TEMPERROR;
 	}
 	if (void_status(a->status))
@@ -534,7 +545,7 @@ mech_include(struct ev *ev, const char *name, unsigned int depth)
 	int rc;
 
 	if (!name_ok(name)) {
-		setwhy(ev, "include of a bad name %s", name);
+		setwhy3(ev, "include of a bad name ", name, "");
 		return RES_PERMERROR;
 	}
 	rc = check_host(ev, name, depth + 1, false);
@@ -546,7 +557,7 @@ mech_include(struct ev *ev, const char *name, unsigned int depth)
 	case RES_NEUTRAL:
 		return NOMATCH;
 	case RES_NONE:
-		setwhy(ev, "included domain %s has no SPF record", name);
+		setwhy3(ev, "included domain ", name, " has no SPF record");
 		return RES_PERMERROR;
 	}
 	return rc; /* temperror, permerror, pending, enomem */
@@ -611,11 +622,11 @@ fetch_record(struct ev *ev, const char *domain, struct spf_record **out)
 	if ((a = lookup(ev, domain, DNS_T_TXT)) == NULL)
 		return RES_PENDING;
 	if (temp_status(a->status)) {
-		setwhy(ev, "DNS error looking up TXT %s", domain);
+		setwhy3(ev, "DNS error looking up TXT ", domain, "");
 		return RES_TEMPERROR;
 	}
 	if (a->status != DNS_DATA) {
-		setwhy(ev, "no SPF record at %s", domain);
+		setwhy3(ev, "no SPF record at ", domain, "");
 		return RES_NONE;
 	}
 	for (size_t i = 0; i < a->n; i++) {
@@ -625,15 +636,15 @@ fetch_record(struct ev *ev, const char *domain, struct spf_record **out)
 		}
 	}
 	if (nspf == 0) {
-		setwhy(ev, "no SPF record at %s", domain);
+		setwhy3(ev, "no SPF record at ", domain, "");
 		return RES_NONE;
 	}
 	if (nspf > 1) {
-		setwhy(ev, "several SPF records at %s", domain);
+		setwhy3(ev, "several SPF records at ", domain, "");
 		return RES_PERMERROR;
 	}
 	if (a->truncated) {
-		setwhy(ev, "SPF record of %s over the size cap", domain);
+		setwhy3(ev, "SPF record of ", domain, " over the size cap");
 		return RES_PERMERROR;
 	}
 	rc = spf_record_parse(rec->txt, rec->txtlen, out, why, sizeof why);
@@ -642,7 +653,7 @@ fetch_record(struct ev *ev, const char *domain, struct spf_record **out)
 	if (rc != 0) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "%s in the record of ", why);
-		setwhy(ev, "syntax error: %s", msg);
+		setwhy3(ev, "syntax error: ", msg, "");
 		snprintf(ev->why + strlen(ev->why),
 			 sizeof ev->why - strlen(ev->why), "%s", domain);
 		return RES_PERMERROR;
@@ -678,11 +689,11 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 	int rc;
 
 	if (depth > MAX_DEPTH) {
-		setwhy(ev, "nesting too deep at %s", domain);
+		setwhy3(ev, "nesting too deep at ", domain, "");
 		return RES_PERMERROR;
 	}
 	if (!domain_ok(domain)) {
-		setwhy(ev, "malformed domain %s", domain);
+		setwhy3(ev, "malformed domain ", domain, "");
 		return RES_NONE;
 	}
 	rc = fetch_record(ev, domain, &r);
@@ -710,7 +721,7 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 				snprintf(ev->exp_domain, sizeof ev->exp_domain,
 					 "%s", domain);
 				ev->why[0] = '\0';
-				setwhy(ev, "matched %s", m->text);
+				setwhy3(ev, "matched ", m->text, "");
 			}
 		}
 		goto out;
@@ -722,14 +733,13 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 		if (rc != 0)
 			goto out;
 		if (!name_ok(name)) {
-			setwhy(ev, "redirect to a bad name %s", name);
+			setwhy3(ev, "redirect to a bad name ", name, "");
 			rc = RES_PERMERROR;
 			goto out;
 		}
 		rc = check_host(ev, name, depth + 1, top);
 		if (rc == RES_NONE) {
-			setwhy(ev, "redirect target %s has no SPF record",
-			       name);
+			setwhy3(ev, "redirect target ", name, " has no SPF record");
 			rc = RES_PERMERROR;
 		}
 		goto out;
@@ -737,7 +747,7 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 	if (top) {
 		snprintf(ev->mech, sizeof ev->mech, "default");
 		ev->why[0] = '\0';
-		setwhy(ev, "no mechanism matched at %s", domain);
+		setwhy3(ev, "no mechanism matched at ", domain, "");
 	}
 	rc = RES_NEUTRAL;
 out:
@@ -776,7 +786,7 @@ explain(struct ev *ev, struct spf_outcome *o)
 		return rc;
 	if (rc != 0)
 		return 0;
-	snprintf(o->exp, sizeof o->exp, "%s", text);
+	cpy(o->exp, sizeof o->exp, text);
 	o->exp_default = false;
 	return 0;
 }
@@ -989,3 +999,168 @@ spf_check_free(struct spf_check *c)
 	free(c->receiver);
 	free(c);
 }
+
+/* ---- check_ops: the SPF check of a message (check.h) ---- */
+
+#include "spf_received.h"
+
+struct spf_msg {
+	struct spf_check *chk;       /* owned */
+	struct check_outcome out;    /* what finish() decided */
+};
+
+static int
+spf_on_mail(struct conn *c, struct msg *m, struct check_slot *cs,
+	    struct check_slot *ms)
+{
+	struct spf_request rq;
+	struct spf_msg *st;
+
+	(void)cs;
+	if (c->skip || (c->family != AF_INET && c->family != AF_INET6))
+		return 0;
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		return AM_ENOMEM;
+	memset(&rq, 0, sizeof rq);
+	rq.family = c->family;
+	if (c->family == AF_INET)
+		rq.addr.v4 = c->addr.v4;
+	else
+		rq.addr.v6 = c->addr.v6;
+	rq.sender = m->null_sender ? "" : m->mail_from;
+	rq.helo = c->helo;
+	rq.receiver = c->conf != NULL ? c->conf->authserv_id : NULL;
+	if ((st->chk = spf_check_new(c->dns, &rq)) == NULL) {
+		free(st);
+		return AM_ENOMEM;
+	}
+	ms->state = st;
+	/* Start the queries now; the answer is read at finish(). */
+	return spf_eval(st->chk, NULL) < 0 ? AM_ENOMEM : 0;
+}
+
+static int
+spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
+	   struct check_slot *ms, const struct timespec *deadline,
+	   struct check_outcome *out)
+{
+	struct spf_msg *st = ms->state;
+	const struct spf_outcome *o;
+	char dom[256];
+	enum am_action act = AM_ACT_NONE;
+	int rc;
+
+	(void)cs;
+	memset(out, 0, sizeof *out);
+	out->done = true;
+	if (st == NULL) {
+		out->result = AM_R_SKIPPED;
+		snprintf(out->why, sizeof out->why, "not checked");
+		return 0;
+	}
+	if (st->out.done) {
+		*out = st->out;
+		return 0;
+	}
+	if ((rc = spf_run(st->chk, deadline)) < 0)
+		return rc;
+	o = spf_outcome(st->chk);
+	out->result = o->result;
+	cpy(out->why, sizeof out->why, o->why);
+	check_reply_safe(o->domain, dom, sizeof dom);
+	if (o->result == AM_R_FAIL)
+		act = c->conf->spf_fail_action;
+	else if (o->result == AM_R_SOFTFAIL)
+		act = c->conf->spf_softfail_action;
+	if (o->result == AM_R_TEMPERROR) {
+		enum am_action could = c->conf->spf_fail_action;
+		if (c->conf->spf_softfail_action > could)
+			could = c->conf->spf_softfail_action;
+		check_outcome_temperror(out, c->conf, could);
+	} else {
+		out->action = act;
+		if (act != AM_ACT_NONE)
+			check_outcome_reply(out, "550", "5.7.23",
+					    "SPF validation failed for %s",
+					    dom);
+	}
+	m->auth.spf_done = true;
+	m->auth.spf = o->result;
+	m->auth.spf_helo = o->helo_identity;
+	cpy(m->auth.spf_domain, sizeof m->auth.spf_domain, o->domain);
+	st->out = *out;
+	return 0;
+}
+
+static void
+spf_report(struct conn *c, struct msg *m, struct check_slot *cs,
+	   struct check_slot *ms, const struct check_outcome *co,
+	   struct check_report *r)
+{
+	struct spf_msg *st = ms->state;
+	const struct spf_outcome *o;
+	struct spf_received rs;
+	char comment[200];
+	char *hdr;
+
+	(void)cs;
+	if (st == NULL || !co->done)
+		return;
+	o = spf_outcome(st->chk);
+	if (r->ar != NULL) {
+		authres_method(r->ar, "spf", am_result_str(o->result));
+		if (o->mechanism[0] != '\0' && o->result != AM_R_TEMPERROR &&
+		    o->result != AM_R_PERMERROR)
+			snprintf(comment, sizeof comment, "%s", o->mechanism);
+		else
+			snprintf(comment, sizeof comment, "%s", o->why);
+		authres_comment(r->ar, comment);
+		if (o->helo_identity)
+			authres_prop(r->ar, "smtp", "helo",
+				     c->helo != NULL ? c->helo : "");
+		else
+			authres_prop(r->ar, "smtp", "mailfrom", o->domain);
+	}
+	if (c->conf != NULL && c->conf->received_spf && r->header != NULL) {
+		memset(&rs, 0, sizeof rs);
+		rs.result = o->result;
+		rs.receiver = c->conf->authserv_id;
+		rs.client_ip = c->ip;
+		rs.envelope_from = m->null_sender ? "" : m->mail_from;
+		rs.helo = c->helo;
+		rs.identity = o->helo_identity ? "helo" : "mailfrom";
+		rs.sender = o->sender;
+		rs.mechanism = o->mechanism;
+		rs.problem = o->why;
+		if ((hdr = spf_received_build(&rs)) != NULL) {
+			r->header(r, "Received-SPF", hdr);
+			free(hdr);
+		}
+	}
+	if (r->logf != NULL) {
+		r->logf(r, "spf", am_result_str(o->result));
+		r->logf(r, "spf_domain", o->domain);
+		r->logf(r, "spf_why", o->why);
+	}
+}
+
+static void
+spf_msg_free(struct check_slot *ms)
+{
+	struct spf_msg *st;
+
+	if (ms == NULL || (st = ms->state) == NULL)
+		return;
+	spf_check_free(st->chk);
+	free(st);
+	ms->state = NULL;
+}
+
+const struct check_ops spf_ops = {
+	.name = "spf",
+	.ready = CHECK_PH_MAIL,
+	.on_mail = spf_on_mail,
+	.finish = spf_finish,
+	.report = spf_report,
+	.msg_free = spf_msg_free,
+};
