@@ -18,7 +18,7 @@
 
 /* Internal results; RES_PENDING means "come back with more answers". */
 enum res {
-	RES_NONE = 0,
+	RES_NONE = 1, /* 0 is "no result yet" in helper returns */
 	RES_NEUTRAL,
 	RES_PASS,
 	RES_FAIL,
@@ -329,7 +329,7 @@ target(struct ev *ev, const char *spec, const char *domain, char *out,
 	if (rc != 0)
 		return rc;
 	spf_macro_domain(buf);
-	snprintf(out, outlen, "%s", buf);
+	cpy(out, outlen, buf);
 	return 0;
 }
 
