@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* spf - RFC 7208 SPF evaluation on the session's DNS query set */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,78 +358,128 @@ count_void(struct ev *ev, const char *name)
 	return 0;
 }
 
-/* Submit the lookups a record will need, in order, within the limit. */
+static int select_record(const struct dns_answer *a,
+			 const struct dns_rr **rec);
+
+/*
+ * Submit the address lookups of the names in an MX answer (none if it
+ * has more than SPF_MAX_MX: permerror) or a PTR answer (the first
+ * SPF_MAX_PTR).
+ */
 static void
-prefetch(struct ev *ev, const struct spf_record *r, const char *domain)
+prefetch_names(struct ev *ev, const struct dns_answer *a, bool ptr)
+{
+	size_t n = a->n;
+
+	if (a->status != DNS_DATA)
+		return;
+	if (ptr && n > SPF_MAX_PTR)
+		n = SPF_MAX_PTR;
+	if (!ptr && n > SPF_MAX_MX)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (name_ok(a->rr[i].name))
+			(void)dns_submit(ev->c->dns, a->rr[i].name,
+					 addr_type(ev->c));
+}
+
+static void prefetch(struct ev *ev, const struct spf_record *r,
+		     const char *domain, unsigned int *budget,
+		     unsigned int depth);
+
+/*
+ * Submit the TXT query of an include or redirect target, and when its
+ * answer is already in, the lookups of that record too.
+ */
+static void
+prefetch_target(struct ev *ev, const char *name, unsigned int *budget,
+		unsigned int depth)
+{
+	struct dns_query *q = dns_submit(ev->c->dns, name, DNS_T_TXT);
+	const struct dns_answer *a = dns_answer(q);
+	const struct dns_rr *rec;
+	struct spf_record *r = NULL;
+
+	if (depth >= MAX_DEPTH || a->status != DNS_DATA ||
+	    select_record(a, &rec) != 0)
+		return;
+	if (spf_record_parse(rec->txt, rec->txtlen, &r, NULL, 0) == 0)
+		prefetch(ev, r, name, budget, depth + 1);
+	spf_record_free(r);
+}
+
+/*
+ * Submit the lookups a record will need, in order, within the lookup
+ * budget, and walk into the answers already in (MX and PTR names,
+ * include and redirect targets), so that a record's lookups, and those
+ * of records whose TXT answer is in, go out together. Nothing here is
+ * counted against the limits: evaluation counts, in order.
+ */
+static void
+prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
+	 unsigned int *budget, unsigned int depth)
 {
 	struct spf_check *c = ev->c;
-	unsigned int budget = ev->lookups < SPF_MAX_LOOKUPS
-				      ? SPF_MAX_LOOKUPS - ev->lookups
-				      : 0;
+	struct dns_query *saved = ev->pending;
 	char name[NAME_MAX_LEN + 1];
 	char rev[80];
 	bool ended = false;
 
-	for (size_t i = 0; i < r->nmech && budget > 0; i++) {
+	for (size_t i = 0; i < r->nmech && *budget > 0 && !ended; i++) {
 		const struct spf_mech *m = &r->mech[i];
-		enum dns_type t;
+		struct dns_query *q;
 
-		switch (m->type) {
-		case SPF_MECH_ALL:
+		if (m->type == SPF_MECH_ALL) {
 			ended = true;
-			break;
-		case SPF_MECH_IP4:
-		case SPF_MECH_IP6:
-			continue;
-		case SPF_MECH_INCLUDE:
-			t = DNS_T_TXT;
-			break;
-		case SPF_MECH_A:
-			t = addr_type(c);
-			break;
-		case SPF_MECH_MX:
-			t = DNS_T_MX;
-			break;
-		case SPF_MECH_EXISTS:
-			t = DNS_T_A;
-			break;
-		case SPF_MECH_PTR:
-			t = DNS_T_PTR;
-			break;
-		default:
 			continue;
 		}
-		if (ended)
-			break;
-		budget--;
+		if (m->type == SPF_MECH_IP4 || m->type == SPF_MECH_IP6)
+			continue;
+		(*budget)--;
 		bool usesp = m->domain != NULL &&
 			     spf_macro_uses(m->domain, strlen(m->domain), 'p');
-		if (m->type == SPF_MECH_PTR || usesp) {
-			if (dns_reverse_name(c->family,
-					     c->family == AF_INET
-						     ? (const void *)&c->v4
-						     : (const void *)&c->v6,
-					     c->family == AF_INET ? "in-addr.arpa"
-								  : "ip6.arpa",
-					     rev, sizeof rev) == 0)
-				(void)dns_submit(c->dns, rev, DNS_T_PTR);
-			if (usesp)
-				continue;
+		if ((m->type == SPF_MECH_PTR || usesp) &&
+		    dns_reverse_name(c->family,
+				     c->family == AF_INET
+					     ? (const void *)&c->v4
+					     : (const void *)&c->v6,
+				     c->family == AF_INET ? "in-addr.arpa"
+							  : "ip6.arpa",
+				     rev, sizeof rev) == 0) {
+			q = dns_submit(c->dns, rev, DNS_T_PTR);
+			prefetch_names(ev, dns_answer(q), true);
 		}
-		if (m->type == SPF_MECH_PTR)
+		if (usesp || m->type == SPF_MECH_PTR)
 			continue;
-		struct dns_query *saved = ev->pending;
-		if (target(ev, m->domain, domain, name, sizeof name) == 0 &&
-		    name_ok(name))
-			(void)dns_submit(c->dns, name, t);
-		ev->pending = saved;
+		if (target(ev, m->domain, domain, name, sizeof name) != 0 ||
+		    !name_ok(name))
+			continue;
+		switch (m->type) {
+		case SPF_MECH_INCLUDE:
+			prefetch_target(ev, name, budget, depth);
+			break;
+		case SPF_MECH_A:
+			(void)dns_submit(c->dns, name, addr_type(c));
+			break;
+		case SPF_MECH_EXISTS:
+			(void)dns_submit(c->dns, name, DNS_T_A);
+			break;
+		case SPF_MECH_MX:
+			q = dns_submit(c->dns, name, DNS_T_MX);
+			prefetch_names(ev, dns_answer(q), false);
+			break;
+		default:
+			break;
+		}
 	}
-	if (!ended && budget > 0 && r->redirect != NULL &&
-	    !spf_macro_uses(r->redirect, strlen(r->redirect), 'p')) {
-		if (target(ev, r->redirect, domain, name, sizeof name) == 0 &&
-		    name_ok(name))
-			(void)dns_submit(c->dns, name, DNS_T_TXT);
+	if (!ended && *budget > 0 && r->redirect != NULL &&
+	    !spf_macro_uses(r->redirect, strlen(r->redirect), 'p') &&
+	    target(ev, r->redirect, domain, name, sizeof name) == 0 &&
+	    name_ok(name)) {
+		(*budget)--;
+		prefetch_target(ev, name, budget, depth);
 	}
+	ev->pending = saved;
 }
 
 /* The a mechanism, and the address part of mx. */
@@ -608,13 +659,35 @@ eval_mech(struct ev *ev, const struct spf_mech *m, const char *domain,
 	return NOMATCH;
 }
 
+/*
+ * The one SPF record of a TXT answer: 0 with *rec set, RES_NONE if there
+ * is none, RES_PERMERROR if there are several or the answer was cut.
+ */
+static int
+select_record(const struct dns_answer *a, const struct dns_rr **rec)
+{
+	size_t nspf = 0;
+
+	*rec = NULL;
+	for (size_t i = 0; i < a->n; i++) {
+		if (spf_record_is_spf(a->rr[i].txt, a->rr[i].txtlen)) {
+			nspf++;
+			*rec = &a->rr[i];
+		}
+	}
+	if (nspf == 0)
+		return RES_NONE;
+	if (nspf > 1 || a->truncated)
+		return RES_PERMERROR;
+	return 0;
+}
+
 /* Fetch and parse the SPF record of domain. */
 static int
 fetch_record(struct ev *ev, const char *domain, struct spf_record **out)
 {
 	const struct dns_answer *a;
 	const struct dns_rr *rec = NULL;
-	size_t nspf = 0;
 	char why[120];
 	int rc;
 
@@ -629,22 +702,15 @@ fetch_record(struct ev *ev, const char *domain, struct spf_record **out)
 		setwhy3(ev, "no SPF record at ", domain, "");
 		return RES_NONE;
 	}
-	for (size_t i = 0; i < a->n; i++) {
-		if (spf_record_is_spf(a->rr[i].txt, a->rr[i].txtlen)) {
-			nspf++;
-			rec = &a->rr[i];
-		}
-	}
-	if (nspf == 0) {
+	rc = select_record(a, &rec);
+	if (rc == RES_NONE) {
 		setwhy3(ev, "no SPF record at ", domain, "");
 		return RES_NONE;
 	}
-	if (nspf > 1) {
-		setwhy3(ev, "several SPF records at ", domain, "");
-		return RES_PERMERROR;
-	}
-	if (a->truncated) {
-		setwhy3(ev, "SPF record of ", domain, " over the size cap");
+	if (rc != 0) {
+		setwhy3(ev, a->truncated ? "TXT answer over the cap at "
+					 : "several SPF records at ",
+			domain, "");
 		return RES_PERMERROR;
 	}
 	rc = spf_record_parse(rec->txt, rec->txtlen, out, why, sizeof why);
@@ -699,7 +765,10 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 	rc = fetch_record(ev, domain, &r);
 	if (rc != 0)
 		goto out;
-	prefetch(ev, r, domain);
+	unsigned int budget = ev->lookups < SPF_MAX_LOOKUPS
+				      ? SPF_MAX_LOOKUPS - ev->lookups
+				      : 0;
+	prefetch(ev, r, domain, &budget, depth);
 	for (size_t i = 0; i < r->nmech; i++) {
 		const struct spf_mech *m = &r->mech[i];
 		rc = eval_mech(ev, m, domain, depth);
