@@ -17,35 +17,36 @@
 #include "dns.h"
 #include "log.h"
 
-#define DNS_NAME_MAX 253     /* presentation octets without the final dot */
-#define DNS_POLL_MS 100      /* dispatcher poll timeout: shutdown latency */
+#define DNS_NAME_MAX 253      /* presentation octets without the final dot */
+#define DNS_POLL_MS 100	      /* dispatcher poll timeout: shutdown latency */
 #define DNS_CB_GRACE_MS 10000 /* wait for a callback after UB_NOID */
 
 struct dns_query {
-	struct dns_set *set;       /* borrowed: the owning set */
-	struct dns_query *next;    /* owned by the set: list link */
-	char *name;                /* owned: lower case, no final dot */
+	struct dns_set *set;	/* borrowed: the owning set */
+	struct dns_query *next; /* owned by the set: list link */
+	char *name;		/* owned: lower case, no final dot */
 	enum dns_type type;
-	int id;                    /* libunbound async id (owner thread) */
-	struct timespec start;     /* when submitted (CLOCK_MONOTONIC) */
+	bool invalid;	       /* name not valid: DNS_INVALID, not sent */
+	int id;		       /* libunbound async id (owner thread) */
+	struct timespec start; /* when submitted (CLOCK_MONOTONIC) */
 	/* The fields below are guarded by set->mu. */
-	bool inflight;             /* libunbound may still call back */
-	bool cb_done;              /* cb_ans is filled in */
-	struct dns_answer cb_ans;  /* owned: written by the callback */
+	bool inflight;		  /* libunbound may still call back */
+	bool cb_done;		  /* cb_ans is filled in */
+	struct dns_answer cb_ans; /* owned: written by the callback */
 	/* Owner thread only: what dns_answer() shows. */
-	struct dns_answer ans;     /* shares cb_ans's memory once copied */
+	struct dns_answer ans; /* shares cb_ans's memory once copied */
 };
 
 struct dns_set {
-	pthread_mutex_t mu;        /* guards the queries' inflight, cb_done,
-	                            * cb_ans, and inflight below */
-	pthread_cond_t cv;         /* CLOCK_MONOTONIC; broadcast by callbacks */
-	size_t inflight;           /* queries libunbound may still call back */
-	char *tag;                 /* owned: log prefix */
-	struct dns_query *head;    /* owned: the queries, newest first */
-	size_t nq;                 /* queries in the list */
+	pthread_mutex_t mu;	   /* guards the queries' inflight, cb_done,
+				    * cb_ans, and inflight below */
+	pthread_cond_t cv;	   /* CLOCK_MONOTONIC; broadcast by callbacks */
+	size_t inflight;	   /* queries libunbound may still call back */
+	char *tag;		   /* owned: log prefix */
+	struct dns_query *head;	   /* owned: the queries, newest first */
+	size_t nq;		   /* queries in the list */
 	struct dns_query overflow; /* returned past DNS_MAX_QUERIES */
-	double wait_ms;            /* owner thread only */
+	double wait_ms;		   /* owner thread only */
 };
 
 /*
@@ -57,36 +58,41 @@ static pthread_t dns_thread;
 static bool dns_thread_running;
 static atomic_bool dns_stop;
 
-/* The default local zones of libunbound 1.17 that are not generated
- * below from a range (printed by ub_ctx_print_local_zones). */
+/*
+ * The default local zones of libunbound 1.17 (as printed by
+ * ub_ctx_print_local_zones), except the 172.16/12 and 100.64/10 reverse
+ * zones, which are generated below. resolver.arpa., service.arpa. and
+ * local. are not defaults in 1.17; removing them is a no-op there and
+ * covers libraries that add them.
+ */
 static const char *const dns_local_zones[] = {
-	"localhost.",
-	"test.",
-	"invalid.",
-	"onion.",
-	"home.arpa.",
-	"resolver.arpa.",
-	"service.arpa.",
-	"local.",
-	"0.in-addr.arpa.",
-	"10.in-addr.arpa.",
-	"127.in-addr.arpa.",
-	"254.169.in-addr.arpa.",
-	"168.192.in-addr.arpa.",
-	"2.0.192.in-addr.arpa.",
-	"100.51.198.in-addr.arpa.",
-	"113.0.203.in-addr.arpa.",
-	"255.255.255.255.in-addr.arpa.",
-	"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-	"ip6.arpa.",
-	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-	"ip6.arpa.",
-	"d.f.ip6.arpa.",
-	"8.e.f.ip6.arpa.",
-	"9.e.f.ip6.arpa.",
-	"a.e.f.ip6.arpa.",
-	"b.e.f.ip6.arpa.",
-	"8.b.d.0.1.0.0.2.ip6.arpa.",
+    "localhost.",
+    "test.",
+    "invalid.",
+    "onion.",
+    "home.arpa.",
+    "resolver.arpa.",
+    "service.arpa.",
+    "local.",
+    "0.in-addr.arpa.",
+    "10.in-addr.arpa.",
+    "127.in-addr.arpa.",
+    "254.169.in-addr.arpa.",
+    "168.192.in-addr.arpa.",
+    "2.0.192.in-addr.arpa.",
+    "100.51.198.in-addr.arpa.",
+    "113.0.203.in-addr.arpa.",
+    "255.255.255.255.in-addr.arpa.",
+    "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+    "ip6.arpa.",
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+    "ip6.arpa.",
+    "d.f.ip6.arpa.",
+    "8.e.f.ip6.arpa.",
+    "9.e.f.ip6.arpa.",
+    "a.e.f.ip6.arpa.",
+    "b.e.f.ip6.arpa.",
+    "8.b.d.0.1.0.0.2.ip6.arpa.",
 };
 
 static double
@@ -243,8 +249,7 @@ bad:
 
 /* Join a TXT record's character-strings; false if malformed or ENOMEM. */
 static bool
-wire_txt(const unsigned char *p, size_t len, struct dns_rr *rr,
-	 bool *truncated)
+wire_txt(const unsigned char *p, size_t len, struct dns_rr *rr, bool *truncated)
 {
 	size_t i = 0, total = 0, o = 0;
 
@@ -387,8 +392,8 @@ log_answer(const struct dns_query *q, const struct dns_answer *a)
 	log_sdebug(q->set->tag,
 		   "dns %s/%s: %s rcode=%d records=%zu%s%s %.1f ms",
 		   log_escape(q->name, DNS_NAME_MAX + 1, esc, sizeof esc),
-		   dns_type_str(q->type), dns_status_str(a->status),
-		   a->rcode, a->n, a->secure ? " secure" : "",
+		   dns_type_str(q->type), dns_status_str(a->status), a->rcode,
+		   a->n, a->secure ? " secure" : "",
 		   a->truncated ? " truncated" : "", a->ms);
 }
 
@@ -467,8 +472,7 @@ set_opt(struct ub_ctx *ctx, const char *opt, const char *val, char *err,
 
 /* Call ub_ctx_set_fwd for each "ADDR[@PORT]" of a comma list. */
 static int
-set_forwarders(struct ub_ctx *ctx, const char *list, char *err,
-	       size_t errlen)
+set_forwarders(struct ub_ctx *ctx, const char *list, char *err, size_t errlen)
 {
 	const char *p = list;
 	int count = 0;
@@ -515,8 +519,8 @@ remove_local_zones(struct ub_ctx *ctx, char *err, size_t errlen)
 	char zone[64];
 	int rc = 0;
 
-	for (size_t i = 0; i < sizeof dns_local_zones / sizeof dns_local_zones[0];
-	     i++) {
+	for (size_t i = 0;
+	     i < sizeof dns_local_zones / sizeof dns_local_zones[0]; i++) {
 		rc = ub_ctx_zone_remove(ctx, dns_local_zones[i]);
 		if (rc != 0) {
 			snprintf(err, errlen, "removing local zone %s: %s",
@@ -568,6 +572,15 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	    (rc = set_opt(ctx, "msg-cache-size:", "32m", err, errlen)) ||
 	    (rc = set_opt(ctx, "rrset-cache-size:", "64m", err, errlen)))
 		goto out;
+	/*
+	 * A forwarder resolves cache misses itself, which takes far longer
+	 * than its cached answers: without a floor, libunbound learns a
+	 * round trip of a few ms and resends every 50 ms (unbound.conf(5)
+	 * advises raising this for forwarders).
+	 */
+	if (opt->mode != DNS_MODE_RECURSIVE &&
+	    (rc = set_opt(ctx, "infra-cache-min-rtt:", "1000", err, errlen)))
+		goto out;
 	switch (opt->mode) {
 	case DNS_MODE_RECURSIVE:
 		break;
@@ -599,7 +612,24 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	/* Last: removing zones finalizes the context. */
+	/*
+	 * Finalize now, so that a bad trust anchor file fails here and not
+	 * at the first query (ub_ctx_add_ta_file only records the name):
+	 * removing a zone that does not exist finalizes and does nothing.
+	 */
+	rc = ub_ctx_zone_remove(ctx, "authmilter-finalize.invalid.");
+	if (rc != 0) {
+		if (opt->trust_anchor != NULL && opt->trust_anchor[0] != '\0')
+			snprintf(err, errlen,
+				 "libunbound setup failed (trust "
+				 "anchor file %s?): %s",
+				 opt->trust_anchor, ub_strerror(rc));
+		else
+			snprintf(err, errlen, "libunbound setup failed: %s",
+				 ub_strerror(rc));
+		rc = AM_ECONF;
+		goto out;
+	}
 	if (opt->mode != DNS_MODE_RECURSIVE) {
 		rc = remove_local_zones(ctx, err, errlen);
 		if (rc != 0)
@@ -736,8 +766,10 @@ dns_set_free(struct dns_set *set)
 	if (!wait_callbacks(set, NULL)) {
 		/* A callback may still touch the set: leak it, never crash. */
 		pthread_mutex_unlock(&set->mu);
-		log_serror(set->tag, "dns: %zu callbacks never came; "
-			   "leaking the query set", set->inflight);
+		log_serror(set->tag,
+			   "dns: %zu callbacks never came; "
+			   "leaking the query set",
+			   set->inflight);
 		return;
 	}
 	pthread_mutex_unlock(&set->mu);
@@ -797,21 +829,29 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 		norm[len] = '\0';
 	}
 	for (q = set->head; q != NULL; q = q->next)
-		if (q->type == type && strcmp(q->name, norm) == 0)
+		if (q->type == type && q->invalid == !valid &&
+		    strcmp(q->name, norm) == 0)
 			return q;
 	if (set->nq >= DNS_MAX_QUERIES) {
-		log_swarn(set->tag, "dns: more than %d queries in one "
-			  "session; answering SERVFAIL", DNS_MAX_QUERIES);
+		log_swarn(set->tag,
+			  "dns: more than %d queries in one "
+			  "session; answering SERVFAIL",
+			  DNS_MAX_QUERIES);
 		return &set->overflow;
 	}
 	q = query_new(set, norm, type);
 	if (q == NULL)
 		return &set->overflow;
 	if (!valid) {
+		q->invalid = true;
 		q->ans.status = DNS_INVALID;
-		log_sdebug(set->tag, "dns %s/%s: invalid name, not sent",
-			   log_escape(norm, sizeof norm, esc, sizeof esc),
-			   dns_type_str(type));
+		if (log_enabled(LOG_L_DEBUG))
+			log_sdebug(
+			    set->tag,
+			    "dns %s/%s: invalid name, not "
+			    "sent",
+			    log_escape(norm, sizeof norm, esc, sizeof esc),
+			    dns_type_str(type));
 		return q;
 	}
 	if (dns_ctx == NULL) {
@@ -877,7 +917,7 @@ cancel_pending(struct dns_set *set, struct dns_query *only)
 			timedout = true;
 		} else if (!wait_callbacks(set, q)) {
 			log_serror(set->tag, "dns: a cancelled query's "
-				   "callback did not come");
+					     "callback did not come");
 		}
 	}
 	return timedout;
@@ -936,8 +976,8 @@ dns_query_type(const struct dns_query *q)
 }
 
 int
-dns_reverse_name(int family, const void *addr, const char *suffix,
-		 char *out, size_t outlen)
+dns_reverse_name(int family, const void *addr, const char *suffix, char *out,
+		 size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *b = addr;
