@@ -256,7 +256,16 @@ valid_hostname(const char *s)
 			return false;
 		}
 	}
-	return label > 0 || s[len - 1] == '.';
+	if (label == 0 && s[len - 1] != '.')
+		return false;
+	/* The last label is a TLD, never all digits: "1.2.3.4.5" is a
+	 * mistyped address, not a name. */
+	if (s[len - 1] == '.')
+		len--;
+	for (size_t i = len; i > 0 && s[i - 1] != '.'; i--)
+		if (isalpha((unsigned char)s[i - 1]))
+			return true;
+	return false;
 }
 
 static bool

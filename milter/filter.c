@@ -24,7 +24,8 @@
 #include "policy.h"
 #include "session.h"
 
-#define FILTER_MAX_AR 256        /* A-R headers of one message tracked */
+#define FILTER_MAX_AR 100000     /* forged A-R headers of one message;
+                                  * past it the message is tempfailed */
 #define FILTER_MAX_EXTRA 8       /* extra headers from the checks */
 #define FILTER_AR_NAME "Authentication-Results"
 #define FILTER_XA_NAME "X-Authmilter"
@@ -34,8 +35,10 @@ struct fmsg {
 	struct msg m;                      /* what the checks see */
 	struct check_outcome out[SESSION_MAX_CHECKS]; /* finish() results */
 	unsigned int nar;                  /* A-R headers seen */
-	unsigned int forged[FILTER_MAX_AR]; /* 1-based indexes of ours */
+	unsigned int *forged;              /* 1-based indexes of ours: owned */
 	unsigned int nforged;              /* used entries of forged */
+	unsigned int forged_cap;           /* allocated entries of forged */
+	bool too_many_forged;              /* FILTER_MAX_AR passed */
 	char *from;                        /* first From: value: owned */
 	bool rejected;                     /* a verdict ended the message */
 	char rcode[4];                     /* its reply, repeated at RCPT */
@@ -113,6 +116,7 @@ msg_free(struct fconn *fc)
 	free(fm->m.mail_from);
 	free(fm->m.mail_domain);
 	free(fm->from);
+	free(fm->forged);
 	free(fm);
 	fc->c.msg = NULL;
 }
@@ -185,22 +189,32 @@ internal_error(SMFICTX *ctx, struct fconn *fc, const char *where, int rc)
 	return SMFIS_TEMPFAIL;
 }
 
-/* A reply text goes through smfi_setreply: '%' would be a format. */
+/*
+ * Text for the MTA (a reply, a quarantine reason): printable ASCII only,
+ * and no '%', which libmilter's reply code would read as a format.
+ */
+static void
+mta_text(const char *in, char *out, size_t outlen)
+{
+	size_t j = 0;
+
+	for (const char *p = in; *p != '\0' && j + 1 < outlen; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c >= 0x7f)
+			continue;
+		out[j++] = c == '%' ? '?' : (char)c;
+	}
+	out[j] = '\0';
+}
+
 static void
 set_reply(SMFICTX *ctx, const char *rcode, const char *xcode,
 	  const char *text)
 {
 	char safe[256];
-	size_t j = 0;
 
-	for (const char *p = text; *p != '\0' && j + 1 < sizeof safe; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c < 0x20 || c >= 0x7f)
-			continue;
-		safe[j++] = c == '%' ? '?' : (char)c;
-	}
-	safe[j] = '\0';
+	mta_text(text, safe, sizeof safe);
 	if (smfi_setreply(ctx, (char *)rcode,
 			  xcode[0] != '\0' ? (char *)xcode : NULL,
 			  safe) != MI_SUCCESS)
@@ -272,6 +286,8 @@ out:
 	return rc;
 }
 
+static void log_verdict(struct fconn *fc, const struct policy_verdict *v);
+
 /*
  * The decision point of a phase before end of message: act on a reject
  * or tempfail verdict; quarantine and tag wait for end of message.
@@ -290,9 +306,16 @@ decision_point(SMFICTX *ctx, struct fconn *fc, enum check_phase upto)
 		return internal_error(ctx, fc, "finish", rc);
 	if (v.action < AM_ACT_TEMPFAIL)
 		return SMFIS_CONTINUE;
-	log_sinfo(fc->c.sid, "qid=%s: %s by %s: %s %s %s", qid_of(fc),
-		  am_action_str(v.action), v.check ? v.check : "-", v.rcode,
-		  v.xcode, v.reply);
+	{
+		char esc[3 * sizeof v.reply];
+
+		log_sinfo(fc->c.sid, "qid=%s: %s by %s: %s %s %s",
+			  qid_of(fc), am_action_str(v.action),
+			  v.check ? v.check : "-", v.rcode, v.xcode,
+			  log_escape(v.reply, sizeof v.reply, esc,
+				     sizeof esc));
+	}
+	log_verdict(fc, &v);
 	if (fm != NULL) {
 		fm->rejected = true;
 		fm->verdict = v.action == AM_ACT_REJECT ? SMFIS_REJECT
@@ -568,6 +591,32 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * Remember the index of a forged A-R header. Every one must go, so a
+ * message with more than can be tracked is tempfailed, never let through.
+ */
+static int
+add_forged(struct fmsg *fm)
+{
+	unsigned int *v;
+	unsigned int cap;
+
+	if (fm->nforged >= FILTER_MAX_AR) {
+		fm->too_many_forged = true;
+		return 0;
+	}
+	if (fm->nforged == fm->forged_cap) {
+		cap = fm->forged_cap ? 2 * fm->forged_cap : 8;
+		v = reallocarray(fm->forged, cap, sizeof *v);
+		if (v == NULL)
+			return AM_ENOMEM;
+		fm->forged = v;
+		fm->forged_cap = cap;
+	}
+	fm->forged[fm->nforged++] = fm->nar;
+	return 0;
+}
+
 static sfsistat
 fi_header(SMFICTX *ctx, char *name, char *value)
 {
@@ -587,9 +636,11 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 
 		fm->nar++;
 		if (authres_authserv_id(value, id, sizeof id) == 0 &&
-		    strcasecmp(id, c->conf->authserv_id) == 0 &&
-		    fm->nforged < FILTER_MAX_AR)
-			fm->forged[fm->nforged++] = fm->nar;
+		    strcasecmp(id, c->conf->authserv_id) == 0) {
+			rc = add_forged(fm);
+			if (rc < 0)
+				return internal_error(ctx, fc, "header", rc);
+		}
 	} else if (strcasecmp(name, "From") == 0 && fm->from == NULL) {
 		fm->from = capdup(value, SESSION_MAX_NAME);
 	}
@@ -708,24 +759,29 @@ out:
 	return rc;
 }
 
-/* Remove our forged A-R headers, highest index first (CVE-2022-48521). */
-static void
+/*
+ * Remove our forged A-R headers, highest index first (CVE-2022-48521).
+ * A header that cannot be removed fails the message: a forgery must not
+ * reach the mailbox.
+ */
+static int
 remove_forged(SMFICTX *ctx, struct fconn *fc)
 {
 	struct fmsg *fm = fmsg_of(fc);
+	int rc = 0;
 
 	for (unsigned int k = fm->nforged; k > 0; k--) {
 		unsigned int idx = fm->forged[k - 1];
 
 		if (smfi_chgheader(ctx, FILTER_AR_NAME, (int)idx, NULL) !=
-		    MI_SUCCESS)
-			log_swarn(fc->c.sid,
-				  "qid=%s: cannot remove forged %s #%u",
-				  qid_of(fc), FILTER_AR_NAME, idx);
-		else
-			log_sinfo(fc->c.sid, "qid=%s: removed forged %s #%u",
-				  qid_of(fc), FILTER_AR_NAME, idx);
+		    MI_SUCCESS) {
+			rc = AM_ELIB;
+			break;
+		}
+		log_sinfo(fc->c.sid, "qid=%s: removed forged %s #%u",
+			  qid_of(fc), FILTER_AR_NAME, idx);
 	}
+	return rc;
 }
 
 static void
@@ -739,14 +795,14 @@ log_message(struct fconn *fc, const struct fsink *s,
 	const char *from = policy_list_get(&s->logf, "from_domain");
 	size_t n;
 
-	if (from == NULL) {
+	if (from == NULL && fm != NULL) {
 		policy_from_domain(fm->from, fromdom, sizeof fromdom);
 		from = fromdom[0] ? fromdom : NULL;
 	}
-	lm.qid = fm->m.qid[0] ? fm->m.qid : NULL;
+	lm.qid = fm != NULL && fm->m.qid[0] ? fm->m.qid : NULL;
 	lm.ip = fc->c.ip[0] ? fc->c.ip : NULL;
 	lm.helo = fc->c.helo;
-	lm.mail_from = fm->m.mail_from;
+	lm.mail_from = fm != NULL ? fm->m.mail_from : NULL;
 	lm.from_domain = from;
 	lm.dns_ms = dns_set_wait_ms(fc->c.dns);
 	n = policy_log_fields(&lm, &s->logf, v, act, sizeof act, num,
@@ -756,6 +812,44 @@ log_message(struct fconn *fc, const struct fsink *s,
 		if (i > 4 && strcmp(f[i].key, "from_domain") == 0)
 			f[i].value = NULL;
 	log_record(LOG_L_INFO, fc->c.sid, f, n);
+}
+
+/* Let every finished check report into rep. */
+static void
+report_all(struct fconn *fc, struct check_report *rep)
+{
+	struct fmsg *fm = fmsg_of(fc);
+
+	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
+		const struct check_ops *ops = check_get(i);
+		const struct check_outcome *o = outcome_slot(fc, i);
+
+		if (ops == NULL || ops->report == NULL || !o->done)
+			continue;
+		ops->report(&fc->c, fm ? &fm->m : NULL, &fc->c.slot[i],
+			    fm ? &fm->m.slot[i] : NULL, o, rep);
+	}
+}
+
+static void
+log_verdict(struct fconn *fc, const struct policy_verdict *v)
+{
+	struct fsink sink = {0};
+	struct check_report rep = {
+		.xauth = sink_xauth,
+		.header = sink_header,
+		.logf = sink_logf,
+		.priv = &sink,
+	};
+
+	rep.ar = authres_new(fc->c.conf->authserv_id);
+	if (rep.ar != NULL)
+		report_all(fc, &rep);
+	log_message(fc, &sink, v);
+	authres_free(rep.ar);
+	policy_list_free(&sink.xauth);
+	policy_list_free(&sink.extra);
+	policy_list_free(&sink.logf);
 }
 
 static sfsistat
@@ -775,7 +869,15 @@ fi_eom(SMFICTX *ctx)
 	fm = fmsg_of(fc);
 	update_qid(ctx, fc);
 	/* forged A-R go for every sender, checked or not */
-	remove_forged(ctx, fc);
+	if (fm->too_many_forged) {
+		ret = internal_error(ctx, fc, "forged headers", AM_ERANGE);
+		goto out;
+	}
+	rc = remove_forged(ctx, fc);
+	if (rc < 0) {
+		ret = internal_error(ctx, fc, "removing forged headers", rc);
+		goto out;
+	}
 	if (fc->c.skip) {
 		log_sinfo(fc->c.sid, "qid=%s: not checked (%s)", qid_of(fc),
 			  fc->c.internal ? "internal" : "authenticated");
@@ -795,14 +897,7 @@ fi_eom(SMFICTX *ctx)
 	rep.header = sink_header;
 	rep.logf = sink_logf;
 	rep.priv = &sink;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->report == NULL || !fm->out[i].done)
-			continue;
-		ops->report(&fc->c, &fm->m, &fc->c.slot[i], &fm->m.slot[i],
-			    &fm->out[i], &rep);
-	}
+	report_all(fc, &rep);
 	log_message(fc, &sink, &v);
 	if (v.action >= AM_ACT_TEMPFAIL) {
 		ret = verdict_reply(ctx, &v);
@@ -826,10 +921,11 @@ fi_eom(SMFICTX *ctx)
 		goto out;
 	}
 	if (v.action == AM_ACT_QUARANTINE) {
-		char reason[200];
+		char why[sizeof v.why], reason[200];
 
+		mta_text(v.why, why, sizeof why);
 		snprintf(reason, sizeof reason, "authmilter: %s: %s",
-			 v.check ? v.check : "-", v.why);
+			 v.check ? v.check : "-", why);
 		if (smfi_quarantine(ctx, reason) != MI_SUCCESS) {
 			ret = internal_error(ctx, fc, "quarantine", AM_ELIB);
 			goto out;
