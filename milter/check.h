@@ -132,7 +132,8 @@ void check_outcome_reply(struct check_outcome *out, const char *rcode,
  * Sets out->result to AM_R_TEMPERROR; leaves out->why alone.
  */
 void check_outcome_temperror(struct check_outcome *out,
-			     const struct conf *conf, enum am_action configured);
+			     const struct conf *conf,
+			     enum am_action configured);
 
 /*
  * check_reply_safe - copy a network string (a domain, a HELO name) for

@@ -18,13 +18,14 @@
 /* What a DNSBL or RHSBL lookup keeps: one per connection or message. */
 struct bl_state {
 	const struct blentry_list *list; /* borrowed: the conf snapshot */
-	size_t n;                /* zones queried */
-	struct dns_query **q;    /* n handles (NULL: name too long): the
-	                          * array is owned, the queries the set's */
-	char subject[256];       /* client IP or sender domain, reply-safe */
-	bool done;               /* evaluated; out is final */
+	size_t n;			 /* zones queried */
+	/* n handles, NULL where the name was too long: the array is owned,
+	 * the queries belong to the set */
+	struct dns_query **q;
+	char subject[256];	  /* client IP or sender domain, reply-safe */
+	bool done;		  /* evaluated; out is final */
 	struct check_outcome out; /* the cached outcome */
-	int score;               /* sum of the weights of matching zones */
+	int score;		  /* sum of the weights of matching zones */
 	char zones[DNSBL_MAX_ZONES_TEXT]; /* matching zones, "a,b" */
 };
 
@@ -80,11 +81,12 @@ bl_start(struct conn *c, const struct blentry_list *list, enum bl_kind kind,
 			r = (r < 0 || (size_t)r >= sizeof name) ? AM_ERANGE : 0;
 		}
 		if (r != 0) {
-			log_swarn(c->sid, "%s: query name under %s too long; "
-				  "zone skipped",
-				  kind == BL_CLIENT ? "dnsbl" : "rhsbl",
-				  log_escape(zone, strlen(zone), esc,
-					     sizeof esc));
+			log_swarn(
+			    c->sid,
+			    "%s: query name under %s too long; "
+			    "zone skipped",
+			    kind == BL_CLIENT ? "dnsbl" : "rhsbl",
+			    log_escape(zone, strlen(zone), esc, sizeof esc));
 			continue;
 		}
 		st->q[i] = dns_submit(c->dns, name, DNS_T_A);
@@ -110,9 +112,8 @@ bl_append_zone(struct bl_state *st, const char *zone)
  * outside 127.0.0.0/8 are logged and never count.
  */
 static bool
-bl_zone_match(const struct conn *c, const struct bl_state *st,
-	      const char *what, const struct blentry *e,
-	      const struct dns_answer *a)
+bl_zone_match(const struct conn *c, const struct bl_state *st, const char *what,
+	      const struct blentry *e, const struct dns_answer *a)
 {
 	bool hit = false;
 	size_t n = a->n < DNS_MAX_RR ? a->n : DNS_MAX_RR;
@@ -120,19 +121,22 @@ bl_zone_match(const struct conn *c, const struct bl_state *st,
 
 	for (size_t j = 0; j < n; j++) {
 		const unsigned char *o =
-			(const unsigned char *)&a->rr[j].a.s_addr;
+		    (const unsigned char *)&a->rr[j].a.s_addr;
 
 		if (inet_ntop(AF_INET, &a->rr[j].a, ip, sizeof ip) == NULL)
 			snprintf(ip, sizeof ip, "?");
 		if (o[0] == 127 && o[1] == 255 && o[2] == 255) {
-			log_serror(c->sid, "%s: %s answered error code %s for "
-				   "%s; not counted", what, e->zone, ip,
-				   st->subject);
+			log_serror(c->sid,
+				   "%s: %s answered error code %s for "
+				   "%s; not counted",
+				   what, e->zone, ip, st->subject);
 			continue;
 		}
 		if (o[0] != 127) {
-			log_swarn(c->sid, "%s: %s answered %s, outside "
-				  "127.0.0.0/8; ignored", what, e->zone, ip);
+			log_swarn(c->sid,
+				  "%s: %s answered %s, outside "
+				  "127.0.0.0/8; ignored",
+				  what, e->zone, ip);
 			continue;
 		}
 		if (blentry_match(e, a->rr[j].a))
@@ -154,8 +158,8 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 {
 	const char *what = kind == BL_CLIENT ? "dnsbl" : "rhsbl";
 	const struct conf *cf = c->conf;
-	enum am_action action = kind == BL_CLIENT ? cf->dnsbl_action :
-						    cf->rhsbl_action;
+	enum am_action action =
+	    kind == BL_CLIENT ? cf->dnsbl_action : cf->rhsbl_action;
 	struct check_outcome *out = &st->out;
 	int up = 0, down = 0, best = 0;
 	const char *top = NULL, *failed = NULL;
@@ -184,8 +188,10 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 		case DNS_NXDOMAIN:
 			break;
 		case DNS_INVALID:
-			log_swarn(c->sid, "%s: query under %s is not a valid "
-				  "name; zone skipped", what, e->zone);
+			log_swarn(c->sid,
+				  "%s: query under %s is not a valid "
+				  "name; zone skipped",
+				  what, e->zone);
 			break;
 		default: /* SERVFAIL, TIMEOUT, BOGUS, PENDING */
 			if (e->weight > 0)
@@ -213,7 +219,8 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 		if (kind == BL_CLIENT)
 			check_outcome_reply(out, "554", "5.7.1",
 					    "Service unavailable; client [%s] "
-					    "blocked using %s", st->subject,
+					    "blocked using %s",
+					    st->subject,
 					    top != NULL ? top : "?");
 		else
 			check_outcome_reply(out, "554", "5.7.1",
@@ -314,8 +321,9 @@ dnsbl_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 		return 0;
 	}
 	if (st == NULL) {
-		bl_none(out, AM_R_NONE, c->conf->dnsbl.n == 0 ?
-			"no DNSBL configured" : "no client address");
+		bl_none(out, AM_R_NONE,
+			c->conf->dnsbl.n == 0 ? "no DNSBL configured"
+					      : "no client address");
 		return 0;
 	}
 	if (!st->done) {
@@ -347,12 +355,12 @@ dnsbl_conn_free(struct check_slot *cs)
 }
 
 const struct check_ops dnsbl_ops = {
-	.name = "dnsbl",
-	.ready = CHECK_PH_CONNECT,
-	.on_connect = dnsbl_connect,
-	.finish = dnsbl_finish,
-	.report = dnsbl_report,
-	.conn_free = dnsbl_conn_free,
+    .name = "dnsbl",
+    .ready = CHECK_PH_CONNECT,
+    .on_connect = dnsbl_connect,
+    .finish = dnsbl_finish,
+    .report = dnsbl_report,
+    .conn_free = dnsbl_conn_free,
 };
 
 /* RHSBL: the MAIL FROM domain. */
@@ -439,10 +447,10 @@ rhsbl_msg_free(struct check_slot *ms)
 }
 
 const struct check_ops rhsbl_ops = {
-	.name = "rhsbl",
-	.ready = CHECK_PH_MAIL,
-	.on_mail = rhsbl_mail,
-	.finish = rhsbl_finish,
-	.report = rhsbl_report,
-	.msg_free = rhsbl_msg_free,
+    .name = "rhsbl",
+    .ready = CHECK_PH_MAIL,
+    .on_mail = rhsbl_mail,
+    .finish = rhsbl_finish,
+    .report = rhsbl_report,
+    .msg_free = rhsbl_msg_free,
 };

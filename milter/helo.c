@@ -16,12 +16,11 @@
 #define HELO_REPLY_NAME 200 /* octets of the name quoted in a reply */
 
 struct helo_state {
-	char name[256];          /* HELO name, no trailing dot ("" if too
-	                          * long) */
-	struct dns_query *q;     /* address query, or NULL: owned by the set */
-	bool done;               /* out is final */
-	struct check_outcome out; /* the outcome (decided early or in
-	                           * finish) */
+	char name[256];		  /* HELO name without a trailing dot; "" if
+				   * too long */
+	struct dns_query *q;	  /* address query or NULL: the set's */
+	bool done;		  /* out is final */
+	struct check_outcome out; /* decided at HELO or in finish() */
 };
 
 bool
@@ -71,11 +70,10 @@ helo_decide(struct conn *c, struct helo_state *st, enum am_result r,
 	out->action = AM_ACT_NONE;
 	if (r == AM_R_FAIL) {
 		out->action = c->conf->helo_action;
-		check_outcome_reply(out, "550", "5.7.1",
-				    "HELO name %s does not match client [%s]",
-				    check_reply_safe(c->helo, safe,
-						     sizeof safe),
-				    c->ip);
+		check_outcome_reply(
+		    out, "550", "5.7.1",
+		    "HELO name %s does not match client [%s]",
+		    check_reply_safe(c->helo, safe, sizeof safe), c->ip);
 	}
 	st->done = true;
 }
@@ -210,15 +208,17 @@ helo_eval(struct conn *c, struct helo_state *st,
 		helo_decide(c, st, AM_R_FAIL, "name does not exist");
 		return;
 	case DNS_NODATA:
-		helo_decide(c, st, AM_R_FAIL, c->family == AF_INET6 ?
-			    "no AAAA record" : "no A record");
+		helo_decide(c, st, AM_R_FAIL,
+			    c->family == AF_INET6 ? "no AAAA record"
+						  : "no A record");
 		return;
 	case DNS_INVALID:
 		helo_decide(c, st, AM_R_FAIL, "not a valid name");
 		return;
 	default:
 		helo_decide(c, st, AM_R_NONE, "");
-		check_outcome_temperror(&st->out, c->conf, c->conf->helo_action);
+		check_outcome_temperror(&st->out, c->conf,
+					c->conf->helo_action);
 		snprintf(st->out.why, sizeof st->out.why, "lookup: %s",
 			 dns_status_str(a->status));
 		return;
@@ -282,10 +282,10 @@ helo_conn_free(struct check_slot *cs)
 }
 
 const struct check_ops helo_ops = {
-	.name = "helo",
-	.ready = CHECK_PH_HELO,
-	.on_helo = helo_helo,
-	.finish = helo_finish,
-	.report = helo_report,
-	.conn_free = helo_conn_free,
+    .name = "helo",
+    .ready = CHECK_PH_HELO,
+    .on_helo = helo_helo,
+    .finish = helo_finish,
+    .report = helo_report,
+    .conn_free = helo_conn_free,
 };

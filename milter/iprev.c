@@ -11,14 +11,14 @@
 #include "log.h"
 
 struct iprev_state {
-	struct dns_query *ptr;   /* the PTR query: owned by the set */
-	bool fwd_sent;           /* forward queries submitted */
-	size_t nnames;           /* PTR names followed */
-	const char *names[IPREV_MAX_NAMES]; /* borrowed from the set */
+	struct dns_query *ptr; /* the PTR query: owned by the set */
+	bool fwd_sent;	       /* forward queries submitted */
+	size_t nnames;	       /* PTR names followed */
+	const char *names[IPREV_MAX_NAMES];	/* borrowed from the set */
 	struct dns_query *fwd[IPREV_MAX_NAMES]; /* owned by the set */
-	bool done;               /* out is final */
-	struct check_outcome out; /* the cached outcome */
-	const char *name;        /* the verified name: borrowed, or NULL */
+	bool done;				/* out is final */
+	struct check_outcome out;		/* the cached outcome */
+	const char *name; /* the verified name: borrowed, or NULL */
 };
 
 static bool
@@ -71,16 +71,15 @@ iprev_has_ip(const struct conn *c, const struct dns_answer *a)
 		    a->rr[i].a.s_addr == c->addr.v4.s_addr)
 			return true;
 		if (c->family == AF_INET6 &&
-		    memcmp(&a->rr[i].aaaa, &c->addr.v6,
-			   sizeof c->addr.v6) == 0)
+		    memcmp(&a->rr[i].aaaa, &c->addr.v6, sizeof c->addr.v6) == 0)
 			return true;
 	}
 	return false;
 }
 
 static void
-iprev_fail(const struct conn *c, struct check_outcome *out,
-	   enum am_result r, const char *why)
+iprev_fail(const struct conn *c, struct check_outcome *out, enum am_result r,
+	   const char *why)
 {
 	out->result = r;
 	out->action = c->conf->iprev_action;
@@ -139,9 +138,9 @@ iprev_eval(struct conn *c, struct iprev_state *st,
 			 "forward lookup of a PTR name failed");
 		return;
 	}
-	iprev_fail(c, out, AM_R_FAIL, st->nnames == 0 ?
-		   "PTR names are not valid host names" :
-		   "no PTR name maps back to the address");
+	iprev_fail(c, out, AM_R_FAIL,
+		   st->nnames == 0 ? "PTR names are not valid host names"
+				   : "no PTR name maps back to the address");
 }
 
 static void
@@ -241,11 +240,11 @@ iprev_conn_free(struct check_slot *cs)
 }
 
 const struct check_ops iprev_ops = {
-	.name = "iprev",
-	.ready = CHECK_PH_CONNECT,
-	.on_connect = iprev_connect,
-	.on_helo = iprev_helo,
-	.finish = iprev_finish,
-	.report = iprev_report,
-	.conn_free = iprev_conn_free,
+    .name = "iprev",
+    .ready = CHECK_PH_CONNECT,
+    .on_connect = iprev_connect,
+    .on_helo = iprev_helo,
+    .finish = iprev_finish,
+    .report = iprev_report,
+    .conn_free = iprev_conn_free,
 };

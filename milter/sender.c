@@ -14,9 +14,9 @@
 enum { Q_MX, Q_A, Q_AAAA, Q_N };
 
 struct sender_state {
-	char domain[256];        /* the domain, no trailing dot */
+	char domain[256];	  /* the domain, no trailing dot */
 	struct dns_query *q[Q_N]; /* MX, A, AAAA: owned by the set */
-	bool done;               /* out is final */
+	bool done;		  /* out is final */
 	struct check_outcome out; /* the cached outcome */
 };
 
@@ -73,11 +73,11 @@ sender_set(struct conn *c, struct sender_state *st, enum am_result r,
 	snprintf(out->why, sizeof out->why, "%s", why);
 	if (r == AM_R_FAIL) {
 		out->action = c->conf->sender_domain_action;
-		check_outcome_reply(out, "550", "5.1.8",
-				    "Sender address rejected: domain %s not "
-				    "found",
-				    check_reply_safe(st->domain, safe,
-						     sizeof safe));
+		check_outcome_reply(
+		    out, "550", "5.1.8",
+		    "Sender address rejected: domain %s not "
+		    "found",
+		    check_reply_safe(st->domain, safe, sizeof safe));
 	} else if (r == AM_R_NULLMX) {
 		out->action = c->conf->sender_domain_action;
 		check_outcome_reply(out, "550", "5.7.27",
@@ -183,12 +183,12 @@ sender_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 		out->done = true;
 		out->result = c->skip ? AM_R_SKIPPED : AM_R_NONE;
 		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip ? "not checked" :
-			 m != NULL && m->null_sender ? "null sender" :
-			 m != NULL && m->mail_domain != NULL &&
-					 m->mail_domain[0] == '[' ?
-						       "address literal" :
-						       "no sender domain");
+			 c->skip		       ? "not checked"
+			 : m != NULL && m->null_sender ? "null sender"
+			 : m != NULL && m->mail_domain != NULL &&
+				 m->mail_domain[0] == '['
+			     ? "address literal"
+			     : "no sender domain");
 		return 0;
 	}
 	if (!st->done) {
@@ -233,10 +233,10 @@ sender_msg_free(struct check_slot *ms)
 }
 
 const struct check_ops sender_ops = {
-	.name = "sender",
-	.ready = CHECK_PH_MAIL,
-	.on_mail = sender_mail,
-	.finish = sender_finish,
-	.report = sender_report,
-	.msg_free = sender_msg_free,
+    .name = "sender",
+    .ready = CHECK_PH_MAIL,
+    .on_mail = sender_mail,
+    .finish = sender_finish,
+    .report = sender_report,
+    .msg_free = sender_msg_free,
 };
