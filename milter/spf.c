@@ -35,32 +35,32 @@ enum res {
 #define NOMATCH 101
 
 struct spf_check {
-	struct dns_set *dns;           /* borrowed */
-	int family;                    /* AF_INET or AF_INET6 */
-	struct in_addr v4;             /* client, IPv4 */
-	struct in6_addr v6;            /* client, IPv6 */
-	char *sender;                  /* s: owned */
-	char *local;                   /* l: owned */
-	char *odomain;                 /* o: owned */
-	char *helo;                    /* h: owned */
-	char *receiver;                /* r: owned */
-	char ip[80];                   /* i */
+	struct dns_set *dns;	       /* borrowed */
+	int family;		       /* AF_INET or AF_INET6 */
+	struct in_addr v4;	       /* client, IPv4 */
+	struct in6_addr v6;	       /* client, IPv6 */
+	char *sender;		       /* s: owned */
+	char *local;		       /* l: owned */
+	char *odomain;		       /* o: owned */
+	char *helo;		       /* h: owned */
+	char *receiver;		       /* r: owned */
+	char ip[80];		       /* i */
 	char client[INET6_ADDRSTRLEN]; /* c */
-	char timestamp[24];            /* t */
-	bool valid;                    /* the identity passed s. 4.3 */
-	bool done;                     /* out is final */
+	char timestamp[24];	       /* t */
+	bool valid;		       /* the identity passed s. 4.3 */
+	bool done;		       /* out is final */
 	struct spf_outcome out;
 };
 
 /* State of one evaluation run (a run starts from scratch). */
 struct ev {
 	struct spf_check *c;
-	unsigned int lookups;          /* DNS terms so far */
-	unsigned int voids;            /* void lookups so far */
-	struct dns_query *pending;     /* the answer we wait for */
-	char why[160];                 /* reason of the final result */
-	char mech[80];                 /* deciding term */
-	char *exp_spec;                /* exp= of the deciding record: owned */
+	unsigned int lookups;	   /* DNS terms so far */
+	unsigned int voids;	   /* void lookups so far */
+	struct dns_query *pending; /* the answer we wait for */
+	char why[160];		   /* reason of the final result */
+	char mech[80];		   /* deciding term */
+	char *exp_spec;		   /* exp= of the decider: owned */
 	char exp_domain[NAME_MAX_LEN + 1]; /* its <domain> */
 };
 
@@ -83,8 +83,8 @@ setwhy3(struct ev *ev, const char *pre, const char *arg, const char *post)
 
 	if (ev->why[0] != '\0')
 		return; /* keep the innermost reason */
-	for (size_t i = 0; arg != NULL && arg[i] != '\0' && k + 1 < sizeof clean;
-	     i++) {
+	for (size_t i = 0;
+	     arg != NULL && arg[i] != '\0' && k + 1 < sizeof clean; i++) {
 		unsigned char ch = (unsigned char)arg[i];
 		clean[k++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
 	}
@@ -166,8 +166,7 @@ match4(const struct in_addr *a, const struct in_addr *net, unsigned int cidr)
 }
 
 static bool
-match6(const struct in6_addr *a, const struct in6_addr *net,
-       unsigned int cidr)
+match6(const struct in6_addr *a, const struct in6_addr *net, unsigned int cidr)
 {
 	unsigned int full = cidr / 8, rest = cidr % 8;
 
@@ -185,8 +184,7 @@ answer_has_client(const struct spf_check *c, const struct dns_answer *a,
 		  unsigned int cidr4, unsigned int cidr6)
 {
 	for (size_t i = 0; i < a->n; i++) {
-		if (c->family == AF_INET &&
-		    match4(&c->v4, &a->rr[i].a, cidr4))
+		if (c->family == AF_INET && match4(&c->v4, &a->rr[i].a, cidr4))
 			return true;
 		if (c->family == AF_INET6 &&
 		    match6(&c->v6, &a->rr[i].aaaa, cidr6))
@@ -240,8 +238,7 @@ validated_names(struct ev *ev, const char **names, size_t *n)
 			continue;
 		if ((aa = lookup(ev, pa->rr[k].name, addr_type(c))) == NULL)
 			return RES_PENDING;
-		if (aa->status == DNS_DATA &&
-		    answer_has_client(c, aa, 32, 128))
+		if (aa->status == DNS_DATA && answer_has_client(c, aa, 32, 128))
 			names[(*n)++] = pa->rr[k].name;
 	}
 	return 0;
@@ -275,8 +272,8 @@ ptr_macro(struct ev *ev, const char *domain, char *out, size_t outlen)
  * Returns 0, RES_PENDING (waiting for %{p}), or RES_PERMERROR.
  */
 static int
-expand(struct ev *ev, const char *spec, const char *domain,
-       unsigned int flags, char *out, size_t outlen)
+expand(struct ev *ev, const char *spec, const char *domain, unsigned int flags,
+       char *out, size_t outlen)
 {
 	struct spf_check *c = ev->c;
 	struct spf_macro_env env;
@@ -358,8 +355,7 @@ count_void(struct ev *ev, const char *name)
 	return 0;
 }
 
-static int select_record(const struct dns_answer *a,
-			 const struct dns_rr **rec);
+static int select_record(const struct dns_answer *a, const struct dns_rr **rec);
 
 /*
  * Submit the address lookups of the names in an MX answer (none if it
@@ -425,7 +421,7 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 	char rev[80];
 	bool ended = false;
 
-	for (size_t i = 0; i < r->nmech && *budget > 0 && !ended; i++) {
+	for (size_t i = 0; i<r->nmech && * budget> 0 && !ended; i++) {
 		const struct spf_mech *m = &r->mech[i];
 		struct dns_query *q;
 
@@ -439,13 +435,12 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 		bool usesp = m->domain != NULL &&
 			     spf_macro_uses(m->domain, strlen(m->domain), 'p');
 		if ((m->type == SPF_MECH_PTR || usesp) &&
-		    dns_reverse_name(c->family,
-				     c->family == AF_INET
-					     ? (const void *)&c->v4
+		    dns_reverse_name(
+			c->family,
+			c->family == AF_INET ? (const void *)&c->v4
 					     : (const void *)&c->v6,
-				     c->family == AF_INET ? "in-addr.arpa"
-							  : "ip6.arpa",
-				     rev, sizeof rev) == 0) {
+			c->family == AF_INET ? "in-addr.arpa" : "ip6.arpa", rev,
+			sizeof rev) == 0) {
 			q = dns_submit(c->dns, rev, DNS_T_PTR);
 			prefetch_names(ev, dns_answer(q), true);
 		}
@@ -628,13 +623,13 @@ eval_mech(struct ev *ev, const struct spf_mech *m, const char *domain,
 		return MATCH;
 	case SPF_MECH_IP4:
 		return c->family == AF_INET && match4(&c->v4, &m->ip4, m->cidr4)
-			       ? MATCH
-			       : NOMATCH;
+			   ? MATCH
+			   : NOMATCH;
 	case SPF_MECH_IP6:
 		return c->family == AF_INET6 &&
-				       match6(&c->v6, &m->ip6, m->cidr6)
-			       ? MATCH
-			       : NOMATCH;
+			       match6(&c->v6, &m->ip6, m->cidr6)
+			   ? MATCH
+			   : NOMATCH;
 	default:
 		break;
 	}
@@ -708,8 +703,9 @@ fetch_record(struct ev *ev, const char *domain, struct spf_record **out)
 		return RES_NONE;
 	}
 	if (rc != 0) {
-		setwhy3(ev, a->truncated ? "TXT answer over the cap at "
-					 : "several SPF records at ",
+		setwhy3(ev,
+			a->truncated ? "TXT answer over the cap at "
+				     : "several SPF records at ",
 			domain, "");
 		return RES_PERMERROR;
 	}
@@ -765,9 +761,8 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 	rc = fetch_record(ev, domain, &r);
 	if (rc != 0)
 		goto out;
-	unsigned int budget = ev->lookups < SPF_MAX_LOOKUPS
-				      ? SPF_MAX_LOOKUPS - ev->lookups
-				      : 0;
+	unsigned int budget =
+	    ev->lookups < SPF_MAX_LOOKUPS ? SPF_MAX_LOOKUPS - ev->lookups : 0;
 	prefetch(ev, r, domain, &budget, depth);
 	for (size_t i = 0; i < r->nmech; i++) {
 		const struct spf_mech *m = &r->mech[i];
@@ -808,7 +803,8 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 		}
 		rc = check_host(ev, name, depth + 1, top);
 		if (rc == RES_NONE) {
-			setwhy3(ev, "redirect target ", name, " has no SPF record");
+			setwhy3(ev, "redirect target ", name,
+				" has no SPF record");
 			rc = RES_PERMERROR;
 		}
 		goto out;
@@ -834,9 +830,8 @@ explain(struct ev *ev, struct spf_outcome *o)
 	int rc;
 
 	o->exp_default = true;
-	snprintf(o->exp, sizeof o->exp,
-		 "%s is not a permitted sender for %s", ev->c->client,
-		 o->domain);
+	snprintf(o->exp, sizeof o->exp, "%s is not a permitted sender for %s",
+		 ev->c->client, o->domain);
 	if (ev->exp_spec == NULL)
 		return 0;
 	rc = target(ev, ev->exp_spec, ev->exp_domain, name, sizeof name);
@@ -1040,8 +1035,8 @@ spf_check_new(struct dns_set *dns, const struct spf_request *rq)
 	c->helo = dupstr(rq->helo != NULL && rq->helo[0] != '\0' ? rq->helo
 								 : "unknown");
 	c->receiver = dupstr(rq->receiver != NULL && rq->receiver[0] != '\0'
-				     ? rq->receiver
-				     : "unknown");
+				 ? rq->receiver
+				 : "unknown");
 	snprintf(c->out.sender, sizeof c->out.sender, "%s@%s", local, dom);
 	c->sender = dupstr(c->out.sender);
 	if (c->local == NULL || c->odomain == NULL || c->helo == NULL ||
@@ -1074,8 +1069,8 @@ spf_check_free(struct spf_check *c)
 #include "spf_received.h"
 
 struct spf_msg {
-	struct spf_check *chk;       /* owned */
-	struct check_outcome out;    /* what finish() decided */
+	struct spf_check *chk;	  /* owned */
+	struct check_outcome out; /* what finish() decided */
 };
 
 static int
@@ -1226,10 +1221,10 @@ spf_msg_free(struct check_slot *ms)
 }
 
 const struct check_ops spf_ops = {
-	.name = "spf",
-	.ready = CHECK_PH_MAIL,
-	.on_mail = spf_on_mail,
-	.finish = spf_finish,
-	.report = spf_report,
-	.msg_free = spf_msg_free,
+    .name = "spf",
+    .ready = CHECK_PH_MAIL,
+    .on_mail = spf_on_mail,
+    .finish = spf_finish,
+    .report = spf_report,
+    .msg_free = spf_msg_free,
 };

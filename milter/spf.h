@@ -51,38 +51,38 @@
 #include "result.h"
 
 #define SPF_MAX_LOOKUPS 10 /* DNS-querying terms per check */
-#define SPF_MAX_VOID 2     /* void lookups per check */
-#define SPF_MAX_MX 10      /* MX names per mx term */
-#define SPF_MAX_PTR 10     /* PTR names validated per lookup */
-#define SPF_EXP_MAX 512    /* octets of an explanation */
+#define SPF_MAX_VOID 2	   /* void lookups per check */
+#define SPF_MAX_MX 10	   /* MX names per mx term */
+#define SPF_MAX_PTR 10	   /* PTR names validated per lookup */
+#define SPF_EXP_MAX 512	   /* octets of an explanation */
 
 enum spf_status {
-	SPF_DONE = 0,    /* the outcome is final */
+	SPF_DONE = 0,	 /* the outcome is final */
 	SPF_PENDING = 1, /* waiting for the query returned in *wait */
 };
 
 struct spf_request {
-	int family;          /* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	union {
 		struct in_addr v4;
 		struct in6_addr v6;
-	} addr;              /* client address; v4-mapped v6 is unwrapped */
-	const char *sender;  /* MAIL FROM without <>, "" or NULL if null */
-	const char *helo;    /* HELO/EHLO argument, or NULL */
+	} addr;		      /* client; v4-mapped v6 unwrapped */
+	const char *sender;   /* MAIL FROM without <>, "" or NULL if null */
+	const char *helo;     /* HELO/EHLO argument, or NULL */
 	const char *receiver; /* %{r}: the AuthservID, or NULL ("unknown") */
-	time_t now;          /* %{t}; 0 means time(NULL) at spf_check_new */
+	time_t now;	      /* %{t}; 0 means time(NULL) at spf_check_new */
 };
 
 struct spf_outcome {
 	enum am_result result; /* none, neutral, pass, fail, softfail,
-	                        * temperror, permerror */
+				* temperror, permerror */
 	bool helo_identity;    /* the identity is postmaster@HELO */
 	char domain[256];      /* the domain checked (lower case) */
 	char sender[SESSION_MAX_NAME + 16]; /* the identity checked */
 	char mechanism[80];    /* the term that decided, "default", or "" */
-	char why[160];         /* short reason, printable ASCII */
+	char why[160];	       /* short reason, printable ASCII */
 	char exp[SPF_EXP_MAX]; /* explanation (fail only), may come from the
-	                        * sender's DNS: escape before use */
+				* sender's DNS: escape before use */
 	bool exp_default;      /* exp is ours, not the domain's exp= text */
 	unsigned int lookups;  /* DNS-querying terms evaluated */
 	unsigned int voids;    /* void lookups counted */

@@ -9,10 +9,10 @@
 #define MAX_PARTS 128 /* parts of one macro value that are kept apart */
 
 struct buf {
-	char *p;     /* output, or NULL when only checking */
-	size_t len;  /* octets written */
-	size_t cap;  /* usable octets (without the NUL) */
-	int err;     /* first error */
+	char *p;    /* output, or NULL when only checking */
+	size_t len; /* octets written */
+	size_t cap; /* usable octets (without the NUL) */
+	int err;    /* first error */
 };
 
 static void
@@ -45,17 +45,28 @@ static const char *
 letter_value(const struct spf_macro_env *env, char l)
 {
 	switch (l) {
-	case 's': return env->sender;
-	case 'l': return env->local;
-	case 'o': return env->odomain;
-	case 'd': return env->domain;
-	case 'i': return env->ip;
-	case 'c': return env->client;
-	case 'p': return env->ptr;
-	case 'v': return env->version;
-	case 'h': return env->helo;
-	case 'r': return env->receiver;
-	case 't': return env->timestamp;
+	case 's':
+		return env->sender;
+	case 'l':
+		return env->local;
+	case 'o':
+		return env->odomain;
+	case 'd':
+		return env->domain;
+	case 'i':
+		return env->ip;
+	case 'c':
+		return env->client;
+	case 'p':
+		return env->ptr;
+	case 'v':
+		return env->version;
+	case 'h':
+		return env->helo;
+	case 'r':
+		return env->receiver;
+	case 't':
+		return env->timestamp;
 	}
 	return "";
 }
@@ -77,9 +88,9 @@ transform(struct buf *b, const char *val, unsigned int keep, bool rev,
 		q = p;
 		if (n + 1 < MAX_PARTS) {
 			while (*q != '\0' &&
-			       (ndelims == 0 ? *q != '.'
-					     : memchr(delims, *q, ndelims) ==
-						       NULL))
+			       (ndelims == 0
+				    ? *q != '.'
+				    : memchr(delims, *q, ndelims) == NULL))
 				q++;
 		} else {
 			q = p + strlen(p);
@@ -158,7 +169,10 @@ walk(const char *s, size_t len, const struct spf_macro_env *env,
 		c = (unsigned char)s[i + 1];
 		if (c == '%' || c == '_' || c == '-') {
 			if (env != NULL)
-				put(b, c == '%' ? "%" : c == '_' ? " " : "%20",
+				put(b,
+				    c == '%'   ? "%"
+				    : c == '_' ? " "
+					       : "%20",
 				    c == '-' ? 3 : 1);
 			i += 2;
 			continue;

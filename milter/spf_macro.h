@@ -41,7 +41,7 @@ struct spf_macro_env {
 	const char *local;     /* l: local-part of the sender */
 	const char *odomain;   /* o: domain of the sender */
 	const char *domain;    /* d: the current domain */
-	const char *ip;        /* i: dotted quad, or 32 dotted nibbles */
+	const char *ip;	       /* i: dotted quad, or 32 dotted nibbles */
 	const char *client;    /* c: the address in its usual text form */
 	const char *ptr;       /* p: validated name of the client, "unknown" */
 	const char *version;   /* v: "in-addr" or "ip6" */
@@ -68,9 +68,8 @@ bool spf_macro_uses(const char *s, size_t len, char letter);
  * checked here) or AM_ERANGE when the result exceeds outlen - 1 or
  * SPF_MACRO_MAX.
  */
-int spf_macro_expand(const char *s, size_t len,
-		     const struct spf_macro_env *env, unsigned int flags,
-		     char *out, size_t outlen);
+int spf_macro_expand(const char *s, size_t len, const struct spf_macro_env *env,
+		     unsigned int flags, char *out, size_t outlen);
 
 /*
  * spf_macro_domain - in place: drop one trailing dot, then drop labels

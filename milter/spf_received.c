@@ -86,9 +86,8 @@ ctext(struct out *o, const char *s)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; s != NULL && s[i] != '\0' &&
-			   k < SPF_RECEIVED_MAX_VALUE;
-	     i++) {
+	for (size_t i = 0;
+	     s != NULL && s[i] != '\0' && k < SPF_RECEIVED_MAX_VALUE; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c < 0x20 || c > 0x7e)
 			continue;

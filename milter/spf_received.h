@@ -32,15 +32,15 @@
 #define SPF_RECEIVED_MAX_VALUE 256
 
 struct spf_received {
-	enum am_result result;     /* SPF result (none ... permerror) */
-	const char *receiver;      /* receiving host (AuthservID), or NULL */
-	const char *client_ip;     /* client address as text */
+	enum am_result result;	   /* SPF result (none ... permerror) */
+	const char *receiver;	   /* AuthservID, or NULL */
+	const char *client_ip;	   /* client address as text */
 	const char *envelope_from; /* MAIL FROM as given ("" for <>) */
-	const char *helo;          /* HELO/EHLO argument, or NULL */
-	const char *identity;      /* "mailfrom" or "helo" */
-	const char *sender;        /* the identity checked, for the comment */
-	const char *mechanism;     /* deciding term, or NULL */
-	const char *problem;       /* reason for temperror/permerror, or NULL */
+	const char *helo;	   /* HELO/EHLO argument, or NULL */
+	const char *identity;	   /* "mailfrom" or "helo" */
+	const char *sender;	   /* identity checked (comment) */
+	const char *mechanism;	   /* deciding term, or NULL */
+	const char *problem;	   /* reason of an error, or NULL */
 };
 
 /*

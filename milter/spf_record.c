@@ -54,7 +54,8 @@ is_toplabel(const char *s, size_t len)
 	/* *alphanum ALPHA *alphanum, or 1*alphanum "-" ... alphanum */
 	if (!dash)
 		return alpha;
-	return isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[len - 1]);
+	return isalnum((unsigned char)s[0]) &&
+	       isalnum((unsigned char)s[len - 1]);
 }
 
 bool
@@ -158,8 +159,7 @@ parse_ip6(const char *s, size_t len, struct in6_addr *out)
  * "/N4//N6" at the very end. Returns false on a bad length.
  */
 static bool
-split_dual_cidr(const char *s, size_t *len, unsigned int *c4,
-		unsigned int *c6)
+split_dual_cidr(const char *s, size_t *len, unsigned int *c4, unsigned int *c6)
 {
 	size_t n = *len, d;
 
@@ -219,10 +219,16 @@ static const struct {
 	const char *name;
 	enum spf_mech_type type;
 } mechs[] = {
-	{"all", SPF_MECH_ALL},       {"include", SPF_MECH_INCLUDE},
-	{"a", SPF_MECH_A},           {"mx", SPF_MECH_MX},
-	{"ptr", SPF_MECH_PTR},       {"ip4", SPF_MECH_IP4},
-	{"ip6", SPF_MECH_IP6},       {"exists", SPF_MECH_EXISTS},
+    /* clang-format off */
+	{"all", SPF_MECH_ALL},
+	{"include", SPF_MECH_INCLUDE},
+	{"a", SPF_MECH_A},
+	{"mx", SPF_MECH_MX},
+	{"ptr", SPF_MECH_PTR},
+	{"ip4", SPF_MECH_IP4},
+	{"ip6", SPF_MECH_IP6},
+	{"exists", SPF_MECH_EXISTS},
+    /* clang-format on */
 };
 
 /* Parse one mechanism term t[0..n) into m. Returns a message or NULL. */
@@ -238,11 +244,25 @@ parse_mech(const char *t, size_t n, struct spf_mech *m)
 	m->cidr4 = 32;
 	m->cidr6 = 128;
 	switch (t[0]) {
-	case '+': m->qual = SPF_QUAL_PASS; i = 1; break;
-	case '-': m->qual = SPF_QUAL_FAIL; i = 1; break;
-	case '~': m->qual = SPF_QUAL_SOFTFAIL; i = 1; break;
-	case '?': m->qual = SPF_QUAL_NEUTRAL; i = 1; break;
-	default: m->qual = SPF_QUAL_PASS; break;
+	case '+':
+		m->qual = SPF_QUAL_PASS;
+		i = 1;
+		break;
+	case '-':
+		m->qual = SPF_QUAL_FAIL;
+		i = 1;
+		break;
+	case '~':
+		m->qual = SPF_QUAL_SOFTFAIL;
+		i = 1;
+		break;
+	case '?':
+		m->qual = SPF_QUAL_NEUTRAL;
+		i = 1;
+		break;
+	default:
+		m->qual = SPF_QUAL_PASS;
+		break;
 	}
 	nl = i;
 	while (nl < n && isalnum((unsigned char)t[nl]))
@@ -398,7 +418,8 @@ spf_record_parse(const char *txt, size_t len, struct spf_record **out,
 			else if (e == 3 && strncasecmp(t, "exp", 3) == 0)
 				slot = &r->exp;
 			if (slot == NULL) {
-				if (spf_macro_check(v, vl, SPF_MACRO_ANY) != 0) {
+				if (spf_macro_check(v, vl, SPF_MACRO_ANY) !=
+				    0) {
 					set_why(why, whylen,
 						"bad modifier value", t, n);
 					goto out;
@@ -427,7 +448,7 @@ spf_record_parse(const char *txt, size_t len, struct spf_record **out,
 		if (r->nmech == cap) {
 			size_t ncap = cap == 0 ? 8 : cap * 2;
 			struct spf_mech *nm =
-				realloc(r->mech, ncap * sizeof *nm);
+			    realloc(r->mech, ncap * sizeof *nm);
 			if (nm == NULL) {
 				rc = AM_ENOMEM;
 				goto out;

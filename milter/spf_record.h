@@ -31,12 +31,12 @@
 #include <stddef.h>
 #include <netinet/in.h>
 
-#define SPF_RECORD_MAX 8192     /* octets of one record */
+#define SPF_RECORD_MAX 8192	 /* octets of one record */
 #define SPF_RECORD_MAX_TERMS 512 /* terms of one record */
 
 enum spf_qualifier {
 	SPF_QUAL_PASS = 0, /* "+" or none */
-	SPF_QUAL_FAIL,     /* "-" */
+	SPF_QUAL_FAIL,	   /* "-" */
 	SPF_QUAL_SOFTFAIL, /* "~" */
 	SPF_QUAL_NEUTRAL,  /* "?" */
 };
@@ -55,20 +55,20 @@ enum spf_mech_type {
 struct spf_mech {
 	enum spf_mech_type type;
 	enum spf_qualifier qual;
-	char *domain;          /* domain-spec (macro-string), or NULL for the
-	                        * current domain: owned by the record */
-	unsigned int cidr4;    /* IPv4 prefix length (32 when absent) */
-	unsigned int cidr6;    /* IPv6 prefix length (128 when absent) */
-	struct in_addr ip4;    /* ip4: the network */
-	struct in6_addr ip6;   /* ip6: the network */
-	char *text;            /* the term as written, for logs: owned */
+	char *domain;	     /* domain-spec (macro-string), or NULL for the
+			      * current domain: owned by the record */
+	unsigned int cidr4;  /* IPv4 prefix length (32 when absent) */
+	unsigned int cidr6;  /* IPv6 prefix length (128 when absent) */
+	struct in_addr ip4;  /* ip4: the network */
+	struct in6_addr ip6; /* ip6: the network */
+	char *text;	     /* the term as written, for logs: owned */
 };
 
 struct spf_record {
-	size_t nmech;          /* mechanisms in mech */
+	size_t nmech;	       /* mechanisms in mech */
 	struct spf_mech *mech; /* in record order: owned */
-	char *redirect;        /* redirect= domain-spec or NULL: owned */
-	char *exp;             /* exp= domain-spec or NULL: owned */
+	char *redirect;	       /* redirect= domain-spec or NULL: owned */
+	char *exp;	       /* exp= domain-spec or NULL: owned */
 };
 
 /*

@@ -20,15 +20,31 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct spf_macro_env env4 = {
-	"strong-bad@email.example.com", "strong-bad", "email.example.com",
-	"email.example.com", "192.0.2.3", "192.0.2.3", "mx.example.org",
-	"in-addr", "mx.example.org", "receiver.example.net", "1700000000",
+    "strong-bad@email.example.com",
+    "strong-bad",
+    "email.example.com",
+    "email.example.com",
+    "192.0.2.3",
+    "192.0.2.3",
+    "mx.example.org",
+    "in-addr",
+    "mx.example.org",
+    "receiver.example.net",
+    "1700000000",
 };
 
 static const struct spf_macro_env env6 = {
-	"a.b-c+d=e@x.example", "a.b-c+d=e", "x.example", "x.example",
-	"2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.c.b.0.1",
-	"2001:db8::cb01", "unknown", "ip6", "[192.0.2.1]", "unknown", "0",
+    "a.b-c+d=e@x.example",
+    "a.b-c+d=e",
+    "x.example",
+    "x.example",
+    "2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.c.b.0.1",
+    "2001:db8::cb01",
+    "unknown",
+    "ip6",
+    "[192.0.2.1]",
+    "unknown",
+    "0",
 };
 
 int

@@ -41,8 +41,8 @@ set_addr(struct spf_request *rq, const char *ip)
 
 /* Run one check to completion; the outcome is copied into *out. */
 static void
-run(const char *ip, const char *helo, const char *from,
-    struct spf_outcome *out, double *ms)
+run(const char *ip, const char *helo, const char *from, struct spf_outcome *out,
+    double *ms)
 {
 	struct spf_request rq = {0};
 	struct dns_set *set = dns_set_new("test");
@@ -77,58 +77,50 @@ static const struct {
 	enum am_result want;
 	const char *why; /* substring of the reason, or NULL */
 } cases[] = {
-	{"include chain pass", "192.0.2.10", "h.test", "u@chain.test",
-	 AM_R_PASS, "include:l1.chain.test"},
-	{"include chain v6 pass", "2001:db8::10", "h.test", "u@chain.test",
-	 AM_R_PASS, NULL},
-	{"include chain fail", "192.0.2.11", "h.test", "u@chain.test",
-	 AM_R_FAIL, "-all"},
-	{"10 lookups across include+redirect", "192.0.2.20", "h.test",
-	 "u@at.lim.test", AM_R_PASS, NULL},
-	{"11 lookups across include+redirect", "192.0.2.20", "h.test",
-	 "u@over.lim.test", AM_R_PERMERROR, "more than 10 DNS lookups"},
-	{"include loop", "192.0.2.20", "h.test", "u@loop.lim.test",
-	 AM_R_PERMERROR, "more than 10 DNS lookups"},
-	{"2 void lookups", "192.0.2.1", "h.test", "u@void2.test",
-	 AM_R_NEUTRAL, NULL},
-	{"3 void lookups (a, mx, exists)", "192.0.2.1", "h.test",
-	 "u@void3.test", AM_R_PERMERROR, "more than 2 void lookups"},
-	{"10 MX names, last matches", "198.51.100.10", "h.test",
-	 "u@mx10.test", AM_R_PASS, NULL},
-	{"11 MX names", "198.51.100.1", "h.test", "u@mx11.test",
-	 AM_R_PERMERROR, "more than 10 MX"},
-	{"null MX", "192.0.2.1", "h.test", "u@nullmx.test", AM_R_NEUTRAL,
-	 NULL},
-	{"ptr validated", "192.0.2.40", "h.test", "u@ptr4.test", AM_R_PASS,
-	 NULL},
-	{"include of a timeout", "192.0.2.1", "h.test", "u@tinc.test",
-	 AM_R_TEMPERROR, "dead.test"},
-	{"match before a timeout", "192.0.2.50", "h.test", "u@tmx.test",
-	 AM_R_PASS, NULL},
-	{"timeout after no match", "192.0.2.51", "h.test", "u@tmx.test",
-	 AM_R_TEMPERROR, NULL},
-	{"a dual cidr v6", "2001:db8::1:2", "h.test", "u@v6.test", AM_R_PASS,
-	 NULL},
-	{"a dual cidr v6 outside /64", "2001:db8:0:1::60", "h.test",
-	 "u@v6.test", AM_R_FAIL, NULL},
-	{"a dual cidr v4", "192.0.2.200", "h.test", "u@v6.test", AM_R_PASS,
-	 NULL},
-	{"ipv4-mapped client is ipv4", "::ffff:192.0.2.70", "h.test",
-	 "u@mapped.test", AM_R_PASS, "ip4:192.0.2.70"},
-	{"null sender uses HELO", "192.0.2.80", "helo.test", "", AM_R_PASS,
-	 NULL},
-	{"null sender bad HELO", "192.0.2.80", "[192.0.2.80]", "",
-	 AM_R_NONE, NULL},
-	{"two records", "192.0.2.1", "h.test", "u@two.test", AM_R_PERMERROR,
-	 "several SPF records"},
-	{"no record", "192.0.2.1", "h.test", "u@nospf.test", AM_R_NONE,
-	 NULL},
-	{"nxdomain", "192.0.2.1", "h.test", "u@nx.nowhere.test", AM_R_NONE,
-	 NULL},
-	{"syntax error", "192.0.2.1", "h.test", "u@syntax.test",
-	 AM_R_PERMERROR, "unknown mechanism"},
-	{"single-label domain", "192.0.2.1", "h.test", "u@localhost",
-	 AM_R_NONE, NULL},
+    {"include chain pass", "192.0.2.10", "h.test", "u@chain.test", AM_R_PASS,
+     "include:l1.chain.test"},
+    {"include chain v6 pass", "2001:db8::10", "h.test", "u@chain.test",
+     AM_R_PASS, NULL},
+    {"include chain fail", "192.0.2.11", "h.test", "u@chain.test", AM_R_FAIL,
+     "-all"},
+    {"10 lookups across include+redirect", "192.0.2.20", "h.test",
+     "u@at.lim.test", AM_R_PASS, NULL},
+    {"11 lookups across include+redirect", "192.0.2.20", "h.test",
+     "u@over.lim.test", AM_R_PERMERROR, "more than 10 DNS lookups"},
+    {"include loop", "192.0.2.20", "h.test", "u@loop.lim.test", AM_R_PERMERROR,
+     "more than 10 DNS lookups"},
+    {"2 void lookups", "192.0.2.1", "h.test", "u@void2.test", AM_R_NEUTRAL,
+     NULL},
+    {"3 void lookups (a, mx, exists)", "192.0.2.1", "h.test", "u@void3.test",
+     AM_R_PERMERROR, "more than 2 void lookups"},
+    {"10 MX names, last matches", "198.51.100.10", "h.test", "u@mx10.test",
+     AM_R_PASS, NULL},
+    {"11 MX names", "198.51.100.1", "h.test", "u@mx11.test", AM_R_PERMERROR,
+     "more than 10 MX"},
+    {"null MX", "192.0.2.1", "h.test", "u@nullmx.test", AM_R_NEUTRAL, NULL},
+    {"ptr validated", "192.0.2.40", "h.test", "u@ptr4.test", AM_R_PASS, NULL},
+    {"include of a timeout", "192.0.2.1", "h.test", "u@tinc.test",
+     AM_R_TEMPERROR, "dead.test"},
+    {"match before a timeout", "192.0.2.50", "h.test", "u@tmx.test", AM_R_PASS,
+     NULL},
+    {"timeout after no match", "192.0.2.51", "h.test", "u@tmx.test",
+     AM_R_TEMPERROR, NULL},
+    {"a dual cidr v6", "2001:db8::1:2", "h.test", "u@v6.test", AM_R_PASS, NULL},
+    {"a dual cidr v6 outside /64", "2001:db8:0:1::60", "h.test", "u@v6.test",
+     AM_R_FAIL, NULL},
+    {"a dual cidr v4", "192.0.2.200", "h.test", "u@v6.test", AM_R_PASS, NULL},
+    {"ipv4-mapped client is ipv4", "::ffff:192.0.2.70", "h.test",
+     "u@mapped.test", AM_R_PASS, "ip4:192.0.2.70"},
+    {"null sender uses HELO", "192.0.2.80", "helo.test", "", AM_R_PASS, NULL},
+    {"null sender bad HELO", "192.0.2.80", "[192.0.2.80]", "", AM_R_NONE, NULL},
+    {"two records", "192.0.2.1", "h.test", "u@two.test", AM_R_PERMERROR,
+     "several SPF records"},
+    {"no record", "192.0.2.1", "h.test", "u@nospf.test", AM_R_NONE, NULL},
+    {"nxdomain", "192.0.2.1", "h.test", "u@nx.nowhere.test", AM_R_NONE, NULL},
+    {"syntax error", "192.0.2.1", "h.test", "u@syntax.test", AM_R_PERMERROR,
+     "unknown mechanism"},
+    {"single-label domain", "192.0.2.1", "h.test", "u@localhost", AM_R_NONE,
+     NULL},
 };
 
 static void
@@ -428,7 +420,8 @@ setup(void **state)
 	opt.mode = DNS_MODE_FORWARD;
 	opt.forward = getenv("AM_TEST_DNS");
 	if (opt.forward == NULL) {
-		fprintf(stderr, "AM_TEST_DNS not set: run under with-dnsd.sh\n");
+		fprintf(stderr,
+			"AM_TEST_DNS not set: run under with-dnsd.sh\n");
 		return -1;
 	}
 	if (dns_init(&opt, err, sizeof err) != 0) {
@@ -455,16 +448,16 @@ main(void)
 	 * a 200 ms answer would be retried.
 	 */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parallel_a),
-		cmocka_unit_test(test_parallel_mx),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_counts),
-		cmocka_unit_test(test_explanation),
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_timeout_time),
-		cmocka_unit_test(test_ptr_limit),
-		cmocka_unit_test(test_nonblocking),
-		cmocka_unit_test(test_ops),
+	    cmocka_unit_test(test_parallel_a),
+	    cmocka_unit_test(test_parallel_mx),
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_explanation),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_timeout_time),
+	    cmocka_unit_test(test_ptr_limit),
+	    cmocka_unit_test(test_nonblocking),
+	    cmocka_unit_test(test_ops),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
