@@ -11,6 +11,7 @@
 #include "helo.h"
 #include "iprev.h"
 #include "sender.h"
+#include "spf.h"
 
 /*
  * One line per check module, in the order of the Authentication-Results
@@ -19,7 +20,7 @@
  */
 static const struct check_ops *const check_table[] = {
 	&iprev_ops,
-	/* spf goes here */
+	&spf_ops,
 	&dkimv_ops,
 	&dmarcv_ops,
 	&dnsbl_ops,

@@ -1,0 +1,11 @@
+#!/bin/sh
+# run-fuzz.sh FUZZER SEED_CORPUS WORKDIR SECONDS
+# Run a libFuzzer binary for SECONDS with a writable corpus in WORKDIR
+# (new inputs go there, never into the source tree), seeded from
+# SEED_CORPUS; crash files also land in WORKDIR.
+set -eu
+bin=$1; seed=$2; work=$3; secs=$4
+mkdir -p "$work/corpus" "$work/artifacts"
+exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	-max_len=9000 -print_final_stats=1 \
+	-artifact_prefix="$work/artifacts/" "$work/corpus" "$seed"
