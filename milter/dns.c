@@ -158,10 +158,11 @@ dns_type_str(enum dns_type t)
 
 /*
  * Normalise a query name into out (DNS_NAME_MAX + 1 octets): drop one
- * final dot, lower-case. Returns false when the name is not valid:
- * empty, empty labels, a label over 63 octets, over 253 octets, or an
- * octet outside 0x21..0x7e or a backslash (libunbound would read it as
- * an escape).
+ * final dot, lower-case ASCII letters. Returns false when the name is
+ * not valid: empty, empty labels, a label over 63 octets, or over 253
+ * octets. Any other octet may stand in a label (RFC 2181 section 11;
+ * SPF macros expand to spaces and '%'): name_present() escapes it for
+ * libunbound.
  */
 static bool
 name_norm(const char *in, char *out, size_t outlen)
@@ -181,8 +182,6 @@ name_norm(const char *in, char *out, size_t outlen)
 				return false;
 			label = 0;
 		} else {
-			if (c < 0x21 || c > 0x7e || c == '\\')
-				return false;
 			if (++label > 63)
 				return false;
 		}
@@ -190,6 +189,32 @@ name_norm(const char *in, char *out, size_t outlen)
 	}
 	out[len] = '\0';
 	return label > 0;
+}
+
+/*
+ * The presentation form of a normalised name for ub_resolve_async():
+ * every octet other than a letter, digit, '-', '_' or the label dots is
+ * written as \DDD, so no octet of the name can act as an escape or end
+ * it early. out holds at least DNS_NAME_MAX * 4 + 1 octets.
+ */
+static void
+name_present(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p != '\0';
+	     p++) {
+		if (o + 5 > outlen)
+			break;
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    *p == '.')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "\\%03u",
+					      (unsigned)*p);
+	}
+	out[o] = '\0';
 }
 
 /*
@@ -816,6 +841,7 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 {
 	char norm[DNS_NAME_MAX + 2];
 	char esc[DNS_NAME_MAX * 4 + 8];
+	char present[DNS_NAME_MAX * 4 + 8];
 	struct dns_query *q;
 	bool valid;
 	int rc;
@@ -864,7 +890,8 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	set->inflight++;
 	pthread_mutex_unlock(&set->mu);
 	/* The callback may run before ub_resolve_async returns. */
-	rc = ub_resolve_async(dns_ctx, q->name, (int)type, 1, q, query_cb,
+	name_present(q->name, present, sizeof present);
+	rc = ub_resolve_async(dns_ctx, present, (int)type, 1, q, query_cb,
 			      &q->id);
 	if (rc != 0) {
 		pthread_mutex_lock(&set->mu);

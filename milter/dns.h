@@ -19,7 +19,8 @@
  * later callback of the same session.
  *
  * Caps: names longer than 253 octets or with a label over 63 octets, or
- *   empty labels, complete at once with DNS_INVALID and send nothing;
+ *   empty labels, complete at once with DNS_INVALID and send nothing
+ *   (any other octet may stand in a label and is sent escaped);
  *   at most DNS_MAX_RR records are kept per answer and a TXT record's
  *   joined strings are cut at DNS_MAX_TXT octets (the answer is then
  *   marked truncated); a set holds at most DNS_MAX_QUERIES queries, past
