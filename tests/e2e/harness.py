@@ -23,6 +23,13 @@ XCLIENT) and returns a Reply; Postfix.wait_delivered() returns the
 Delivered message as smtp-sink received it, with its
 Authentication-Results headers parsed by python3-authres in strict mode.
 
+Worth knowing when writing a test: Postfix opens a milter session for
+the real client (127.0.0.1, in the default InternalHosts) when swaks
+connects, closes it at XCLIENT and opens a new one for the XCLIENT address
+and name, so the milter sees two connects per send(). The milter sees the
+HELO of the EHLO after XCLIENT (send() uses the same name for both).
+SASL logins reach the milter as {auth_authen} = SASL_AUTHEN (user@realm).
+
 Only root can run a private Postfix; tests that need one skip otherwise.
 """
 
@@ -751,9 +758,20 @@ class Postfix:
         return sorted(os.path.join(self.sink_dir, n) for n in names)
 
     def wait_delivered(self, marker, timeout=30):
-        """The Delivered message whose text contains marker (send() puts a
-        unique Message-ID in every message: pass reply.message_id)."""
+        """The Delivered message whose text contains marker: a Reply (its
+        Message-ID is used, and its queue id must be logged as sent, so
+        the sink's file is complete), or a unique string/bytes such as a
+        Message-ID (send() puts a fresh one in every message)."""
+        qid = None
+        if isinstance(marker, Reply):
+            qid = marker.queue_id
+            marker = marker.message_id
         needle = marker.encode() if isinstance(marker, str) else marker
+        if qid:
+            wait_until(lambda: self.log_lines(
+                r" %s: to=.*status=(sent|deferred|bounced)" % qid),
+                timeout, "Postfix to deliver %s" % qid, interval=0.1)
+        sizes = {}
 
         def find():
             for p in self._sink_files():
@@ -764,9 +782,15 @@ class Postfix:
                         raw = f.read()
                 except OSError:
                     continue
-                if needle in raw and raw.endswith(b"\n"):
-                    self.seen.add(p)
-                    return Delivered(p, raw)
+                if needle not in raw:
+                    continue
+                # Without a queue id to wait for, wait until the file
+                # stops growing.
+                if qid is None and sizes.get(p) != len(raw):
+                    sizes[p] = len(raw)
+                    continue
+                self.seen.add(p)
+                return Delivered(p, raw)
             return None
         return wait_until(find, timeout, "delivery of %r" % marker,
                           interval=0.1)

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from dnslib import DNSRecord, QTYPE, RCODE
+from dnslib import DNSRecord, RCODE
 
 import harness
 
@@ -118,7 +118,7 @@ def test_milter_sees_xclient_data_and_message_is_delivered(mta, stub):
                      client_name="h44.example.test")
     assert r.code == 250, r.transcript
     assert r.queue_id
-    d = mta.wait_delivered(r.message_id)
+    d = mta.wait_delivered(r)
     assert d.headers("X-Stub-Milter") == ["seen qid=%s" % r.queue_id]
     assert d.headers("Message-ID") == [r.message_id]
     conn = stub.events("connect")[-1]
@@ -138,7 +138,7 @@ def test_milter_sees_ipv6_client(mta, stub):
     r = harness.send(mta, client_ip="2001:db8::25")
     assert r.code == 250, r.transcript
     assert stub.events("connect")[-1]["addr"] == "2001:db8::25"
-    mta.wait_delivered(r.message_id)
+    mta.wait_delivered(r)
 
 
 def test_sasl_login_reaches_milter(mta, stub):
@@ -149,7 +149,7 @@ def test_sasl_login_reaches_milter(mta, stub):
     assert "235" in r.transcript
     mail = stub.events("mail")[-1]
     assert mail["macros"]["{auth_authen}"] == harness.SASL_AUTHEN
-    mta.wait_delivered(r.message_id)
+    mta.wait_delivered(r)
 
 
 def test_quarantine_goes_to_the_hold_queue(mta, stub):
