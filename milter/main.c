@@ -1,10 +1,536 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* main - placeholder until the daemon lands */
+/* main - options, configuration, socket, privilege drop, threads, signals */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dkim.h>
+#include <libmilter/mfapi.h>
+#include <libpsl.h>
+#include <unbound.h>
+
+#include "amerr.h"
+#include "conf.h"
+#include "dns.h"
+#include "filter.h"
+#include "log.h"
+
+#ifndef AM_OPENDMARC_VERSION
+#define AM_OPENDMARC_VERSION "unknown"
+#endif
+
+#define DRAIN_SECONDS 300 /* how long SIGTERM waits for open sessions */
+
+struct opts {
+	const char *file;          /* -c, or NULL for the default file */
+	struct conf_override *ov;  /* -o, keys owned */
+	size_t nov;
+	bool foreground;           /* -f */
+	bool check;                /* -n */
+	const struct conf *boot;   /* the startup snapshot (borrowed): what
+	                            * the socket and resolver were built from */
+};
+
+static atomic_bool stopping;      /* set once SIGTERM/SIGINT arrived */
+static atomic_int milter_rc;      /* smfi_main()'s return value */
+static atomic_bool milter_died;   /* smfi_main() returned unasked */
+static pthread_t main_thread;
+
+/* The reloader thread: main hands each SIGHUP over and goes straight
+ * back to sigwait (LIBRARIES.md 5.3). reload_lock guards reload_pending
+ * and reload_quit; reload_cond signals a change of either. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reload_cond = PTHREAD_COND_INITIALIZER;
+static bool reload_pending;
+static bool reload_quit;
+
+static void
+usage(FILE *fp)
+{
+	fputs("usage: authmilter [-c FILE] [-o KEY=VALUE]... [-f] [-n] [-V] "
+	      "[-h]\n"
+	      "  -c FILE       configuration file (default " CONF_DEFAULT_FILE
+	      ")\n"
+	      "  -o KEY=VALUE  set one configuration key after the file\n"
+	      "  -f            stay in the foreground, log to stderr\n"
+	      "  -n            check the configuration and exit\n"
+	      "  -V            print the version and library versions\n"
+	      "  -h            this help\n",
+	      fp);
+}
+
+static void
+print_version(void)
+{
+	unsigned int ma = 0, mi = 0, pl = 0;
+	uint32_t dv = dkim_libversion();
+
+	smfi_version(&ma, &mi, &pl);
+	printf("authmilter %s\n", AM_VERSION);
+	printf("libmilter %u.%u.%u\n", ma, mi, pl);
+	printf("libunbound %s\n", ub_version());
+	printf("libopendkim %u.%u.%u\n", dv >> 24, (dv >> 16) & 0xff,
+	       (dv >> 8) & 0xff);
+	printf("libopendmarc %s (build-time package version)\n",
+	       AM_OPENDMARC_VERSION);
+	printf("libpsl %s\n", psl_get_version());
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int ch;
+
+	o->ov = calloc((size_t)argc, sizeof *o->ov);
+	if (o->ov == NULL)
+		return -1;
+	while ((ch = getopt(argc, argv, "c:o:fnVh")) != -1) {
+		const char *eq;
+
+		switch (ch) {
+		case 'c':
+			o->file = optarg;
+			break;
+		case 'o':
+			eq = strchr(optarg, '=');
+			if (eq == NULL || eq == optarg) {
+				fprintf(stderr, "authmilter: -o %s: expected "
+					"KEY=VALUE\n", optarg);
+				return -1;
+			}
+			o->ov[o->nov].key = strndup(optarg,
+						    (size_t)(eq - optarg));
+			if (o->ov[o->nov].key == NULL)
+				return -1;
+			o->ov[o->nov++].value = eq + 1;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'n':
+			o->check = true;
+			break;
+		case 'V':
+			print_version();
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Load the configuration; every error line goes to the log. */
+static struct conf *
+load_logged(const struct opts *o)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	struct conf *c;
+	FILE *errs = open_memstream(&buf, &len);
+
+	c = conf_load(o->file, o->ov, o->nov, errs != NULL ? errs : stderr);
+	if (errs != NULL) {
+		fclose(errs);
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save))
+			log_error("%s", line);
+	}
+	free(buf);
+	return c;
+}
+
+static const char *
+path_of_socket(const char *sock)
+{
+	if (strncasecmp(sock, "unix:", 5) == 0)
+		return sock + 5;
+	if (strncasecmp(sock, "local:", 6) == 0)
+		return sock + 6;
+	return NULL;
+}
+
+/* Look up UserID's uid and gid; 0 or -1 (logged). */
+static int
+lookup_user(const char *spec, char *user, size_t userlen, uid_t *uid,
+	    gid_t *gid)
+{
+	char buf[4096];
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	const char *colon = strchr(spec, ':');
+	size_t ulen = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+
+	if (ulen >= userlen)
+		return -1;
+	memcpy(user, spec, ulen);
+	user[ulen] = '\0';
+	if (getpwnam_r(user, &pw, buf, sizeof buf, &pwp) != 0 || pwp == NULL) {
+		log_error("UserID: no such user \"%s\"", user);
+		return -1;
+	}
+	*uid = pw.pw_uid;
+	*gid = pw.pw_gid;
+	if (colon != NULL) {
+		if (getgrnam_r(colon + 1, &gr, buf, sizeof buf, &grp) != 0 ||
+		    grp == NULL) {
+			log_error("UserID: no such group \"%s\"", colon + 1);
+			return -1;
+		}
+		*gid = gr.gr_gid;
+	}
+	return 0;
+}
+
+/* Open the milter socket (as root if need be); 0 or -1 (logged). */
+static int
+open_socket(const struct conf *c)
+{
+	const char *path = path_of_socket(c->socket);
+	char user[256];
+	uid_t uid;
+	gid_t gid;
+	mode_t old;
+	int rc;
+
+	if (smfi_setconn(c->socket) != MI_SUCCESS) {
+		log_error("smfi_setconn(%s) failed", c->socket);
+		return -1;
+	}
+	if (filter_register() != 0) {
+		log_error("smfi_register failed");
+		return -1;
+	}
+	old = umask(path != NULL ? (~c->socket_mode & 0777) : 077);
+	rc = smfi_opensocket(true); /* true: remove a stale unix socket */
+	umask(old);
+	if (rc != MI_SUCCESS) {
+		log_error("cannot open milter socket %s", c->socket);
+		return -1;
+	}
+	if (path == NULL)
+		return 0;
+	if (chmod(path, c->socket_mode) != 0) {
+		log_errno("chmod %s", path);
+		return -1;
+	}
+	if (c->user_id != NULL && geteuid() == 0) {
+		if (lookup_user(c->user_id, user, sizeof user, &uid, &gid) != 0)
+			return -1;
+		if (chown(path, uid, gid) != 0) {
+			log_errno("chown %s", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Switch to UserID; every step checked, any failure fatal. */
+static int
+drop_privileges(const struct conf *c)
+{
+	char user[256];
+	uid_t uid;
+	gid_t gid;
+
+	if (c->user_id == NULL) {
+		if (geteuid() == 0)
+			log_warn("running as root: set UserID to drop "
+				 "privileges");
+		return 0;
+	}
+	if (lookup_user(c->user_id, user, sizeof user, &uid, &gid) != 0)
+		return -1;
+	if (geteuid() != 0) {
+		if (geteuid() == uid && getegid() == gid)
+			return 0;
+		log_error("UserID %s: cannot switch user when not started "
+			  "as root", c->user_id);
+		return -1;
+	}
+	if (initgroups(user, gid) != 0) {
+		log_errno("initgroups(%s)", user);
+		return -1;
+	}
+	if (setgid(gid) != 0) {
+		log_errno("setgid(%u)", (unsigned)gid);
+		return -1;
+	}
+	if (setuid(uid) != 0) {
+		log_errno("setuid(%u)", (unsigned)uid);
+		return -1;
+	}
+	if (uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+		log_error("still root after setuid(%u)", (unsigned)uid);
+		return -1;
+	}
+	log_info("running as %s (uid %u, gid %u)", user, (unsigned)uid,
+		 (unsigned)gid);
+	return 0;
+}
+
+static int
+write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n, rc = -1;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0) {
+		log_errno("cannot write PidFile %s", path);
+		return -1;
+	}
+	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n)
+		log_errno("cannot write PidFile %s", path);
+	else
+		rc = 0;
+	if (close(fd) != 0 && rc == 0) {
+		log_errno("cannot write PidFile %s", path);
+		rc = -1;
+	}
+	return rc;
+}
+
+static void *
+milter_thread(void *arg)
+{
+	(void)arg;
+	atomic_store(&milter_rc, smfi_main());
+	/* If the milter stopped on its own (libmilter's own signal thread
+	 * can catch a SIGHUP that arrives while main is not in sigwait,
+	 * LIBRARIES.md 5.3), wake the signal loop and exit non-zero, so
+	 * that a supervisor (systemd Restart=on-failure) starts us again. */
+	if (!atomic_load(&stopping)) {
+		atomic_store(&milter_died, true);
+		pthread_kill(main_thread, SIGTERM);
+	}
+	return NULL;
+}
+
+static bool
+str_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* SIGHUP: load the same file and -o again; keep the old on failure. */
+static void
+reload(const struct opts *o)
+{
+	const struct conf *old;
+	struct conf *n;
+
+	log_info("SIGHUP: reloading the configuration");
+	n = load_logged(o);
+	if (n == NULL) {
+		log_error("reload failed: keeping the running configuration");
+		return;
+	}
+	old = o->boot;
+	if (old->resolver != n->resolver ||
+	    str_differ(old->resolver_forward, n->resolver_forward) ||
+	    str_differ(old->trust_anchor_file, n->trust_anchor_file))
+		log_warn("Resolver/TrustAnchorFile changed: the DNS resolver "
+			 "keeps its startup settings until a restart");
+	if (str_differ(old->socket, n->socket) ||
+	    old->socket_mode != n->socket_mode ||
+	    str_differ(old->user_id, n->user_id) ||
+	    str_differ(old->pid_file, n->pid_file) ||
+	    old->syslog != n->syslog ||
+	    str_differ(old->metrics_listen, n->metrics_listen))
+		log_warn("Socket/SocketMode/UserID/PidFile/Syslog/"
+			 "MetricsListen changed: they take effect at the next "
+			 "restart");
+	log_setup(n->log_level, n->log_format);
+	conf_publish(n);
+	log_info("configuration reloaded from %s",
+		 o->file != NULL ? o->file
+				 : (n->defaults_only ? "built-in defaults"
+						     : CONF_DEFAULT_FILE));
+}
+
+static void *
+reload_thread(void *arg)
+{
+	const struct opts *o = arg;
+
+	pthread_mutex_lock(&reload_lock);
+	for (;;) {
+		while (!reload_pending && !reload_quit)
+			pthread_cond_wait(&reload_cond, &reload_lock);
+		if (reload_quit)
+			break;
+		reload_pending = false; /* SIGHUPs during a reload coalesce */
+		pthread_mutex_unlock(&reload_lock);
+		reload(o);
+		pthread_mutex_lock(&reload_lock);
+	}
+	pthread_mutex_unlock(&reload_lock);
+	return NULL;
+}
+
+static void
+reload_post(bool quit)
+{
+	pthread_mutex_lock(&reload_lock);
+	if (quit)
+		reload_quit = true;
+	else
+		reload_pending = true;
+	pthread_cond_signal(&reload_cond);
+	pthread_mutex_unlock(&reload_lock);
+}
+
+/* Wait for open sessions to finish, at most DRAIN_SECONDS. */
+static void
+drain(void)
+{
+	struct timespec tick = {0, 100 * 1000 * 1000};
+	unsigned int left;
+
+	for (int i = 0; i < DRAIN_SECONDS * 10; i++) {
+		if ((left = filter_sessions()) == 0)
+			return;
+		if (i == 0)
+			log_info("waiting for %u open session(s)", left);
+		nanosleep(&tick, NULL);
+	}
+	log_warn("%u session(s) still open after %d s: exiting anyway",
+		 filter_sessions(), DRAIN_SECONDS);
+}
+
+static int
+run(const struct opts *o, struct conf *c, sigset_t *sigs)
+{
+	struct dns_options dopt;
+	char err[512];
+	pthread_t tid, rtid;
+	bool pid_written = false;
+	int sig, rc = 1;
+
+	dopt.mode = c->resolver;
+	dopt.forward = c->resolver_forward;
+	dopt.trust_anchor = c->trust_anchor_file;
+	if (dns_init(&dopt, err, sizeof err) != 0) {
+		log_error("DNS: %s", err);
+		return 1;
+	}
+	if (open_socket(c) != 0 || drop_privileges(c) != 0)
+		goto out;
+	if (c->pid_file != NULL) {
+		if (write_pidfile(c->pid_file) != 0)
+			goto out;
+		pid_written = true;
+	}
+	main_thread = pthread_self();
+	if (pthread_create(&rtid, NULL, reload_thread, (void *)o) != 0) {
+		log_error("cannot start the reload thread");
+		goto out;
+	}
+	if (pthread_create(&tid, NULL, milter_thread, NULL) != 0) {
+		log_error("cannot start the milter thread");
+		reload_post(true);
+		pthread_join(rtid, NULL);
+		goto out;
+	}
+	log_info("authmilter %s listening on %s", AM_VERSION, c->socket);
+	for (;;) {
+		if (sigwait(sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+			reload_post(false);
+		else if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	atomic_store(&stopping, true);
+	log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	smfi_stop();
+	pthread_join(tid, NULL);
+	reload_post(true);
+	pthread_join(rtid, NULL);
+	drain();
+	rc = atomic_load(&milter_rc) == MI_SUCCESS ? 0 : 1;
+	if (rc != 0)
+		log_error("the milter loop failed");
+	if (atomic_load(&milter_died)) {
+		log_error("the milter loop stopped unasked: exiting with "
+			  "status 1");
+		rc = 1;
+	}
+out:
+	dns_shutdown();
+	if (pid_written && unlink(c->pid_file) != 0)
+		log_errno("cannot remove PidFile %s", c->pid_file);
+	log_info("exiting with status %d", rc);
+	return rc;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	fputs("authmilter: not built yet\n", stderr);
-	return 1;
+	struct opts o;
+	struct conf *c = NULL;
+	sigset_t sigs;
+	int rc = 1;
+
+	/* Before any thread exists: the signals go to sigwait below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&o, 0, sizeof o);
+	if (parse_args(argc, argv, &o) != 0)
+		goto out;
+	c = conf_load(o.file, o.ov, o.nov, stderr);
+	if (c == NULL)
+		goto out;
+	if (o.check) {
+		printf("%s: configuration valid\n",
+		       c->defaults_only ? "built-in defaults" : c->file);
+		conf_free(c);
+		rc = 0;
+		goto out;
+	}
+	log_open(o.foreground || !c->syslog, !o.foreground && c->syslog);
+	log_setup(c->log_level, c->log_format);
+	if (c->defaults_only)
+		log_info("no configuration file %s: using the built-in "
+			 "defaults", CONF_DEFAULT_FILE);
+	conf_publish(c);
+	c = conf_acquire(); /* the startup snapshot: socket, user, pid */
+	o.boot = c;
+	rc = run(&o, c, &sigs);
+	conf_release(c);
+out:
+	conf_shutdown();
+	for (size_t i = 0; i < o.nov; i++)
+		free((char *)o.ov[i].key);
+	free(o.ov);
+	return rc;
 }

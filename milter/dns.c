@@ -1,0 +1,1024 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* dns - one shared libunbound context, a dispatcher thread, query sets */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <unbound.h>
+
+#include "amerr.h"
+#include "dns.h"
+#include "log.h"
+
+#define DNS_NAME_MAX 253      /* presentation octets without the final dot */
+#define DNS_POLL_MS 100	      /* dispatcher poll timeout: shutdown latency */
+#define DNS_CB_GRACE_MS 10000 /* wait for a callback after UB_NOID */
+
+struct dns_query {
+	struct dns_set *set;	/* borrowed: the owning set */
+	struct dns_query *next; /* owned by the set: list link */
+	char *name;		/* owned: lower case, no final dot */
+	enum dns_type type;
+	bool invalid;	       /* name not valid: DNS_INVALID, not sent */
+	int id;		       /* libunbound async id (owner thread) */
+	struct timespec start; /* when submitted (CLOCK_MONOTONIC) */
+	/* The fields below are guarded by set->mu. */
+	bool inflight;		  /* libunbound may still call back */
+	bool cb_done;		  /* cb_ans is filled in */
+	struct dns_answer cb_ans; /* owned: written by the callback */
+	/* Owner thread only: what dns_answer() shows. */
+	struct dns_answer ans; /* shares cb_ans's memory once copied */
+};
+
+struct dns_set {
+	pthread_mutex_t mu;	   /* guards the queries' inflight, cb_done,
+				    * cb_ans, and inflight below */
+	pthread_cond_t cv;	   /* CLOCK_MONOTONIC; broadcast by callbacks */
+	size_t inflight;	   /* queries libunbound may still call back */
+	char *tag;		   /* owned: log prefix */
+	struct dns_query *head;	   /* owned: the queries, newest first */
+	size_t nq;		   /* queries in the list */
+	struct dns_query overflow; /* returned past DNS_MAX_QUERIES */
+	double wait_ms;		   /* owner thread only */
+};
+
+/*
+ * Process-wide state. dns_ctx is written only by dns_init() and
+ * dns_shutdown(), which run while no session exists; dns_stop is atomic.
+ */
+static struct ub_ctx *dns_ctx;
+static pthread_t dns_thread;
+static bool dns_thread_running;
+static atomic_bool dns_stop;
+
+/*
+ * The default local zones of libunbound 1.17 (as printed by
+ * ub_ctx_print_local_zones), except the 172.16/12 and 100.64/10 reverse
+ * zones, which are generated below. resolver.arpa., service.arpa. and
+ * local. are not defaults in 1.17; removing them is a no-op there and
+ * covers libraries that add them.
+ */
+static const char *const dns_local_zones[] = {
+    "localhost.",
+    "test.",
+    "invalid.",
+    "onion.",
+    "home.arpa.",
+    "resolver.arpa.",
+    "service.arpa.",
+    "local.",
+    "0.in-addr.arpa.",
+    "10.in-addr.arpa.",
+    "127.in-addr.arpa.",
+    "254.169.in-addr.arpa.",
+    "168.192.in-addr.arpa.",
+    "2.0.192.in-addr.arpa.",
+    "100.51.198.in-addr.arpa.",
+    "113.0.203.in-addr.arpa.",
+    "255.255.255.255.in-addr.arpa.",
+    "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+    "ip6.arpa.",
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+    "ip6.arpa.",
+    "d.f.ip6.arpa.",
+    "8.e.f.ip6.arpa.",
+    "9.e.f.ip6.arpa.",
+    "a.e.f.ip6.arpa.",
+    "b.e.f.ip6.arpa.",
+    "8.b.d.0.1.0.0.2.ip6.arpa.",
+};
+
+static double
+ts_ms(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+void
+dns_deadline(struct timespec *out, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, out);
+	out->tv_sec += ms / 1000;
+	out->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+}
+
+const char *
+dns_status_str(enum dns_status s)
+{
+	switch (s) {
+	case DNS_PENDING:
+		return "pending";
+	case DNS_DATA:
+		return "data";
+	case DNS_NODATA:
+		return "nodata";
+	case DNS_NXDOMAIN:
+		return "nxdomain";
+	case DNS_SERVFAIL:
+		return "servfail";
+	case DNS_TIMEOUT:
+		return "timeout";
+	case DNS_BOGUS:
+		return "bogus";
+	case DNS_INVALID:
+		return "invalid";
+	}
+	return "unknown";
+}
+
+const char *
+dns_type_str(enum dns_type t)
+{
+	switch (t) {
+	case DNS_T_A:
+		return "A";
+	case DNS_T_PTR:
+		return "PTR";
+	case DNS_T_MX:
+		return "MX";
+	case DNS_T_TXT:
+		return "TXT";
+	case DNS_T_AAAA:
+		return "AAAA";
+	}
+	return "?";
+}
+
+/*
+ * Normalise a query name into out (DNS_NAME_MAX + 1 octets): drop one
+ * final dot, lower-case. Returns false when the name is not valid:
+ * empty, empty labels, a label over 63 octets, over 253 octets, or an
+ * octet outside 0x21..0x7e or a backslash (libunbound would read it as
+ * an escape).
+ */
+static bool
+name_norm(const char *in, char *out, size_t outlen)
+{
+	size_t len = strnlen(in, DNS_NAME_MAX + 2);
+	size_t label = 0;
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DNS_NAME_MAX || len >= outlen)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else {
+			if (c < 0x21 || c > 0x7e || c == '\\')
+				return false;
+			if (++label > 63)
+				return false;
+		}
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+	}
+	out[len] = '\0';
+	return label > 0;
+}
+
+/*
+ * Decode an uncompressed wire name of at most len octets into a new
+ * string: lower case, no final dot, "" for the root, octets that are not
+ * printable or are '.' or '\\' inside a label escaped as in RFC 1035
+ * presentation format. NULL if malformed or out of memory.
+ */
+static char *
+wire_name(const unsigned char *p, size_t len)
+{
+	size_t i = 0, o = 0, wire = 0;
+	char *out;
+
+	if (len > 255)
+		len = 255;
+	out = malloc(len * 4 + 1);
+	if (out == NULL)
+		return NULL;
+	for (;;) {
+		size_t ll;
+
+		if (i >= len)
+			goto bad;
+		ll = p[i++];
+		wire += ll + 1;
+		if (ll == 0)
+			break;
+		if (ll > 63 || i + ll > len || wire > 255)
+			goto bad; /* compression pointer or overrun */
+		if (o > 0)
+			out[o++] = '.';
+		for (size_t k = 0; k < ll; k++) {
+			unsigned char c = p[i++];
+
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c + 32);
+			if (c == '.' || c == '\\') {
+				out[o++] = '\\';
+				out[o++] = (char)c;
+			} else if (c < 0x21 || c > 0x7e) {
+				out[o++] = '\\';
+				out[o++] = (char)('0' + c / 100);
+				out[o++] = (char)('0' + c / 10 % 10);
+				out[o++] = (char)('0' + c % 10);
+			} else {
+				out[o++] = (char)c;
+			}
+		}
+	}
+	out[o] = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/* Join a TXT record's character-strings; false if malformed or ENOMEM. */
+static bool
+wire_txt(const unsigned char *p, size_t len, struct dns_rr *rr, bool *truncated)
+{
+	size_t i = 0, total = 0, o = 0;
+
+	while (i < len) {
+		size_t sl = p[i];
+
+		if (i + 1 + sl > len)
+			return false;
+		total += sl;
+		i += 1 + sl;
+	}
+	if (total > DNS_MAX_TXT) {
+		total = DNS_MAX_TXT;
+		*truncated = true;
+	}
+	rr->txt = malloc(total + 1);
+	if (rr->txt == NULL)
+		return false;
+	for (i = 0; i < len && o < total;) {
+		size_t sl = p[i++];
+		size_t take = sl < total - o ? sl : total - o;
+
+		memcpy(rr->txt + o, p + i, take);
+		o += take;
+		i += sl;
+	}
+	rr->txt[o] = '\0';
+	rr->txtlen = o;
+	return true;
+}
+
+static void
+answer_clear(struct dns_answer *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->rr[i].name);
+		free(a->rr[i].txt);
+	}
+	free(a->rr);
+	free(a->canonname);
+	a->rr = NULL;
+	a->canonname = NULL;
+	a->n = 0;
+}
+
+/* Fill a from a libunbound result (LIBRARIES.md 1.3). */
+static void
+answer_parse(struct dns_answer *a, const struct dns_query *q, int err,
+	     const struct ub_result *r)
+{
+	size_t count = 0;
+
+	a->rcode = -1;
+	if (err != 0 || r == NULL) {
+		a->status = DNS_SERVFAIL;
+		return;
+	}
+	a->rcode = r->rcode;
+	a->secure = r->secure != 0;
+	a->ttl = r->ttl < 0 ? 0 : (uint32_t)r->ttl;
+	if (r->bogus) {
+		a->status = DNS_BOGUS;
+		return;
+	}
+	if (r->rcode == 3) {
+		a->status = DNS_NXDOMAIN;
+		return;
+	}
+	if (r->rcode != 0) {
+		a->status = DNS_SERVFAIL;
+		return;
+	}
+	if (r->canonname != NULL) {
+		char buf[DNS_NAME_MAX + 2];
+
+		if (name_norm(r->canonname, buf, sizeof buf) &&
+		    strcmp(buf, q->name) != 0)
+			a->canonname = strdup(buf);
+	}
+	if (!r->havedata || r->data == NULL) {
+		a->status = DNS_NODATA;
+		return;
+	}
+	while (r->data[count] != NULL)
+		count++;
+	if (count > DNS_MAX_RR) {
+		count = DNS_MAX_RR;
+		a->truncated = true;
+	}
+	a->rr = calloc(count, sizeof *a->rr);
+	if (a->rr == NULL) {
+		a->status = DNS_SERVFAIL;
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const unsigned char *d = (const unsigned char *)r->data[i];
+		size_t len = (size_t)r->len[i];
+		struct dns_rr *rr = &a->rr[a->n];
+		bool ok = false;
+
+		switch (q->type) {
+		case DNS_T_A:
+			if ((ok = len == 4))
+				memcpy(&rr->a, d, 4);
+			break;
+		case DNS_T_AAAA:
+			if ((ok = len == 16))
+				memcpy(&rr->aaaa, d, 16);
+			break;
+		case DNS_T_MX:
+			if (len >= 3) {
+				rr->pref = (uint16_t)(d[0] << 8 | d[1]);
+				rr->name = wire_name(d + 2, len - 2);
+				ok = rr->name != NULL;
+			}
+			break;
+		case DNS_T_PTR:
+			rr->name = wire_name(d, len);
+			ok = rr->name != NULL;
+			break;
+		case DNS_T_TXT:
+			ok = wire_txt(d, len, rr, &a->truncated);
+			break;
+		}
+		if (ok)
+			a->n++;
+		else
+			memset(rr, 0, sizeof *rr);
+	}
+	a->status = a->n > 0 ? DNS_DATA : DNS_SERVFAIL;
+}
+
+static void
+log_answer(const struct dns_query *q, const struct dns_answer *a)
+{
+	char esc[DNS_NAME_MAX * 4 + 8];
+
+	if (!log_enabled(LOG_L_DEBUG))
+		return;
+	log_sdebug(q->set->tag,
+		   "dns %s/%s: %s rcode=%d records=%zu%s%s %.1f ms",
+		   log_escape(q->name, DNS_NAME_MAX + 1, esc, sizeof esc),
+		   dns_type_str(q->type), dns_status_str(a->status), a->rcode,
+		   a->n, a->secure ? " secure" : "",
+		   a->truncated ? " truncated" : "", a->ms);
+}
+
+/* libunbound callback; runs in the dispatcher thread. */
+static void
+query_cb(void *arg, int err, struct ub_result *r)
+{
+	struct dns_query *q = arg;
+	struct dns_set *set = q->set;
+	struct dns_answer a = {.status = DNS_PENDING};
+	struct timespec now;
+
+	answer_parse(&a, q, err, r);
+	if (r != NULL)
+		ub_resolve_free(r);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	a.ms = ts_ms(&q->start, &now);
+	log_answer(q, &a);
+
+	pthread_mutex_lock(&set->mu);
+	q->cb_ans = a;
+	q->cb_done = true;
+	if (q->inflight) {
+		q->inflight = false;
+		set->inflight--;
+	}
+	pthread_cond_broadcast(&set->cv);
+	/* From here on the owner may free q and set. */
+	pthread_mutex_unlock(&set->mu);
+}
+
+/* Publish a finished callback answer to the owner. Call with set->mu. */
+static void
+query_sync(struct dns_query *q)
+{
+	if (q->ans.status == DNS_PENDING && q->cb_done)
+		q->ans = q->cb_ans;
+}
+
+static void *
+dispatcher(void *arg)
+{
+	struct ub_ctx *ctx = arg;
+	struct pollfd pfd = {.fd = ub_fd(ctx), .events = POLLIN};
+
+	while (!atomic_load(&dns_stop)) {
+		int n = poll(&pfd, 1, DNS_POLL_MS);
+
+		if (n > 0 && (pfd.revents & POLLIN)) {
+			int rc = ub_process(ctx);
+
+			if (rc != 0)
+				log_error("dns: ub_process: %s",
+					  ub_strerror(rc));
+		} else if (n < 0 && errno != EINTR) {
+			log_errno("dns: poll");
+			atomic_store(&dns_stop, true);
+		}
+	}
+	return NULL;
+}
+
+static int
+set_opt(struct ub_ctx *ctx, const char *opt, const char *val, char *err,
+	size_t errlen)
+{
+	int rc = ub_ctx_set_option(ctx, opt, val);
+
+	if (rc != 0) {
+		snprintf(err, errlen, "libunbound option %s %s: %s", opt, val,
+			 ub_strerror(rc));
+		return AM_ELIB;
+	}
+	return 0;
+}
+
+/* Call ub_ctx_set_fwd for each "ADDR[@PORT]" of a comma list. */
+static int
+set_forwarders(struct ub_ctx *ctx, const char *list, char *err, size_t errlen)
+{
+	const char *p = list;
+	int count = 0;
+
+	if (list == NULL)
+		goto none;
+	while (*p != '\0') {
+		char addr[128];
+		size_t len;
+		int rc;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		if (len >= sizeof addr) {
+			snprintf(err, errlen, "forward address too long");
+			return AM_ECONF;
+		}
+		memcpy(addr, p, len);
+		addr[len] = '\0';
+		p += len;
+		rc = ub_ctx_set_fwd(ctx, addr);
+		if (rc != 0) {
+			snprintf(err, errlen, "forward address %s: %s", addr,
+				 ub_strerror(rc));
+			return AM_ECONF;
+		}
+		count++;
+	}
+none:
+	if (count == 0) {
+		snprintf(err, errlen, "forward mode needs an address");
+		return AM_ECONF;
+	}
+	return 0;
+}
+
+/* Remove every default local zone (LIBRARIES.md 1.1); finalizes ctx. */
+static int
+remove_local_zones(struct ub_ctx *ctx, char *err, size_t errlen)
+{
+	char zone[64];
+	int rc = 0;
+
+	for (size_t i = 0;
+	     i < sizeof dns_local_zones / sizeof dns_local_zones[0]; i++) {
+		rc = ub_ctx_zone_remove(ctx, dns_local_zones[i]);
+		if (rc != 0) {
+			snprintf(err, errlen, "removing local zone %s: %s",
+				 dns_local_zones[i], ub_strerror(rc));
+			return AM_ELIB;
+		}
+	}
+	/* 172.16/12 and 100.64/10 */
+	for (int i = 16; i <= 31 && rc == 0; i++) {
+		snprintf(zone, sizeof zone, "%d.172.in-addr.arpa.", i);
+		rc = ub_ctx_zone_remove(ctx, zone);
+	}
+	for (int i = 64; i <= 127 && rc == 0; i++) {
+		snprintf(zone, sizeof zone, "%d.100.in-addr.arpa.", i);
+		rc = ub_ctx_zone_remove(ctx, zone);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "removing local zone %s: %s", zone,
+			 ub_strerror(rc));
+		return AM_ELIB;
+	}
+	return 0;
+}
+
+int
+dns_init(const struct dns_options *opt, char *err, size_t errlen)
+{
+	struct ub_ctx *ctx = NULL;
+	sigset_t all, old;
+	int rc;
+
+	if (dns_ctx != NULL) {
+		snprintf(err, errlen, "DNS engine already running");
+		return AM_ESTATE;
+	}
+	ctx = ub_ctx_create();
+	if (ctx == NULL) {
+		snprintf(err, errlen, "ub_ctx_create failed");
+		rc = AM_ELIB;
+		goto out;
+	}
+	rc = ub_ctx_async(ctx, 1);
+	if (rc != 0) {
+		snprintf(err, errlen, "ub_ctx_async: %s", ub_strerror(rc));
+		rc = AM_ELIB;
+		goto out;
+	}
+	if ((rc = set_opt(ctx, "outgoing-range:", "256", err, errlen)) ||
+	    (rc = set_opt(ctx, "msg-cache-size:", "32m", err, errlen)) ||
+	    (rc = set_opt(ctx, "rrset-cache-size:", "64m", err, errlen)))
+		goto out;
+	/*
+	 * A forwarder resolves cache misses itself, which takes far longer
+	 * than its cached answers: without a floor, libunbound learns a
+	 * round trip of a few ms and resends every 50 ms (unbound.conf(5)
+	 * advises raising this for forwarders).
+	 */
+	if (opt->mode != DNS_MODE_RECURSIVE &&
+	    (rc = set_opt(ctx, "infra-cache-min-rtt:", "1000", err, errlen)))
+		goto out;
+	switch (opt->mode) {
+	case DNS_MODE_RECURSIVE:
+		break;
+	case DNS_MODE_RESOLVCONF:
+		rc = ub_ctx_resolvconf(ctx, NULL);
+		if (rc != 0) {
+			snprintf(err, errlen, "reading resolv.conf: %s",
+				 ub_strerror(rc));
+			rc = AM_ECONF;
+			goto out;
+		}
+		break;
+	case DNS_MODE_FORWARD:
+		rc = set_forwarders(ctx, opt->forward, err, errlen);
+		if (rc != 0)
+			goto out;
+		break;
+	default:
+		snprintf(err, errlen, "unknown resolver mode");
+		rc = AM_EINVAL;
+		goto out;
+	}
+	if (opt->trust_anchor != NULL && opt->trust_anchor[0] != '\0') {
+		rc = ub_ctx_add_ta_file(ctx, opt->trust_anchor);
+		if (rc != 0) {
+			snprintf(err, errlen, "trust anchor %s: %s",
+				 opt->trust_anchor, ub_strerror(rc));
+			rc = AM_ECONF;
+			goto out;
+		}
+	}
+	/*
+	 * Finalize now, so that a bad trust anchor file fails here and not
+	 * at the first query (ub_ctx_add_ta_file only records the name):
+	 * removing a zone that does not exist finalizes and does nothing.
+	 */
+	rc = ub_ctx_zone_remove(ctx, "authmilter-finalize.invalid.");
+	if (rc != 0) {
+		if (opt->trust_anchor != NULL && opt->trust_anchor[0] != '\0')
+			snprintf(err, errlen,
+				 "libunbound setup failed (trust "
+				 "anchor file %s?): %s",
+				 opt->trust_anchor, ub_strerror(rc));
+		else
+			snprintf(err, errlen, "libunbound setup failed: %s",
+				 ub_strerror(rc));
+		rc = AM_ECONF;
+		goto out;
+	}
+	if (opt->mode != DNS_MODE_RECURSIVE) {
+		rc = remove_local_zones(ctx, err, errlen);
+		if (rc != 0)
+			goto out;
+	}
+	atomic_store(&dns_stop, false);
+	/* The dispatcher takes no signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&dns_thread, NULL, dispatcher, ctx);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "starting the DNS thread: %s",
+			 strerror(rc));
+		rc = AM_ESYS;
+		goto out;
+	}
+	dns_thread_running = true;
+	dns_ctx = ctx;
+	ctx = NULL;
+	rc = 0;
+out:
+	if (ctx != NULL)
+		ub_ctx_delete(ctx);
+	return rc;
+}
+
+void
+dns_shutdown(void)
+{
+	if (dns_thread_running) {
+		atomic_store(&dns_stop, true);
+		pthread_join(dns_thread, NULL);
+		dns_thread_running = false;
+	}
+	if (dns_ctx != NULL) {
+		ub_ctx_delete(dns_ctx);
+		dns_ctx = NULL;
+	}
+}
+
+struct dns_set *
+dns_set_new(const char *tag)
+{
+	struct dns_set *set = calloc(1, sizeof *set);
+	pthread_condattr_t ca;
+	bool have_mu = false;
+
+	if (set == NULL)
+		return NULL;
+	set->tag = strdup(tag != NULL ? tag : "-");
+	set->overflow.name = strdup("");
+	if (set->tag == NULL || set->overflow.name == NULL)
+		goto bad;
+	if (pthread_mutex_init(&set->mu, NULL) != 0)
+		goto bad;
+	have_mu = true;
+	if (pthread_condattr_init(&ca) != 0)
+		goto bad;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&set->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto bad;
+	}
+	pthread_condattr_destroy(&ca);
+	set->overflow.set = set;
+	set->overflow.type = DNS_T_A;
+	set->overflow.ans.status = DNS_SERVFAIL;
+	set->overflow.ans.rcode = -1;
+	return set;
+bad:
+	if (have_mu)
+		pthread_mutex_destroy(&set->mu);
+	free(set->overflow.name);
+	free(set->tag);
+	free(set);
+	return NULL;
+}
+
+/*
+ * Cancel the in-flight query q; call with set->mu held (it is released
+ * around ub_cancel). Returns true if q ended here (no callback will
+ * come), false if a callback is or was being delivered.
+ */
+static bool
+query_cancel(struct dns_set *set, struct dns_query *q)
+{
+	int rc = UB_NOID;
+
+	pthread_mutex_unlock(&set->mu);
+	if (dns_ctx != NULL)
+		rc = ub_cancel(dns_ctx, q->id);
+	else
+		rc = 0; /* context gone: no callback can come */
+	pthread_mutex_lock(&set->mu);
+	if (rc == 0 && q->inflight) {
+		q->inflight = false;
+		set->inflight--;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Wait (set->mu held) until q, or every query if q is NULL, is no longer
+ * in flight, up to DNS_CB_GRACE_MS. Used after ub_cancel said UB_NOID:
+ * the callback is running now. Returns false if it never came.
+ */
+static bool
+wait_callbacks(struct dns_set *set, struct dns_query *q)
+{
+	struct timespec dl;
+
+	dns_deadline(&dl, DNS_CB_GRACE_MS);
+	while (q != NULL ? q->inflight : set->inflight > 0) {
+		if (pthread_cond_timedwait(&set->cv, &set->mu, &dl) ==
+		    ETIMEDOUT)
+			return !(q != NULL ? q->inflight : set->inflight > 0);
+	}
+	return true;
+}
+
+void
+dns_set_free(struct dns_set *set)
+{
+	struct dns_query *q, *next;
+
+	if (set == NULL)
+		return;
+	pthread_mutex_lock(&set->mu);
+	for (q = set->head; q != NULL && set->inflight > 0; q = q->next)
+		if (q->inflight)
+			(void)query_cancel(set, q);
+	if (!wait_callbacks(set, NULL)) {
+		/* A callback may still touch the set: leak it, never crash. */
+		pthread_mutex_unlock(&set->mu);
+		log_serror(set->tag,
+			   "dns: %zu callbacks never came; "
+			   "leaking the query set",
+			   set->inflight);
+		return;
+	}
+	pthread_mutex_unlock(&set->mu);
+	for (q = set->head; q != NULL; q = next) {
+		next = q->next;
+		if (q->ans.status != DNS_PENDING)
+			answer_clear(&q->ans);
+		else if (q->cb_done)
+			answer_clear(&q->cb_ans);
+		free(q->name);
+		free(q);
+	}
+	free(set->overflow.name);
+	pthread_cond_destroy(&set->cv);
+	pthread_mutex_destroy(&set->mu);
+	free(set->tag);
+	free(set);
+}
+
+static struct dns_query *
+query_new(struct dns_set *set, const char *name, enum dns_type type)
+{
+	struct dns_query *q = calloc(1, sizeof *q);
+
+	if (q == NULL)
+		return NULL;
+	q->name = strdup(name);
+	if (q->name == NULL) {
+		free(q);
+		return NULL;
+	}
+	q->set = set;
+	q->type = type;
+	q->ans.rcode = -1;
+	q->next = set->head;
+	set->head = q;
+	set->nq++;
+	clock_gettime(CLOCK_MONOTONIC, &q->start);
+	return q;
+}
+
+struct dns_query *
+dns_submit(struct dns_set *set, const char *name, enum dns_type type)
+{
+	char norm[DNS_NAME_MAX + 2];
+	char esc[DNS_NAME_MAX * 4 + 8];
+	struct dns_query *q;
+	bool valid;
+	int rc;
+
+	valid = name_norm(name != NULL ? name : "", norm, sizeof norm);
+	if (!valid) {
+		/* Keep a bounded copy so dns_query_name() shows something. */
+		size_t len = strnlen(name != NULL ? name : "", DNS_NAME_MAX);
+
+		memcpy(norm, name != NULL ? name : "", len);
+		norm[len] = '\0';
+	}
+	for (q = set->head; q != NULL; q = q->next)
+		if (q->type == type && q->invalid == !valid &&
+		    strcmp(q->name, norm) == 0)
+			return q;
+	if (set->nq >= DNS_MAX_QUERIES) {
+		log_swarn(set->tag,
+			  "dns: more than %d queries in one "
+			  "session; answering SERVFAIL",
+			  DNS_MAX_QUERIES);
+		return &set->overflow;
+	}
+	q = query_new(set, norm, type);
+	if (q == NULL)
+		return &set->overflow;
+	if (!valid) {
+		q->invalid = true;
+		q->ans.status = DNS_INVALID;
+		if (log_enabled(LOG_L_DEBUG))
+			log_sdebug(
+			    set->tag,
+			    "dns %s/%s: invalid name, not "
+			    "sent",
+			    log_escape(norm, sizeof norm, esc, sizeof esc),
+			    dns_type_str(type));
+		return q;
+	}
+	if (dns_ctx == NULL) {
+		q->ans.status = DNS_SERVFAIL;
+		log_serror(set->tag, "dns: engine not running");
+		return q;
+	}
+	pthread_mutex_lock(&set->mu);
+	q->inflight = true;
+	set->inflight++;
+	pthread_mutex_unlock(&set->mu);
+	/* The callback may run before ub_resolve_async returns. */
+	rc = ub_resolve_async(dns_ctx, q->name, (int)type, 1, q, query_cb,
+			      &q->id);
+	if (rc != 0) {
+		pthread_mutex_lock(&set->mu);
+		q->inflight = false;
+		set->inflight--;
+		pthread_mutex_unlock(&set->mu);
+		q->ans.status = DNS_SERVFAIL;
+		log_serror(set->tag, "dns %s/%s: ub_resolve_async: %s",
+			   log_escape(q->name, sizeof norm, esc, sizeof esc),
+			   dns_type_str(type), ub_strerror(rc));
+		return q;
+	}
+	if (log_enabled(LOG_L_DEBUG))
+		log_sdebug(set->tag, "dns %s/%s: sent",
+			   log_escape(q->name, sizeof norm, esc, sizeof esc),
+			   dns_type_str(type));
+	return q;
+}
+
+const struct dns_answer *
+dns_answer(const struct dns_query *cq)
+{
+	/* The object is never const; only the handle is. */
+	struct dns_query *q = (struct dns_query *)cq;
+
+	if (q->ans.status == DNS_PENDING) {
+		pthread_mutex_lock(&q->set->mu);
+		query_sync(q);
+		pthread_mutex_unlock(&q->set->mu);
+	}
+	return &q->ans;
+}
+
+/* Cancel what is still pending of q (or all); set->mu held. */
+static bool
+cancel_pending(struct dns_set *set, struct dns_query *only)
+{
+	struct timespec now;
+	bool timedout = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (struct dns_query *q = only != NULL ? only : set->head; q != NULL;
+	     q = only != NULL ? NULL : q->next) {
+		if (!q->inflight)
+			continue;
+		if (query_cancel(set, q)) {
+			q->ans.status = DNS_TIMEOUT;
+			q->ans.ms = ts_ms(&q->start, &now);
+			log_answer(q, &q->ans);
+			timedout = true;
+		} else if (!wait_callbacks(set, q)) {
+			log_serror(set->tag, "dns: a cancelled query's "
+					     "callback did not come");
+		}
+	}
+	return timedout;
+}
+
+int
+dns_wait(struct dns_set *set, struct dns_query *q,
+	 const struct timespec *deadline)
+{
+	struct timespec t0, t1;
+	bool timedout = false;
+	int rc = 0;
+
+	if (q == &set->overflow)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&set->mu);
+	while (q != NULL ? q->inflight : set->inflight > 0) {
+		rc = pthread_cond_timedwait(&set->cv, &set->mu, deadline);
+		if (rc == ETIMEDOUT)
+			break;
+	}
+	if (q != NULL ? q->inflight : set->inflight > 0)
+		timedout = cancel_pending(set, q);
+	for (struct dns_query *p = q != NULL ? q : set->head; p != NULL;
+	     p = q != NULL ? NULL : p->next)
+		query_sync(p);
+	pthread_mutex_unlock(&set->mu);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	set->wait_ms += ts_ms(&t0, &t1);
+	return timedout ? AM_ETIMEOUT : 0;
+}
+
+double
+dns_set_wait_ms(const struct dns_set *set)
+{
+	return set->wait_ms;
+}
+
+void
+dns_set_reset_wait(struct dns_set *set)
+{
+	set->wait_ms = 0;
+}
+
+const char *
+dns_query_name(const struct dns_query *q)
+{
+	return q->name;
+}
+
+enum dns_type
+dns_query_type(const struct dns_query *q)
+{
+	return q->type;
+}
+
+int
+dns_reverse_name(int family, const void *addr, const char *suffix, char *out,
+		 size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = addr;
+	size_t o = 0;
+	int n;
+
+	if (outlen == 0)
+		return AM_ERANGE;
+	out[0] = '\0';
+	if (suffix == NULL)
+		suffix = "";
+	if (family == AF_INET6) {
+		const struct in6_addr *a6 = addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			family = AF_INET;
+			b = a6->s6_addr + 12;
+		}
+	}
+	if (family == AF_INET) {
+		n = snprintf(out, outlen, "%u.%u.%u.%u.%s", b[3], b[2], b[1],
+			     b[0], suffix);
+		if (n < 0 || (size_t)n >= outlen)
+			goto range;
+		return 0;
+	}
+	if (family != AF_INET6)
+		return AM_EINVAL;
+	if (outlen < 64 + 1)
+		goto range;
+	for (int i = 15; i >= 0; i--) {
+		out[o++] = hex[b[i] & 0x0f];
+		out[o++] = '.';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = '.';
+	}
+	n = snprintf(out + o, outlen - o, "%s", suffix);
+	if (n < 0 || (size_t)n >= outlen - o)
+		goto range;
+	return 0;
+range:
+	out[0] = '\0';
+	return AM_ERANGE;
+}

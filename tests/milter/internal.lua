@@ -1,0 +1,42 @@
+-- internal.lua: a client in InternalHosts (127.0.0.0/8 by default) is not
+-- checked and gets no headers, but a forged Authentication-Results of
+-- ours is still removed; so for a client with no IP address (local
+-- submission). Foreign ones stay.
+-- LOG \[127\.0\.0\.1\] \(internal\)
+-- LOG not checked \(internal\)
+-- LOG removed forged Authentication-Results #2
+conn = mt.connect(SOCK, 40, 0.05)
+assert(conn ~= nil, "connect")
+assert(mt.negotiate(conn, nil, nil, nil) == nil)
+assert(mt.conninfo(conn, "localhost", "127.0.0.1") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.helo(conn, "localhost") == nil)
+assert(mt.mailfrom(conn, "<a@example.org>") == nil)
+assert(mt.rcptto(conn, "<b@example.net>") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.header(conn, "Authentication-Results", "other.example; none") == nil)
+assert(mt.header(conn, "Authentication-Results", "mx.test; spf=pass") == nil)
+assert(mt.eoh(conn) == nil)
+assert(mt.bodystring(conn, "hello\r\n") == nil)
+assert(mt.eom(conn) == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.eom_check(conn, MT_HDRDELETE, "Authentication-Results"), "forged removed")
+assert(not mt.eom_check(conn, MT_HDRINSERT), "no header inserted")
+assert(not mt.eom_check(conn, MT_HDRADD), "no header added")
+mt.disconnect(conn)
+
+-- no address at all (unknown family): not checked either
+conn = mt.connect(SOCK, 40, 0.05)
+assert(conn ~= nil, "connect 2")
+assert(mt.negotiate(conn, nil, nil, nil) == nil)
+assert(mt.conninfo(conn, "localhost", "unspec") == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.mailfrom(conn, "<a@example.org>") == nil)
+assert(mt.rcptto(conn, "<b@example.net>") == nil)
+assert(mt.header(conn, "Authentication-Results", "MX.TEST; dkim=pass") == nil)
+assert(mt.eoh(conn) == nil)
+assert(mt.eom(conn) == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.eom_check(conn, MT_HDRDELETE, "Authentication-Results"), "forged removed 2")
+assert(not mt.eom_check(conn, MT_HDRINSERT), "no header inserted 2")
+mt.disconnect(conn)

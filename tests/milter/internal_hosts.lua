@@ -1,0 +1,27 @@
+-- internal_hosts.lua: run with InternalHosts=192.0.2.0/24 (IPv4-mapped
+-- addresses count as IPv4): 192.0.2.5 is internal, 198.51.100.7 is not.
+-- LOG \[192\.0\.2\.5\] \(internal\)
+-- LOG ip=198\.51\.100\.7 .*action=accept
+conn = mt.connect(SOCK, 40, 0.05)
+assert(conn ~= nil, "connect")
+assert(mt.negotiate(conn, nil, nil, nil) == nil)
+assert(mt.conninfo(conn, "a.example", "192.0.2.5") == nil)
+assert(mt.mailfrom(conn, "<a@example.org>") == nil)
+assert(mt.rcptto(conn, "<b@example.net>") == nil)
+assert(mt.eoh(conn) == nil)
+assert(mt.eom(conn) == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(not mt.eom_check(conn, MT_HDRINSERT), "internal: no header")
+mt.disconnect(conn)
+
+conn = mt.connect(SOCK, 40, 0.05)
+assert(conn ~= nil, "connect 2")
+assert(mt.negotiate(conn, nil, nil, nil) == nil)
+assert(mt.conninfo(conn, "b.example", "198.51.100.7") == nil)
+assert(mt.mailfrom(conn, "<a@example.org>") == nil)
+assert(mt.rcptto(conn, "<b@example.net>") == nil)
+assert(mt.eoh(conn) == nil)
+assert(mt.eom(conn) == nil)
+assert(mt.getreply(conn) == SMFIR_CONTINUE)
+assert(mt.eom_check(conn, MT_HDRINSERT, "Authentication-Results"), "outside: A-R")
+mt.disconnect(conn)

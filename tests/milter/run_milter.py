@@ -1,0 +1,432 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""Run authmilter and drive one milter-level test against it.
+
+    run_milter.py DAEMON TEST [-o KEY=VALUE]...
+
+Starts DAEMON in the foreground on a unix socket in a fresh temporary
+directory (no TCP port to collide with), resolving through the loopback
+test DNS server named by AM_TEST_DNS (tests/dnsd/with-dnsd.sh) when set,
+then runs TEST:
+
+  - NAME.lua: a miltertest(8) script, given the socket as the global
+    SOCK. A line it prints as "HDRHEX Authentication-Results HEX" is
+    the value of the header the filter inserted, hex-encoded; it must
+    start with a space (HDR_LEADSPC is negotiated) and parse with
+    python3-authres and carry the authserv-id "mx.test". Lines
+    "LOG regex" in the script's leading comment block are regular
+    expressions that must each match a line of the daemon's log.
+  - NAME (one of the scenarios in this file, "py:NAME"): a raw milter
+    protocol client written here, for what miltertest cannot observe
+    (the index of each header change, the order of changes).
+
+The daemon is stopped with SIGTERM (by its process id) and must exit 0.
+Exit status 0 if everything held, 1 otherwise; the reasons are printed.
+"""
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import authres
+
+AUTHSERV_ID = 'mx.test'
+
+
+def start_daemon(daemon, tmp, extra):
+    sock = os.path.join(tmp, 'sock')
+    dns = os.environ.get('AM_TEST_DNS', '127.0.0.1@9')
+    args = [daemon, '-f', '-c', '/dev/null',
+            '-o', 'Socket=unix:' + sock,
+            '-o', 'AuthservID=' + AUTHSERV_ID,
+            '-o', 'Resolver=forward ' + dns,
+            '-o', 'DNSTimeout=2',
+            '-o', 'LogLevel=debug']
+    for kv in extra:
+        args += ['-o', kv]
+    log = open(os.path.join(tmp, 'log'), 'w')
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if os.path.exists(sock):
+            return proc, sock
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError('daemon did not open its socket')
+
+
+def stop_daemon(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return -1
+
+
+def check_ar(value, problems):
+    try:
+        h = authres.AuthenticationResultsHeader.parse(
+            'Authentication-Results: ' + value)
+        if h.authserv_id != AUTHSERV_ID:
+            problems.append('A-R authserv-id %r' % h.authserv_id)
+    except Exception as e:  # any parser failure is a finding
+        problems.append('A-R does not parse: %r: %s' % (value, e))
+
+
+def run_lua(script, sock, logtext, problems):
+    out = subprocess.run(['miltertest', '-s', script, '-D', 'SOCK=unix:' +
+                          sock], capture_output=True, text=True,
+                         timeout=60)
+    sys.stdout.write(out.stdout)
+    sys.stdout.write(out.stderr)
+    if out.returncode != 0:
+        problems.append('miltertest exit %d' % out.returncode)
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[:2] == ['HDRHEX', 'Authentication-Results']:
+            value = bytes.fromhex(f[2]).decode('ascii', 'replace')
+            if not value.startswith(' '):
+                problems.append('A-R value lacks its leading space')
+            check_ar(value[1:], problems)
+
+
+def lua_log_expectations(script):
+    want = []
+    with open(script) as f:
+        for line in f:
+            m = re.match(r'--\s*LOG\s+(.*\S)', line)
+            if m:
+                want.append(m.group(1))
+            elif not line.startswith('--'):
+                break
+    return want
+
+
+# ---- a raw milter client (libmilter protocol version 6) ----
+
+SMFIF_ADDHDRS, SMFIF_CHGHDRS, SMFIF_QUARANTINE = 0x01, 0x10, 0x20
+SMFIF_SETSYMLIST = 0x100
+SMFIP_SKIP, SMFIP_HDR_LEADSPC = 0x400, 0x100000
+ALL_ACTIONS = 0x1ff
+# header add/insert/change, quarantine, rcpt add/del, body, progress...
+MODIFICATIONS = (b'h', b'i', b'm', b'q', b'+', b'-', b'2', b'b', b'e',
+                 b'p')
+
+
+class Milter:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(30)
+        self.s.connect(path)
+
+    def send(self, cmd, data=b''):
+        self.s.sendall(struct.pack('!I', len(data) + 1) + cmd + data)
+
+    def recv(self):
+        hdr = self._read(4)
+        (n,) = struct.unpack('!I', hdr)
+        body = self._read(n)
+        return body[:1], body[1:]
+
+    def _read(self, n):
+        buf = b''
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise EOFError('filter closed the connection')
+            buf += chunk
+        return buf
+
+    def call(self, cmd, data=b''):
+        """Send a command; return (reply code, its data, [modifications
+        that came before it])."""
+        self.send(cmd, data)
+        mods = []
+        while True:
+            code, body = self.recv()
+            if code in MODIFICATIONS:
+                mods.append((code, body))
+                continue
+            return code, body, mods
+
+    def negotiate(self):
+        self.send(b'O', struct.pack('!III', 6, ALL_ACTIONS,
+                                    SMFIP_SKIP | SMFIP_HDR_LEADSPC))
+        code, body = self.recv()
+        assert code == b'O', code
+        return struct.unpack('!III', body[:12])
+
+    def macro(self, cmd, pairs):
+        data = cmd
+        for k, v in pairs:
+            data += k.encode() + b'\0' + v.encode() + b'\0'
+        self.send(b'D', data)
+
+    def connect(self, host, ip):
+        fam = b'6' if ':' in ip else b'4'
+        return self.call(b'C', host.encode() + b'\0' + fam +
+                         struct.pack('!H', 25) + ip.encode() + b'\0')
+
+    def z(self, cmd, *args):
+        return self.call(cmd, b''.join(a.encode() + b'\0' for a in args))
+
+
+def header_changes(mods):
+    """(kind, index, name, value) of the i and m modifications."""
+    out = []
+    for code, body in mods:
+        if code in (b'i', b'm'):
+            (idx,) = struct.unpack('!I', body[:4])
+            name, value = body[4:].split(b'\0')[:2]
+            out.append((code.decode(), idx, name.decode(), value.decode()))
+    return out
+
+
+def py_forged(sock, problems):
+    """Three forged A-R interleaved with foreign ones: the three go,
+    highest index first; the foreign stay; one new A-R goes on top."""
+    m = Milter(sock)
+    actions, steps = m.negotiate()[1:]
+    for flag, name in ((SMFIF_ADDHDRS, 'ADDHDRS'), (SMFIF_CHGHDRS,
+                       'CHGHDRS'), (SMFIF_QUARANTINE, 'QUARANTINE')):
+        if not actions & flag:
+            problems.append('negotiate: %s not requested' % name)
+    if not steps & SMFIP_HDR_LEADSPC:
+        problems.append('negotiate: HDR_LEADSPC not requested')
+    m.macro(b'C', [('j', 'mx.test')])
+    m.connect('client.example', '192.0.2.10')
+    m.z(b'H', 'client.example')
+    m.z(b'M', '<a@example.org>')
+    m.z(b'R', '<b@example.net>')
+    headers = [
+        ('Authentication-Results', ' mx.test; spf=pass'),          # 1 ours
+        ('Authentication-Results', ' other.example; spf=fail'),    # 2
+        ('Received', ' from x by y'),
+        ('Authentication-Results', ' (forged)\r\n\t MX.Test; dkim=pass'),
+        ('Authentication-Results', ' mx.test.example; none'),      # 4
+        ('Authentication-Results', ' "mx.test"; dmarc=pass'),      # 5 ours
+        ('Authentication-Results', ' mx.testing; none'),           # 6
+        ('From', ' a@example.org'),
+    ]
+    for name, value in headers:
+        m.z(b'L', name, value)
+    m.call(b'N')
+    m.call(b'B', b'hello\r\n')
+    code, _, mods = m.call(b'E')
+    if code != b'c':
+        problems.append('eom reply %r' % code)
+    ch = header_changes(mods)
+    deletes = [(k, i, n, v) for k, i, n, v in ch if k == 'm']
+    want = [('m', i, 'Authentication-Results', '') for i in (5, 3, 1)]
+    if deletes != want:
+        problems.append('deletes %r, want %r' % (deletes, want))
+    inserts = [(i, n, v) for k, i, n, v in ch if k == 'i']
+    names = [n for _, n, _ in inserts]
+    if names.count('Authentication-Results') != 1:
+        problems.append('inserted A-R: %r' % inserts)
+    for i, n, v in inserts:
+        if i != 0:
+            problems.append('%s inserted at %d' % (n, i))
+        if n == 'Authentication-Results':
+            check_ar(v.lstrip(' '), problems)
+            if not v.startswith(' '):
+                problems.append('A-R value lacks its leading space')
+    # The A-R is inserted last, so that it ends up on top.
+    if names and names[-1] != 'Authentication-Results':
+        problems.append('A-R is not the top header: %r' % names)
+    # A second message on the same connection: its own forgery only.
+    m.z(b'M', '<c@example.org>')
+    m.z(b'R', '<d@example.net>')
+    m.z(b'L', 'Authentication-Results', ' other.example; none')
+    m.z(b'L', 'Authentication-Results', ' mx.test; none')
+    m.call(b'N')
+    code, _, mods = m.call(b'E')
+    deletes = [(k, i) for k, i, n, v in header_changes(mods) if k == 'm']
+    if deletes != [('m', 2)]:
+        problems.append('second message deletes %r' % deletes)
+    m.send(b'Q')
+
+
+def reply_of(code, body):
+    """The SMTP reply a 'y' answer carries, or the plain code letter."""
+    if code == b'y':
+        return body.rstrip(b'\0').decode('ascii', 'replace')
+    return code.decode()
+
+
+def session(sock, ip, helo='client.example'):
+    m = Milter(sock)
+    m.negotiate()
+    m.macro(b'C', [('j', 'mx.test')])
+    replies = [reply_of(*m.connect(helo, ip)[:2])]
+    replies.append(reply_of(*m.z(b'H', helo)[:2]))
+    replies.append(reply_of(*m.z(b'M', '<a@example.org>')[:2]))
+    return m, replies
+
+
+def message_end(m, problems):
+    """Headers, body and EOM of a message; returns (code, mods)."""
+    m.z(b'L', 'From', ' a@example.org')
+    m.call(b'N')
+    code, _, mods = m.call(b'E')
+    return code, mods
+
+
+LISTED = '192.0.2.99'
+DNSBL_REPLY = ('554 5.7.1 Service unavailable; client [192.0.2.99] '
+               'blocked using bl.test')
+
+
+def py_dnsbl_delay(sock, problems):
+    """DelayReject=yes: a listed client is rejected at the first RCPT TO
+    (not before), and every later RCPT gets the same reply."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    if replies != ['c', 'c', 'c']:
+        problems.append('before RCPT: %r' % replies)
+    for rcpt in ('<b@example.net>', '<c@example.net>'):
+        r = reply_of(*m.z(b'R', rcpt)[:2])
+        if r != DNSBL_REPLY:
+            problems.append('RCPT %s: %r' % (rcpt, r))
+    m.send(b'Q')
+
+
+def py_dnsbl_nodelay(sock, problems):
+    """DelayReject=no: the verdict comes at connect."""
+    m = Milter(sock)
+    m.negotiate()
+    r = reply_of(*m.connect('listed.example', LISTED)[:2])
+    if r != DNSBL_REPLY:
+        problems.append('connect: %r' % r)
+    m.send(b'Q')
+
+
+def xauth_of(mods):
+    for k, i, n, v in header_changes(mods):
+        if k == 'i' and n == 'X-Authmilter':
+            return v
+    return None
+
+
+def py_dnsbl_dryrun(sock, problems):
+    """DryRun: the listed client is accepted; X-Authmilter says what
+    would have happened and why; the log says "would reject"."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if replies + [r] != ['c'] * 4:
+        problems.append('replies %r' % (replies + [r]))
+    code, mods = message_end(m, problems)
+    xa = xauth_of(mods)
+    if code != b'c' or xa is None or \
+            'action=reject (dry-run) reason=' not in xa or \
+            not xa.endswith('failed=dnsbl'):
+        problems.append('eom %r, X-Authmilter %r' % (code, xa))
+    if any(c == b'q' for c, _ in mods):
+        problems.append('quarantined in DryRun')
+    m.send(b'Q')
+
+
+def py_dnsbl_tag(sock, problems):
+    """DNSBLAction=tag: accepted, X-Authmilter names the failed check."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    m.z(b'R', '<b@example.net>')
+    code, mods = message_end(m, problems)
+    xa = xauth_of(mods)
+    if code != b'c' or xa is None or \
+            not xa.endswith('action=tag failed=dnsbl'):
+        problems.append('eom %r, X-Authmilter %r' % (code, xa))
+    m.send(b'Q')
+
+
+def py_dnsbl_quarantine(sock, problems):
+    """DNSBLAction=quarantine: not at RCPT, but at EOM with a reason."""
+    m, replies = session(sock, LISTED, 'listed.example')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if r != 'c':
+        problems.append('RCPT %r' % r)
+    code, mods = message_end(m, problems)
+    q = [b for c, b in mods if c == b'q']
+    xa = xauth_of(mods)
+    if code != b'c' or len(q) != 1 or not q[0].startswith(b'authmilter'):
+        problems.append('eom %r, quarantine %r' % (code, q))
+    if xa is None or 'action=quarantine reason=' not in xa:
+        problems.append('X-Authmilter %r' % xa)
+    m.send(b'Q')
+
+
+def py_dns_tempfail(sock, problems):
+    """OnDNSError=tempfail: a DNSBL zone that SERVFAILs gives 451 4.4.3
+    at RCPT instead of letting the client through unchecked."""
+    m, replies = session(sock, '192.0.2.1')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if r != '451 4.4.3 Temporary DNS failure, try again later':
+        problems.append('RCPT %r' % r)
+    m.send(b'Q')
+
+
+# Log lines the scenarios must leave (regular expressions).
+SCENARIO_LOG = {
+    'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
+                    r'ip=192\.0\.2\.99 .*dnsbl=listed .*action=reject '],
+    'dnsbl-nodelay': [r'ip=192\.0\.2\.99 .*action=reject '],
+    'dnsbl-dryrun': [r'ip=192\.0\.2\.99 .*action="would reject" '],
+    'dnsbl-quarantine': [r'action=quarantine '],
+    'dns-tempfail': [r'tempfail by dnsbl: 451 4\.4\.3 '],
+}
+
+SCENARIOS = {
+    'forged': py_forged,
+    'dnsbl-delay': py_dnsbl_delay,
+    'dnsbl-nodelay': py_dnsbl_nodelay,
+    'dnsbl-dryrun': py_dnsbl_dryrun,
+    'dnsbl-tag': py_dnsbl_tag,
+    'dnsbl-quarantine': py_dnsbl_quarantine,
+    'dns-tempfail': py_dns_tempfail,
+}
+
+
+def main():
+    daemon, test = sys.argv[1], sys.argv[2]
+    extra = []
+    args = sys.argv[3:]
+    while args:
+        if args[0] == '-o':
+            extra.append(args[1])
+            args = args[2:]
+        else:
+            raise SystemExit('usage: run_milter.py DAEMON TEST [-o K=V]')
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, sock = start_daemon(daemon, tmp, extra)
+        try:
+            if test.endswith('.lua'):
+                run_lua(test, sock, None, problems)
+            else:
+                SCENARIOS[test](sock, problems)
+        except Exception as e:  # a protocol failure is a test failure
+            problems.append('%s: %s' % (type(e).__name__, e))
+        finally:
+            rc = stop_daemon(proc)
+        if rc != 0:
+            problems.append('daemon exit status %d' % rc)
+        with open(os.path.join(tmp, 'log')) as f:
+            logtext = f.read()
+    sys.stdout.write(logtext)
+    want = lua_log_expectations(test) if test.endswith('.lua') else \
+        SCENARIO_LOG.get(test, [])
+    for rx in want:
+        if not re.search(rx, logtext, re.M):
+            problems.append('no log line matches %r' % rx)
+    for p in problems:
+        print('FAIL: ' + p)
+    return 1 if problems else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
