@@ -722,7 +722,7 @@ sink_header(struct check_report *r, const char *name, const char *value)
 	struct fsink *s = r->priv;
 
 	if (s->extra.n < FILTER_MAX_EXTRA)
-		policy_list_add(&s->extra, name, value);
+		policy_list_add_header(&s->extra, name, value);
 }
 
 static void

@@ -139,8 +139,39 @@ clean_copy(const char *s, size_t max)
 	return out;
 }
 
-int
-policy_list_add(struct policy_list *l, const char *key, const char *value)
+/*
+ * A copy of at most max octets of a header value: printable ASCII, and a
+ * fold ("\n" or "\r\n" before a space or tab) kept as "\n" plus that
+ * white space, so the value's folding whitespace (FWS) survives.
+ */
+static char *
+fold_copy(const char *s, size_t max)
+{
+	size_t len = strnlen(s, max), j = 0;
+	char *out = malloc(len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = i + (c == '\r' && s[i + 1] == '\n');
+
+		if (c >= 0x20 && c < 0x7f)
+			out[j++] = s[i];
+		else if (s[k] == '\n' && j > 0 &&
+			 (s[k + 1] == ' ' || s[k + 1] == '\t') && k + 1 < len) {
+			out[j++] = '\n';
+			out[j++] = s[k + 1];
+			i = k + 1;
+		}
+	}
+	out[j] = '\0';
+	return out;
+}
+
+static int
+list_add(struct policy_list *l, const char *key, const char *value,
+	 bool header)
 {
 	struct policy_item *it;
 
@@ -150,7 +181,9 @@ policy_list_add(struct policy_list *l, const char *key, const char *value)
 		return AM_ERANGE;
 	it = &l->v[l->n];
 	it->key = clean_copy(key, POLICY_MAX_KEY);
-	it->value = clean_copy(value ? value : "", POLICY_MAX_VALUE);
+	it->value = header ? fold_copy(value ? value : "",
+				       POLICY_MAX_HEADER)
+			   : clean_copy(value ? value : "", POLICY_MAX_VALUE);
 	if (it->key == NULL || it->value == NULL) {
 		free(it->key);
 		free(it->value);
@@ -159,6 +192,19 @@ policy_list_add(struct policy_list *l, const char *key, const char *value)
 	}
 	l->n++;
 	return 0;
+}
+
+int
+policy_list_add(struct policy_list *l, const char *key, const char *value)
+{
+	return list_add(l, key, value, false);
+}
+
+int
+policy_list_add_header(struct policy_list *l, const char *name,
+		       const char *value)
+{
+	return list_add(l, name, value, true);
 }
 
 const char *

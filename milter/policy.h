@@ -26,7 +26,9 @@
  * "would <action>".
  *
  * Caps: a policy_list holds at most POLICY_MAX_ITEMS items; a key is cut
- *   at 64 octets and a value at 256; the X-Authmilter value at 4096.
+ *   at 64 octets and a value at 256 (a header value added with
+ *   policy_list_add_header() at POLICY_MAX_HEADER, 2048, its folds
+ *   kept); the X-Authmilter value at 4096.
  * Ownership: a policy_list owns copies of its keys and values; free with
  *   policy_list_free(). policy_xauth_render() returns a malloc'd string
  *   the caller frees. A verdict holds copies (no pointers into outcomes
@@ -47,6 +49,7 @@
 #include "result.h"
 
 #define POLICY_MAX_ITEMS 64
+#define POLICY_MAX_HEADER 2048
 
 /* One check's outcome as policy_decide() reads it. */
 struct policy_entry {
@@ -111,6 +114,15 @@ const char *policy_action_word(enum am_action a);
  */
 int policy_list_add(struct policy_list *l, const char *key,
 		    const char *value);
+
+/*
+ * policy_list_add_header - like policy_list_add() for a header field
+ * (key = name, value = value): the value is cut at POLICY_MAX_HEADER
+ * and keeps its folds (CRLF or LF before a space or tab become LF and
+ * that character); other octets outside printable ASCII are dropped.
+ */
+int policy_list_add_header(struct policy_list *l, const char *name,
+			   const char *value);
 
 /* policy_list_get - the value of the first item called key, or NULL. */
 const char *policy_list_get(const struct policy_list *l, const char *key);

@@ -196,10 +196,10 @@ def parse_received_spf(value):
     (result, comment, {key: value}); raises AssertionError if the value
     does not have that form."""
     v = " ".join(unfold(value).split())
-    m = re.match(r"^(%s)\b" % "|".join(SPF_RESULTS), v)
-    assert m, "Received-SPF result: %r" % value
+    m = re.match(r"^(%s)( |$)" % "|".join(SPF_RESULTS), v)
+    assert m, "Received-SPF result and FWS: %r" % value
     result = m.group(1)
-    rest = v[m.end():].lstrip()
+    rest = v[m.end():]
     comment = None
     if rest.startswith("("):
         depth = 0
@@ -215,6 +215,9 @@ def parse_received_spf(value):
                     rest = rest[i + 1:]
                     break
         assert comment is not None, "unbalanced comment: %r" % value
+        # result FWS [comment FWS] [key-value-list]
+        assert rest == "" or rest.startswith(" "), \
+            "no FWS after the comment: %r" % value
     kv = {}
     rest = rest.strip()
     while rest:

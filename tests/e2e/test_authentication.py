@@ -58,13 +58,17 @@ def held_message(mta, reply):
 
 
 def deliver(mta, msg, mail_from, ip=GOOD_IP, helo=GOOD_HOST,
-            client_name=None, expect=250):
-    """Send msg (bytes, CRLF) and return (reply, delivered-or-None)."""
+            client_name=None, expect=250, held=False):
+    """Send msg (bytes, CRLF) and return (reply, message): the message
+    delivered, or with held the one in the hold queue, or None when
+    expect is not 250."""
     r = send(mta, mail_from=mail_from, client_ip=ip, helo=helo,
              client_name=client_name or helo, data=to_wire(msg))
     assert r.code == expect, r.transcript
     if expect != 250:
         return r, None
+    if held:
+        return r, held_message(mta, r)
     return r, mta.wait_delivered(r)
 
 
@@ -233,9 +237,8 @@ def test_tree_walk_psd_n(mta, world, keys, authmilter, psd, sig_domain,
     msg = org_case(world, keys, ("co.zz", "v=DMARC1; p=none"),
                    {"shop.co.zz": "v=DMARC1; p=quarantine; psd=%s" % psd},
                    sig_domain, "mail.shop.co.zz")
-    r, d = deliver(mta, msg, "x@spammer.test", ip=BAD_IP, helo=BAD_HOST)
-    if want == "fail":
-        d = held_message(mta, r)
+    r, d = deliver(mta, msg, "x@spammer.test", ip=BAD_IP, helo=BAD_HOST,
+                   held=(want == "fail"))
     h = assert_headers(d, BAD_IP)
     assert one(h, "dkim").result == "pass"
     assert one(h, "dmarc").result == want, h.raw
@@ -284,8 +287,9 @@ def test_sp_for_existing_subdomain(mta, world, keys, authmilter):
 def test_np_for_nonexistent_subdomain(mta, world, keys, authmilter):
     world.domain("org.test", dmarc=ORG_REC)
     msg, _ = build_message("<x@ghost.org.test>")
-    r, _ = deliver(mta, msg, "x@spammer.test", ip=BAD_IP, helo=BAD_HOST)
-    h = assert_headers(held_message(mta, r), BAD_IP)
+    r, d = deliver(mta, msg, "x@spammer.test", ip=BAD_IP, helo=BAD_HOST,
+                   held=True)
+    h = assert_headers(d, BAD_IP)
     assert one(h, "dmarc").result == "fail"
     assert prop(one(h, "dmarc"), "header", "from") == "ghost.org.test"
     assert dmarc_comment(h) == "p=quarantine dis=quarantine"
@@ -302,19 +306,17 @@ def test_p_applies_at_the_org_domain_itself(mta, world, keys, authmilter):
 
 def test_t_y_reject_becomes_quarantine(mta, world, keys, authmilter):
     world.domain("bank.test", dmarc="v=DMARC1; p=reject; t=y")
-    r, _ = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
-                   helo=BAD_HOST)
-    h = assert_headers(held_message(mta, r), BAD_IP)
+    r, d = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
+                   helo=BAD_HOST, held=True)
+    h = assert_headers(d, BAD_IP)
     assert one(h, "dmarc").result == "fail"
     assert dmarc_comment(h) == "p=reject dis=quarantine"
 
 
 def test_p_quarantine_held_by_postfix(mta, world, keys, authmilter):
     world.domain("bank.test", dmarc="v=DMARC1; p=quarantine")
-    r, _ = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
-                   helo=BAD_HOST)
-    assert r.queue_id
-    d = held_message(mta, r)
+    r, d = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
+                   helo=BAD_HOST, held=True)
     h = assert_headers(d, BAD_IP)
     assert one(h, "dmarc").result == "fail"
     assert dmarc_comment(h) == "p=quarantine dis=quarantine"
@@ -515,9 +517,9 @@ def test_mailing_list_reject_becomes_quarantine(mta, world, keys,
                            headers=[("List-Id",
                                      "Talk <talk.lists.example.test>")])
     msg = sign(msg, keys["rsa2"], "lists.example.test", "l1")
-    r, _ = deliver(mta, msg, "talk-bounces@lists.example.test",
-                   ip="192.0.2.77", helo="lists.example.test")
-    h = assert_headers(held_message(mta, r), "192.0.2.77")
+    r, d = deliver(mta, msg, "talk-bounces@lists.example.test",
+                   ip="192.0.2.77", helo="lists.example.test", held=True)
+    h = assert_headers(d, "192.0.2.77")
     assert one(h, "dkim").result == "pass"
     assert one(h, "dmarc").result == "fail"
     c = dmarc_comment(h)
@@ -534,7 +536,14 @@ def test_from_problems_permerror(mta, world, keys, authmilter, froms):
     world.domain("good.test", spf=GOOD_SPF, dmarc="v=DMARC1; p=reject")
     world.domain("other.test", dmarc="v=DMARC1; p=reject")
     msg, _ = build_message(None, from_headers=froms)
-    r, d = deliver(mta, msg, "bounce@good.test")
+    # Postfix adds a missing From: (the envelope sender) for clients of
+    # local_header_rewrite_clients, before the milter sees the headers.
+    old = mta.postconf(local_header_rewrite_clients="")
+    try:
+        r, d = deliver(mta, msg, "bounce@good.test")
+    finally:
+        mta.postconf(**old)
+    assert len(d.headers("From")) == len(froms or []), d.raw[:2000]
     h = assert_headers(d, GOOD_IP)
     assert one(h, "spf").result == "pass"
     assert one(h, "dmarc").result == "permerror", h.raw
