@@ -402,6 +402,47 @@ test_log_fields(void **state)
 	policy_list_free(&fl);
 }
 
+/* Header values keep their folds; other controls go; the cap is 2048. */
+static void
+test_list_header(void **state)
+{
+	static const struct {
+		const char *name, *in, *want;
+	} cases[] = {
+		{"LF-TAB fold kept", "pass (c)\n\treceiver=x;\n\thelo=y",
+		 "pass (c)\n\treceiver=x;\n\thelo=y"},
+		{"CRLF-space fold becomes LF-space", "a\r\n b", "a\n b"},
+		{"bare LF dropped", "a\nb", "ab"},
+		{"bare CR dropped", "a\rb", "ab"},
+		{"LF at the end dropped", "a\n", "a"},
+		{"fold at the start dropped", "\n\ta", "a"},
+		{"other controls dropped", "a\x01\x7f\x80" "b", "ab"},
+	};
+	struct policy_list l = {0};
+	char *big = malloc(4000);
+
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		print_message("case: %s\n", cases[i].name);
+		assert_int_equal(policy_list_add_header(&l, "H", cases[i].in),
+				 0);
+		assert_string_equal(l.v[l.n - 1].value, cases[i].want);
+	}
+	memset(big, 'x', 3999);
+	big[3999] = '\0';
+	assert_int_equal(policy_list_add_header(&l, "H", big), 0);
+	assert_int_equal(strlen(l.v[l.n - 1].value), POLICY_MAX_HEADER);
+	/* A fold that would cross the cap is not kept. */
+	memset(big, 'x', POLICY_MAX_HEADER - 1);
+	memcpy(big + POLICY_MAX_HEADER - 1, "\n\tyy", 5);
+	assert_int_equal(policy_list_add_header(&l, "H", big), 0);
+	assert_int_equal(strlen(l.v[l.n - 1].value), POLICY_MAX_HEADER - 1);
+	assert_int_equal(policy_list_add_header(&l, "", "x"), AM_EINVAL);
+	policy_list_free(&l);
+	free(big);
+}
+
 static void
 test_from_domain(void **state)
 {
@@ -440,6 +481,7 @@ main(void)
 		cmocka_unit_test(test_xauth),
 		cmocka_unit_test(test_xauth_long),
 		cmocka_unit_test(test_log_fields),
+		cmocka_unit_test(test_list_header),
 		cmocka_unit_test(test_from_domain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
