@@ -8,6 +8,7 @@ methods in the order iprev, spf, dkim..., dmarc, and a Received-SPF
 header of the RFC 7208 s. 9.1 form (authcommon.py)."""
 
 import re
+import signal
 
 import pytest
 
@@ -24,6 +25,58 @@ GOOD_SPF = "v=spf1 ip4:%s -all" % GOOD_IP
 BAD_IP = "203.0.113.66"
 BAD_HOST = "host.spammer.test"
 BAD_SPF = "v=spf1 ip4:%s -all" % BAD_IP
+
+
+@pytest.fixture(scope="module")
+def retired(postfix_instance):
+    """Module set-up of the private Postfix, and the daemons the tests
+    are done with.
+
+    Every test gets a fresh daemon (a fresh DNS cache: the zone changes
+    from test to test) on a fresh port, and Postfix is pointed at it.
+    A daemon that got SIGTERM takes up to 5 s to exit (libmilter looks
+    at its stop flag every 5 s), so it exits in the background while the
+    next tests run; at the end every one must have exited 0 with no
+    sanitizer report.
+
+    Postfix adds a missing From:, To:, Date: or Message-ID: for clients
+    of local_header_rewrite_clients before the milter sees the headers;
+    these tests send complete messages, except the one without From:,
+    which must reach the milter without one: the adding is turned off.
+    """
+    done = []
+    old = postfix_instance.postconf(local_header_rewrite_clients="")
+    yield done
+    postfix_instance.postconf(**old)
+    problems = []
+    for am in done:
+        rc = am.stop()
+        if rc != 0:
+            problems.append("%s: exit status %r after SIGTERM"
+                            % (am.dir, rc))
+        problems += ["%s: %s" % (am.dir, ln)
+                     for ln in am.sanitizer_reports()]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def authmilter(authmilter_bin, workdir, dnsd, mta, retired, request):
+    """A daemon with the keys of the authmilter_conf marker, on its own
+    port, which Postfix's smtpd_milters names for this test."""
+    m = request.node.get_closest_marker("authmilter_conf")
+    port = harness.free_port()
+    name = "authmilter-%s" % request.node.name.replace("/", "_")[:60]
+    am = harness.Authmilter(authmilter_bin, workdir, port, dnsd.addr,
+                            name=name)
+    request.node.am_logs = getattr(request.node, "am_logs", {})
+    request.node.am_logs["authmilter log " + name] = am.log
+    am.start(m.args[0] if m and m.args else ())
+    mta.postconf(smtpd_milters="inet:127.0.0.1:%d" % port)
+    yield am
+    assert am.running(), "authmilter exited"
+    am.signal(signal.SIGTERM)
+    retired.append(am)
+    assert am.sanitizer_reports() == []
 
 
 @pytest.fixture(scope="module")
@@ -135,31 +188,13 @@ def test_spoof_rejected(mta, world, keys, authmilter):
     authmilter.wait_log(r"dmarc=fail")
 
 
-@pytest.mark.authmilter_conf({"DryRun": "yes"})
-def test_spoof_dry_run_accepted(mta, world, keys, authmilter):
-    world.domain("bank.test", spf="v=spf1 ip4:198.51.100.1 -all",
-                 dmarc="v=DMARC1; p=reject")
-    r, d = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
-                   helo=BAD_HOST)
-    h = assert_headers(d, BAD_IP)
-    assert one(h, "spf").result == "pass"   # spammer.test's own SPF
-    assert results(h, "dkim")[0].result == "none"
-    assert one(h, "dmarc").result == "fail"
-    assert prop(one(h, "dmarc"), "header", "from") == "bank.test"
-    assert dmarc_comment(h) == "p=reject dis=reject"
-    xa = " ".join(d.x_authmilter())
-    assert "action=reject (dry-run)" in xa, xa
-    authmilter.wait_log(r"would reject")
-
-
 # -- alignment ---------------------------------------------------------------
 
 @pytest.mark.parametrize("adkim,want", [("r", "pass"), ("s", "fail")])
-def test_subdomain_signature_alignment(mta, world, keys, start_authmilter,
+def test_subdomain_signature_alignment(mta, world, keys, authmilter,
                                        adkim, want):
     """d=mail.good.test for From: good.test: aligned under adkim=r, not
     under adkim=s (libopendmarc 1.4.2 wrongly accepts it)."""
-    start_authmilter()
     world.domain("good.test", dmarc="v=DMARC1; p=none; adkim=%s" % adkim)
     world.key("mail.good.test", "s1", keys["rsa"])
     msg, _ = build_message("Alice <alice@good.test>")
@@ -173,9 +208,8 @@ def test_subdomain_signature_alignment(mta, world, keys, start_authmilter,
 
 
 @pytest.mark.parametrize("aspf,want", [("r", "pass"), ("s", "fail")])
-def test_spf_subdomain_alignment(mta, world, keys, start_authmilter,
-                                 aspf, want):
-    start_authmilter()
+def test_spf_subdomain_alignment(mta, world, keys, authmilter, aspf,
+                                 want):
     world.domain("good.test", dmarc="v=DMARC1; p=none; aspf=%s" % aspf)
     world.domain("bounces.good.test", spf=GOOD_SPF)
     msg, _ = build_message("Alice <alice@good.test>")
@@ -438,23 +472,6 @@ def test_spf_void_limit(mta, world, keys, authmilter, voids, want):
     assert one(h, "spf").result == want, h.raw
 
 
-@pytest.mark.authmilter_conf({"SPFFailAction": "reject"})
-def test_spf_fail_rejected(mta, world, keys, authmilter):
-    world.domain("good.test", spf=GOOD_SPF)
-    msg, _ = build_message("<alice@good.test>")
-    r, _ = deliver(mta, msg, "x@good.test", ip=BAD_IP, helo=BAD_HOST,
-                   expect=550)
-    assert r.text == "550 5.7.23 SPF validation failed for good.test"
-
-
-@pytest.mark.authmilter_conf({"SPFFailAction": "reject"})
-def test_spf_fail_action_lets_pass_through(mta, world, keys, authmilter):
-    world.domain("good.test", spf=GOOD_SPF)
-    msg, _ = build_message("<alice@good.test>")
-    r, d = deliver(mta, msg, "x@good.test")
-    assert one(assert_headers(d, GOOD_IP), "spf").result == "pass"
-
-
 def test_null_sender_uses_helo(mta, world, keys, authmilter):
     world.zone.txt(GOOD_HOST, "v=spf1 a -all")
     msg, _ = build_message("<mailer-daemon@%s>" % GOOD_HOST)
@@ -536,14 +553,46 @@ def test_from_problems_permerror(mta, world, keys, authmilter, froms):
     world.domain("good.test", spf=GOOD_SPF, dmarc="v=DMARC1; p=reject")
     world.domain("other.test", dmarc="v=DMARC1; p=reject")
     msg, _ = build_message(None, from_headers=froms)
-    # Postfix adds a missing From: (the envelope sender) for clients of
-    # local_header_rewrite_clients, before the milter sees the headers.
-    old = mta.postconf(local_header_rewrite_clients="")
-    try:
-        r, d = deliver(mta, msg, "bounce@good.test")
-    finally:
-        mta.postconf(**old)
+    # (the retired fixture turned Postfix's adding of a missing From:
+    # off.)
+    r, d = deliver(mta, msg, "bounce@good.test")
     assert len(d.headers("From")) == len(froms or []), d.raw[:2000]
     h = assert_headers(d, GOOD_IP)
     assert one(h, "spf").result == "pass"
     assert one(h, "dmarc").result == "permerror", h.raw
+
+
+# -- other configurations (last: the shared daemon restarts for them) ----
+
+@pytest.mark.authmilter_conf({"DryRun": "yes"})
+def test_spoof_dry_run_accepted(mta, world, keys, authmilter):
+    world.domain("bank.test", spf="v=spf1 ip4:198.51.100.1 -all",
+                 dmarc="v=DMARC1; p=reject")
+    r, d = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
+                   helo=BAD_HOST)
+    h = assert_headers(d, BAD_IP)
+    assert one(h, "spf").result == "pass"   # spammer.test's own SPF
+    assert results(h, "dkim")[0].result == "none"
+    assert one(h, "dmarc").result == "fail"
+    assert prop(one(h, "dmarc"), "header", "from") == "bank.test"
+    assert dmarc_comment(h) == "p=reject dis=reject"
+    xa = " ".join(d.x_authmilter())
+    assert "action=reject (dry-run)" in xa, xa
+    authmilter.wait_log(r"would reject")
+
+
+@pytest.mark.authmilter_conf({"SPFFailAction": "reject"})
+def test_spf_fail_rejected(mta, world, keys, authmilter):
+    world.domain("good.test", spf=GOOD_SPF)
+    msg, _ = build_message("<alice@good.test>")
+    r, _ = deliver(mta, msg, "x@good.test", ip=BAD_IP, helo=BAD_HOST,
+                   expect=550)
+    assert r.text == "550 5.7.23 SPF validation failed for good.test"
+
+
+@pytest.mark.authmilter_conf({"SPFFailAction": "reject"})
+def test_spf_fail_action_lets_pass_through(mta, world, keys, authmilter):
+    world.domain("good.test", spf=GOOD_SPF)
+    msg, _ = build_message("<alice@good.test>")
+    r, d = deliver(mta, msg, "x@good.test")
+    assert one(assert_headers(d, GOOD_IP), "spf").result == "pass"
