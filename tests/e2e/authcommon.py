@@ -243,3 +243,60 @@ def check_received_spf(delivered, h, client_ip, identity="mailfrom"):
         assert "envelope-from" in kv, rs[0]
     assert "helo" in kv, rs[0]
     return result, kv
+
+
+class MilterRelay:
+    """A TCP relay on the milter port that Postfix's smtpd_milters
+    names, to whichever daemon is current: each test gets a fresh daemon
+    on its own port without reloading Postfix (each milter session is a
+    new connection, so it reaches the daemon current at its start)."""
+
+    def __init__(self, port):
+        import socket
+        import threading
+        self._socket = socket
+        self._threading = threading
+        self.target = None
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", port))
+        self.lsock.listen(64)
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            target = self.target
+            try:
+                u = self._socket.create_connection(("127.0.0.1", target), 5)
+                u.settimeout(None)
+            except (OSError, TypeError):
+                c.close()
+                continue
+            for a, b in ((c, u), (u, c)):
+                self._threading.Thread(target=self._pump, args=(a, b),
+                                       daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()

@@ -13,8 +13,9 @@ import signal
 import pytest
 
 import harness
-from authcommon import (Key, World, b_tag, build_message, check_received_spf,
-                        one, our_ar, prop, results, sign, to_wire)
+from authcommon import (Key, MilterRelay, World, b_tag, build_message,
+                        check_received_spf, one, our_ar, prop, results, sign,
+                        to_wire)
 from harness import send
 
 # The good sender: good.test, its outbound host, its key.
@@ -28,14 +29,14 @@ BAD_SPF = "v=spf1 ip4:%s -all" % BAD_IP
 
 
 @pytest.fixture(scope="module")
-def retired(postfix_instance):
-    """Module set-up of the private Postfix, and the daemons the tests
-    are done with.
+def retired(postfix_instance, milter_port):
+    """Module set-up: a MilterRelay on the milter port, the private
+    Postfix's header adding off, and the daemons the tests are done with.
 
     Every test gets a fresh daemon (a fresh DNS cache: the zone changes
-    from test to test) on a fresh port, and Postfix is pointed at it.
-    A daemon that got SIGTERM takes up to 5 s to exit (libmilter looks
-    at its stop flag every 5 s), so it exits in the background while the
+    from test to test) on a fresh port, and the relay sends Postfix's
+    milter sessions to it. A daemon that got SIGTERM after a session
+    takes about 5 s to exit, so it exits in the background while the
     next tests run; at the end every one must have exited 0 with no
     sanitizer report.
 
@@ -45,9 +46,11 @@ def retired(postfix_instance):
     which must reach the milter without one: the adding is turned off.
     """
     done = []
+    relay = MilterRelay(milter_port)
     old = postfix_instance.postconf(local_header_rewrite_clients="")
-    yield done
+    yield (relay, done)
     postfix_instance.postconf(**old)
+    relay.close()
     problems = []
     for am in done:
         rc = am.stop()
@@ -61,8 +64,9 @@ def retired(postfix_instance):
 
 @pytest.fixture
 def authmilter(authmilter_bin, workdir, dnsd, mta, retired, request):
-    """A daemon with the keys of the authmilter_conf marker, on its own
-    port, which Postfix's smtpd_milters names for this test."""
+    """A fresh daemon with the keys of the authmilter_conf marker, on its
+    own port, where the relay sends this test's milter sessions."""
+    relay, done = retired
     m = request.node.get_closest_marker("authmilter_conf")
     port = harness.free_port()
     name = "authmilter-%s" % request.node.name.replace("/", "_")[:60]
@@ -71,11 +75,12 @@ def authmilter(authmilter_bin, workdir, dnsd, mta, retired, request):
     request.node.am_logs = getattr(request.node, "am_logs", {})
     request.node.am_logs["authmilter log " + name] = am.log
     am.start(m.args[0] if m and m.args else ())
-    mta.postconf(smtpd_milters="inet:127.0.0.1:%d" % port)
+    relay.target = port
     yield am
+    relay.target = None
     assert am.running(), "authmilter exited"
     am.signal(signal.SIGTERM)
-    retired.append(am)
+    done.append(am)
     assert am.sanitizer_reports() == []
 
 
