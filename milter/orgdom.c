@@ -225,24 +225,55 @@ orgdom_walk_wait(struct orgdom_walk *w, struct dns_set *set,
 	}
 }
 
+/* The step of name, if the walk queried it. */
+static size_t
+step_of(const struct orgdom_walk *w, unsigned int labels)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->step[i].labels == labels)
+			return i;
+	return SIZE_MAX;
+}
+
+/*
+ * RFC 9989 4.10.1: the record of the Author Domain, else that of its
+ * Organizational Domain (4.10.2), else that of its Public Suffix Domain
+ * (the psd=y record that ended the walk). A record at a name between
+ * them is neither and is not used.
+ */
 enum orgdom_res
 orgdom_policy(const struct orgdom_walk *w, size_t *idx)
 {
-	size_t i;
+	size_t i, org = SIZE_MAX, k;
 
 	for (i = 0; i < w->n; i++) {
-		switch (w->step[i].status) {
-		case ORGDOM_S_RECORD:
+		const struct orgdom_step *st = &w->step[i];
+
+		if (st->status == ORGDOM_S_TEMPERROR ||
+		    st->status == ORGDOM_S_PENDING)
+			return ORGDOM_TEMPERROR;
+		if (st->status != ORGDOM_S_RECORD)
+			continue;
+		if (i == 0 || st->rec.psd == DMARC_PSD_N) {
 			*idx = i;
 			return ORGDOM_OK;
-		case ORGDOM_S_TEMPERROR:
-		case ORGDOM_S_PENDING:
-			return ORGDOM_TEMPERROR;
-		default:
-			break;
 		}
+		if (st->rec.psd == DMARC_PSD_Y) {
+			/* The org domain is one label below the PSD. */
+			k = step_of(w, st->labels + 1);
+			*idx = k != SIZE_MAX &&
+					       w->step[k].status ==
+						       ORGDOM_S_RECORD
+				       ? k
+				       : i;
+			return ORGDOM_OK;
+		}
+		org = i; /* fewest labels so far */
 	}
-	return ORGDOM_NONE;
+	if (org == SIZE_MAX)
+		return ORGDOM_NONE;
+	*idx = org;
+	return ORGDOM_OK;
 }
 
 enum orgdom_res
@@ -273,8 +304,14 @@ orgdom_org(const struct orgdom_walk *w, char *out, size_t outlen)
 			org = st->name;
 			goto found;
 		}
-		if (st->rec.psd == DMARC_PSD_Y && i > 0) {
-			org = orgdom_suffix(w->domain, st->labels + 1);
+		/*
+		 * psd=y ends the walk (4.10 step 2); at the walk's own
+		 * domain it is not decisive (4.10.2 rule 2), so the domain
+		 * is its own organizational domain (rule 3).
+		 */
+		if (st->rec.psd == DMARC_PSD_Y) {
+			org = i > 0 ? orgdom_suffix(w->domain, st->labels + 1)
+				    : st->name;
 			goto found;
 		}
 		org = st->name; /* fewest labels so far */

@@ -104,8 +104,28 @@ static const struct dcase dcases[] = {
 	{ "co.uk style: psd=y at co.uk", "mail.example.co.uk",
 	  { "-", "-", PSDY, "-" }, ORGDOM_OK, 2, ORGDOM_OK,
 	  "example.co.uk" },
+	/*
+	 * RFC 9989 4.10.1: the policy is the Author Domain's record, else
+	 * the Organizational Domain's (co.uk: none), else the PSD's (uk);
+	 * the record at example.co.uk is neither.
+	 */
 	{ "co.uk style: psd=y at uk, record at example", "mail.example.co.uk",
-	  { "-", REC, "-", PSDY }, ORGDOM_OK, 1, ORGDOM_OK, "co.uk" },
+	  { "-", REC, "-", PSDY }, ORGDOM_OK, 3, ORGDOM_OK, "co.uk" },
+	{ "policy: org domain's record, not one between", "a.b.example.com",
+	  { "-", REC, REC, "-" }, ORGDOM_OK, 2, ORGDOM_OK, "example.com" },
+	{ "policy: org domain's record below the PSD", "a.b.example.co.uk",
+	  { "-", REC, REC, PSDY, "-" }, ORGDOM_OK, 2, ORGDOM_OK,
+	  "example.co.uk" },
+	{ "policy: PSD's record when the org domain has none",
+	  "a.b.example.co.uk", { "-", REC, "-", PSDY, "-" }, ORGDOM_OK, 3,
+	  ORGDOM_OK, "example.co.uk" },
+	{ "policy: psd=n record between", "a.b.example.com",
+	  { "-", PSDN, REC, "-" }, ORGDOM_OK, 1, ORGDOM_OK, "b.example.com" },
+	{ "temperror above an intermediate record", "a.b.example.com",
+	  { "-", REC, "-", "T" }, ORGDOM_TEMPERROR, 0, ORGDOM_TEMPERROR,
+	  "" },
+	{ "psd=y at the start ends the walk", "shop.co.uk",
+	  { PSDY, "-", PSDY }, ORGDOM_OK, 0, ORGDOM_OK, "shop.co.uk" },
 	{ "psd=n stops the walk", "a.b.example.co.uk",
 	  { "-", PSDN, REC, PSDY, "-" }, ORGDOM_OK, 1, ORGDOM_OK,
 	  "b.example.co.uk" },
