@@ -13,12 +13,16 @@
  * only TXT records starting with v=DMARC1; more than one such record at
  * a name counts as no record there.
  *
- * orgdom_policy() answers policy discovery: the first valid DMARC record
- * on the walk, from the domain upwards. orgdom_org() answers "which is
+ * orgdom_policy() answers policy discovery (RFC 9989 4.10.1): the
+ * domain's own record, else the record of its organizational domain,
+ * else that of its public suffix domain (the psd=y record); a record at
+ * a name between them is not used. orgdom_org() answers "which is
  * the organizational domain", reading the whole walk from the longest
  * name to the shortest: a record with psd=n marks the organizational
  * domain; a record with psd=y (not at the domain itself) makes the
- * domain one label below it the organizational domain; otherwise it is
+ * domain one label below it the organizational domain (psd=y at the
+ * domain itself ends the walk there: the domain is its own
+ * organizational domain); otherwise it is
  * the name with the fewest labels that has a record, or the domain
  * itself when no name has one. A DNS failure (SERVFAIL, timeout, bogus)
  * at a name the answer depends on gives ORGDOM_TEMPERROR.

@@ -285,6 +285,36 @@ def test_tree_walk_psd_n(mta, world, keys, authmilter, psd, sig_domain,
         assert dmarc_comment(h) == "p=quarantine dis=quarantine"
 
 
+def test_policy_from_org_domain_not_a_record_between(mta, world, keys,
+                                                    authmilter):
+    """RFC 9989 4.10.1: the policy is the Author Domain's record, else
+    its Organizational Domain's, else its PSD's. For x.dept.corp.test
+    with records at dept.corp.test (p=none) and corp.test (p=reject),
+    the org domain is corp.test (fewest labels): its sp=reject applies,
+    not dept.corp.test's p=none."""
+    world.domain("x.dept.corp.test")
+    world.zone.txt("_dmarc.dept.corp.test", "v=DMARC1; p=none")
+    world.zone.txt("_dmarc.corp.test", "v=DMARC1; p=none; sp=reject")
+    msg, _ = build_message("<ceo@x.dept.corp.test>")
+    r, _ = deliver(mta, msg, "x@spammer.test", ip=BAD_IP, helo=BAD_HOST,
+                   expect=550)
+    assert r.text == ("550 5.7.1 Rejected by DMARC policy for "
+                      "x.dept.corp.test")
+
+
+def test_psd_n_between_gives_its_policy(mta, world, keys, authmilter):
+    """psd=n at dept.corp.test makes it the org domain: its p=none
+    (through sp) applies, not corp.test's reject."""
+    world.domain("x.dept.corp.test")
+    world.zone.txt("_dmarc.dept.corp.test", "v=DMARC1; p=none; psd=n")
+    world.zone.txt("_dmarc.corp.test", "v=DMARC1; p=reject")
+    msg, _ = build_message("<ceo@x.dept.corp.test>")
+    r, d = deliver(mta, msg, "x@spammer.test", ip=BAD_IP, helo=BAD_HOST)
+    h = assert_headers(d, BAD_IP)
+    assert one(h, "dmarc").result == "fail"
+    assert dmarc_comment(h) == "p=none dis=none"
+
+
 DEEP = "a.b.c.d.e.f.g.h.i.deep.test"   # 11 labels
 
 
