@@ -298,5 +298,11 @@ class MilterRelay:
                 pass
 
     def close(self):
+        """Stop listening: shutdown() wakes the thread blocked in
+        accept() (close() alone would leave the port listening)."""
         self.closed = True
+        try:
+            self.lsock.shutdown(self._socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.lsock.close()
