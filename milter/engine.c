@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* engine - check hooks, decisions, reports and renderings of a session */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -24,6 +25,34 @@ static const char *
 qid_or_dash(const struct msg *m)
 {
 	return m != NULL && m->qid[0] != '\0' ? m->qid : "-";
+}
+
+int
+engine_set_sender(struct msg *m, const char *arg)
+{
+	size_t len = strnlen(arg, SESSION_MAX_NAME);
+	const char *at;
+
+	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>') {
+		arg++;
+		len -= 2;
+	} else if (len >= 1 && arg[0] == '<') {
+		arg++;
+		len--;
+	}
+	m->mail_from = strndup(arg, len);
+	if (m->mail_from == NULL)
+		return AM_ENOMEM;
+	m->null_sender = m->mail_from[0] == '\0';
+	at = strrchr(m->mail_from, '@');
+	if (at != NULL && at[1] != '\0') {
+		m->mail_domain = strdup(at + 1);
+		if (m->mail_domain == NULL)
+			return AM_ENOMEM;
+		for (char *p = m->mail_domain; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	return 0;
 }
 
 bool

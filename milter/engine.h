@@ -45,6 +45,13 @@ struct engine_report {
 	struct policy_list extra; /* extra headers (name, value): owned */
 };
 
+/*
+ * engine_set_sender - fill m->mail_from (the MAIL FROM argument without
+ * <>, cut at SESSION_MAX_NAME), m->null_sender and m->mail_domain (lower
+ * case, NULL without '@'). Returns 0 or AM_ENOMEM.
+ */
+int engine_set_sender(struct msg *m, const char *arg);
+
 /* engine_has_body_hook - whether some check reads the body. */
 bool engine_has_body_hook(void);
 

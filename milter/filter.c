@@ -417,35 +417,6 @@ update_qid(SMFICTX *ctx, struct fconn *fc)
 		log_escape(i, strlen(i), fm->m.qid, sizeof fm->m.qid);
 }
 
-/* The envelope sender without <> and its lower-case domain. */
-static int
-set_sender(struct msg *m, const char *arg)
-{
-	size_t len = strnlen(arg, SESSION_MAX_NAME);
-	const char *at;
-
-	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>') {
-		arg++;
-		len -= 2;
-	} else if (len >= 1 && arg[0] == '<') {
-		arg++;
-		len--;
-	}
-	m->mail_from = strndup(arg, len);
-	if (m->mail_from == NULL)
-		return AM_ENOMEM;
-	m->null_sender = m->mail_from[0] == '\0';
-	at = strrchr(m->mail_from, '@');
-	if (at != NULL && at[1] != '\0') {
-		m->mail_domain = strdup(at + 1);
-		if (m->mail_domain == NULL)
-			return AM_ENOMEM;
-		for (char *p = m->mail_domain; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	}
-	return 0;
-}
-
 static sfsistat
 fi_envfrom(SMFICTX *ctx, char **argv)
 {
@@ -467,7 +438,7 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	c->nmsgs++;
 	memset(fc->cout, 0, sizeof fc->cout);
 	dns_set_reset_wait(c->dns);
-	rc = set_sender(&fm->m, argv && argv[0] ? argv[0] : "");
+	rc = engine_set_sender(&fm->m, argv && argv[0] ? argv[0] : "");
 	if (rc < 0)
 		return internal_error(ctx, fc, "mail", rc);
 	auth = smfi_getsymval(ctx, "{auth_authen}");
