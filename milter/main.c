@@ -370,10 +370,10 @@ milter_thread(void *arg)
 	sigaddset(&kick, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	atomic_store(&milter_rc, smfi_main());
-	/* If the milter stopped on its own (libmilter's own signal thread
-	 * can catch a SIGHUP that arrives while main is not in sigwait,
-	 * LIBRARIES.md 5.3), wake the signal loop and exit non-zero, so
-	 * that a supervisor (systemd Restart=on-failure) starts us again. */
+	/* If the milter stopped on its own (listener failures; no signal
+	 * can do it since sigwait() parks libmilter's signal thread), wake
+	 * the signal loop and exit non-zero, so that a supervisor (systemd
+	 * Restart=on-failure) starts us again. */
 	if (!atomic_load(&stopping)) {
 		atomic_store(&milter_died, true);
 		pthread_kill(main_thread, SIGTERM);

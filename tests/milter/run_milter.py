@@ -346,7 +346,9 @@ def py_dnsbl_tag(sock, problems):
     code, mods = message_end(m, problems)
     xa = xauth_of(mods)
     if code != b'c' or xa is None or \
-            not xa.endswith('action=tag failed=dnsbl'):
+            not xa.endswith('action=tag failed=dnsbl') or \
+            not re.search(r'; dnsbl=[a-z]+ \(score=\d+ zones=bl\.test\);',
+                          xa):
         problems.append('eom %r, X-Authmilter %r' % (code, xa))
     m.send(b'Q')
 
