@@ -26,6 +26,8 @@
  *   msg and is freed by its conn_free/msg_free hook (called with NULL
  *   too). Strings handed to report() sinks are copied by them.
  * Threads: hooks run on the session's thread only.
+ * Errors: a hook's negative AM_E* code (see above); DNS trouble is
+ *   a temperror outcome, never an error.
  */
 #ifndef AM_CHECK_H
 #define AM_CHECK_H
