@@ -124,7 +124,7 @@ def main():
             rc = p.wait(timeout=30)
             took = time.monotonic() - t0
             assert rc == 0, f'exit status {rc}'
-            assert took < 1.0, f'took {took:.1f} s to stop when idle'
+            assert took < 2.0, f'took {took:.1f} s to stop when idle'
             assert 'waiting for' not in logtext(), 'a closed session ' \
                 'was still counted open'
             assert not os.path.exists(pidf), 'PID file left behind'
