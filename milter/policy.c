@@ -53,11 +53,7 @@ policy_dns_error(const struct conf *cf, const char *name,
 		return;
 	if (policy_max_action(cf, name) < AM_ACT_TEMPFAIL)
 		return;
-	o->action = AM_ACT_TEMPFAIL;
-	snprintf(o->rcode, sizeof o->rcode, "451");
-	snprintf(o->xcode, sizeof o->xcode, "4.4.3");
-	snprintf(o->reply, sizeof o->reply,
-		 "Temporary DNS failure, try again later");
+	check_outcome_dns_tempfail(o);
 }
 
 /* Append ",name" (or "name") to a comma list, if it fits whole. */
