@@ -403,8 +403,10 @@ stop_milter(pthread_t tid)
 	pthread_t stid;
 	bool stopper;
 
-	stopper = pthread_create(&stid, NULL, stop_thread, NULL) == 0;
-	if (!stopper)
+	/* After an unasked stop libmilter has torn down its mutexes. */
+	stopper = !atomic_load(&milter_done) &&
+		  pthread_create(&stid, NULL, stop_thread, NULL) == 0;
+	if (!stopper && !atomic_load(&milter_done))
 		smfi_stop(); /* slower (up to 5 s), but it stops */
 	while (!atomic_load(&milter_done)) {
 		pthread_kill(tid, KICK_SIGNAL);
