@@ -60,6 +60,13 @@ struct fconn {
 
 static atomic_uint filter_nsessions;
 static atomic_ulong filter_sidseq;
+static atomic_bool filter_draining;
+
+void
+filter_drain(void)
+{
+	atomic_store(&filter_draining, true);
+}
 
 unsigned int
 filter_sessions(void)
@@ -293,6 +300,7 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	*pf2 = 0;
 	*pf3 = 0;
 	fc->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+	fc->c.hdr_trimmed = !fc->leadspc;
 	fc->skip_body = (*pf1 & SMFIP_SKIP) != 0;
 	if (*pf0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT,
@@ -351,6 +359,13 @@ fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	if (fc == NULL)
 		return internal_error(ctx, NULL, "connect", AM_ENOMEM);
 	c = &fc->c;
+	if (atomic_load(&filter_draining)) {
+		/* Stopping: the MTA tries again later, or another milter. */
+		log_sinfo(c->sid, "connection refused: shutting down");
+		smfi_setreply(ctx, "421", "4.3.2",
+			      "Service shutting down, try again later");
+		return SMFIS_TEMPFAIL;
+	}
 	set_address(c, hostaddr);
 	free(c->client_name);
 	c->client_name = hostname ? capdup(hostname, SESSION_MAX_NAME) : NULL;
