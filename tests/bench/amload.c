@@ -5,7 +5,7 @@
  * amload - replay a corpus of messages through one milter or a chain
  *
  * amload -i INDEX [-m SOCKET]... [-c SESSIONS] [-n COUNT] [-d SECONDS]
- *        [-T TIMEOUT_MS] [-x] [-j JSONFILE] [-q]
+ *        [-T TIMEOUT_MS] [-x] [-j JSONFILE] [-q] [-H N]
  *
  * INDEX is a text file, one message per line, fields separated by tabs:
  * file (relative to the index's directory), client IP, HELO name,
@@ -31,6 +31,8 @@
  * Output: messages/s, latency p50/p90/p99/max, the count of each final
  * action and of errors; with -x the count of messages whose final action
  * differs from the expected one; with -j the same as one JSON object.
+ * -H N prints the headers the milters added to the first N messages
+ * (to stderr), to see what they concluded.
  * Exit status: 0 when the run completed (even with errors), 1 on bad
  * usage or corpus, 2 when -x found mismatches.
  *
@@ -126,6 +128,7 @@ static size_t want;
 static double deadline;
 static int timeout_ms = 10000;
 static bool check_expect;
+static size_t show_hdrs; /* -H N: print added headers of N messages */
 static atomic_size_t next_msg;
 static atomic_uint_fast64_t qid_seq;
 
@@ -951,6 +954,11 @@ worker(void *arg)
 		r.hdradd = 0;
 		a = run_message(&r, m);
 		st->lat[st->nlat++] = now() - t0;
+		for (size_t h = 0; i < show_hdrs && h < r.hl.n; h++)
+			if (r.hl.owned[h])
+				fprintf(stderr, "%s: %s: %s:%s\n", m->file,
+					act_name[a], r.hl.h[h].name,
+					r.hl.h[h].value);
 		close_all(&r);
 		hl_free(&r.hl);
 		memset(&r.hl, 0, sizeof r.hl);
@@ -997,7 +1005,8 @@ usage(void)
 	fprintf(stderr,
 		"usage: amload -i INDEX [-m SOCKET]... [-c SESSIONS] "
 		"[-n COUNT] [-d SECONDS]\n"
-		"              [-T TIMEOUT_MS] [-x] [-j JSONFILE] [-q]\n");
+		"              [-T TIMEOUT_MS] [-x] [-j JSONFILE] [-q] "
+		"[-H N]\n");
 	exit(1);
 }
 
@@ -1012,7 +1021,7 @@ main(int argc, char **argv)
 	pthread_t *th;
 	size_t n = 0;
 
-	while ((opt = getopt(argc, argv, "i:m:c:n:d:T:xj:q")) != -1) {
+	while ((opt = getopt(argc, argv, "i:m:c:n:d:T:xj:qH:")) != -1) {
 		switch (opt) {
 		case 'i':
 			index = optarg;
@@ -1047,6 +1056,9 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = true;
+			break;
+		case 'H':
+			show_hdrs = strtoul(optarg, NULL, 10);
 			break;
 		default:
 			usage();

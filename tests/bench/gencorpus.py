@@ -10,17 +10,17 @@ OUTDIR/zone.conf (unbound local-data for every name the corpus needs).
 
 Every message has names of its own, so no resolver cache can answer a
 message's lookups from an earlier message's:
-  - sender domain dNNNNN.test: A, MX, SPF with a two-level include chain
-    (dNNNNN.test -> _s1.dNNNNN.test -> _s2.dNNNNN.test, which lists the
+  - sender domain dNNNNN.example: A, MX, SPF with a two-level include chain
+    (dNNNNN.example -> _s1.dNNNNN.example -> _s2.dNNNNN.example, which lists the
     client IP), _dmarc TXT "p=reject", DKIM key TXT at sel._domainkey;
   - client IP 198.18.x.y (RFC 2544 benchmarking range): PTR to
-    mail.dNNNNN.test, whose A is the client IP (iprev and HELO pass);
-  - DNSBL bl.test and RHSBL rhsbl.test: no listing (NXDOMAIN), still a
+    mail.dNNNNN.example, whose A is the client IP (iprev and HELO pass);
+  - DNSBL bl.example and RHSBL rhsbl.example: no listing (NXDOMAIN), still a
     query per message.
 Mix (by message number; sizes drawn from a seeded generator):
   70% pass: From at the sender domain, DKIM-signed by it (every 4th of
       them Ed25519, the rest RSA-2048), SPF pass: expected "accept";
-  20% spoofed From: From at victim domain vNNNNN.test (_dmarc p=reject),
+  20% spoofed From: From at victim domain vNNNNN.example (_dmarc p=reject),
       signed by and sent from the sender domain (nothing aligned):
       expected "reject";
   10% unsigned: From at the sender domain, no signature, SPF pass and
@@ -91,14 +91,14 @@ def main():
 
     zone = [
         "server:",
-        "local-zone: 'test.' static",
+        "local-zone: 'example.' static",
         "local-zone: '18.198.in-addr.arpa.' static",
         "local-zone: '19.198.in-addr.arpa.' static",
     ]
     index = []
     for i in range(a.count):
-        d = "d%05d.test" % i
-        v = "v%05d.test" % i
+        d = "d%05d.example" % i
+        v = "v%05d.example" % i
         ip = ip_of(i)
         helo = "mail." + d
         kind = i % 10
@@ -128,7 +128,7 @@ def main():
                 txt("_dmarc." + v, "v=DMARC1; p=reject"),
             ]
             frm = "ceo@" + v
-        msg = ("From: <%s>\r\nTo: <rcpt@mx.bench.test>\r\n"
+        msg = ("From: <%s>\r\nTo: <rcpt@mx.bench.example>\r\n"
                "Subject: bench message %d\r\n"
                "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
                "Message-ID: <%d.bench@%s>\r\n"
@@ -150,11 +150,11 @@ def main():
         with open(os.path.join(a.outdir, name), "wb") as f:
             f.write(raw)
         index.append("\t".join([name, ip, helo, "bounce@" + d,
-                                "rcpt@mx.bench.test",
+                                "rcpt@mx.bench.example",
                                 "reject" if spoof else "accept"]))
         if i % 500 == 499:
             print("gencorpus: %d messages" % (i + 1), file=sys.stderr)
-    zone += ["local-data: 'bench.test. 300 IN A 127.0.0.1'"]
+    zone += ["local-data: 'bench.example. 300 IN A 127.0.0.1'"]
     with open(os.path.join(a.outdir, "zone.conf"), "w") as f:
         f.write("\n".join(zone) + "\n")
     with open(os.path.join(a.outdir, "index"), "w") as f:

@@ -40,12 +40,12 @@ CONC = [1, 8, 32]
 DELAYS = [0, 20]
 
 AUTHMILTER_CONF = """Socket inet:{port}@127.0.0.1
-AuthservID mx.bench.test
+AuthservID mx.bench.example
 Syslog no
 LogLevel info
 Resolver forward 127.0.0.1@53
-DNSBL bl.test
-RHSBL rhsbl.test
+DNSBL bl.example
+RHSBL rhsbl.example
 IPRevAction tag
 HeloAction tag
 SPFFailAction none
@@ -54,23 +54,15 @@ DMARCRejectAction reject
 
 OPENDKIM_CONF = """Mode v
 Socket inet:{port}@127.0.0.1
-AuthservID mx.bench.test
+AuthservID mx.bench.example
 Syslog no
 Background no
-ResolverConfiguration {work}/opendkim-unbound.conf
-"""
-
-OPENDKIM_UNBOUND = """server:
-  do-not-query-localhost: no
-  local-zone: "test." nodefault
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@53
+Nameservers 127.0.0.1
 """
 
 OPENDMARC_CONF = """Socket inet:{port}@127.0.0.1
-AuthservID mx.bench.test
-TrustedAuthservIDs mx.bench.test
+AuthservID mx.bench.example
+TrustedAuthservIDs mx.bench.example
 SPFSelfValidate true
 SPFIgnoreResults true
 RejectFailures true
@@ -171,10 +163,12 @@ class Bench:
                 f.write(AUTHMILTER_CONF.format(port=port))
             argv = [os.path.join(self.bt, "milter/authmilter"), "-f",
                     "-c", conf]
+            # For profiling: e.g. AM_BENCH_WRAP="perf record -g -o F --"
+            wrap = os.environ.get("AM_BENCH_WRAP")
+            if wrap:
+                argv = wrap.split() + argv
         elif kind == "opendkim":
             conf = os.path.join(w, "opendkim.conf")
-            with open(os.path.join(w, "opendkim-unbound.conf"), "w") as f:
-                f.write(OPENDKIM_UNBOUND)
             with open(conf, "w") as f:
                 f.write(OPENDKIM_CONF.format(port=port, work=w))
             argv = ["/usr/sbin/opendkim", "-f", "-x", conf]
@@ -229,7 +223,13 @@ class Bench:
             argv += ["-m", "inet:%d@127.0.0.1" % port]
         if check:
             argv.append("-x")
+        if conc == 1:
+            argv += ["-H", "10"]
         r = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
+        tag = "".join(c if c.isalnum() else "_" for c in name)
+        with open(os.path.join(self.work, "amload-%s-c%d-%dms.err" % (
+                tag, conc, delay)), "w") as f:
+            f.write(r.stderr)
         with open(out) as f:
             res = json.load(f)
         res["cpu_s"] = sum(proc_cpu(p.pid) for p in ps) - cpu0
