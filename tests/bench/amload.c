@@ -1156,6 +1156,11 @@ main(int argc, char **argv)
 			fprintf(f, "}}\n");
 			fclose(f);
 		}
-		return check_expect && tot.mismatch > 0 ? 2 : 0;
 	}
+	for (int i = 0; i < conc; i++)
+		free(st[i].lat);
+	free(st);
+	free(th);
+	free(tot.lat);
+	return check_expect && tot.mismatch > 0 ? 2 : 0;
 }
