@@ -9,7 +9,8 @@ default /var/cache/authmilter-e2e/sendmail) and Sendmail runs from there:
   - its sendmail.cf is built with m4 from a .mc written here, with
     sendmail-cf's own macros (OSTYPE, FEATURE, DAEMON_OPTIONS,
     INPUT_MAIL_FILTER, SMART_HOST): the same lines an administrator
-    writes (contrib/sendmail/authmilter.mc);
+    writes; the INPUT_MAIL_FILTER line is read from
+    contrib/sendmail/authmilter.mc;
   - its queue, pid file and statistics file are in the private work
     directory; a service switch file that says `hosts files` keeps its
     own host lookups off the DNS (the hosts file is private too);
@@ -104,10 +105,24 @@ FEATURE(`nocanonify')dnl
 FEATURE(`no_default_msa')dnl
 DAEMON_OPTIONS(`Family=inet, Addr={server4}, Port={port}, Name=MTA-v4')dnl
 DAEMON_OPTIONS(`Family=inet6, Addr={server6}, Port={port}, Name=MTA-v6')dnl
-dnl authmilter: the lines of contrib/sendmail/authmilter.mc
-INPUT_MAIL_FILTER(`authmilter', `S=inet:{milter_port}@127.0.0.1, F=T, T=C:10s;S:30s;R:30s;E:60s')dnl
+dnl authmilter: the line of contrib/sendmail/authmilter.mc
+{filter_line}
 MAILER(`smtp')dnl
 """
+CONTRIB_MC = os.path.join(harness.ROOT, "contrib", "sendmail",
+                          "authmilter.mc")
+
+
+def contrib_filter_line(milter_port):
+    """The INPUT_MAIL_FILTER line of contrib/sendmail/authmilter.mc, with
+    the test's milter port in place of 8895."""
+    with open(CONTRIB_MC, encoding="utf-8") as f:
+        lines = [ln.rstrip("\n") for ln in f
+                 if ln.startswith("INPUT_MAIL_FILTER(")]
+    if len(lines) != 1 or "S=inet:8895@127.0.0.1" not in lines[0]:
+        raise HarnessError("%s: expected one INPUT_MAIL_FILTER line with "
+                           "S=inet:8895@127.0.0.1" % CONTRIB_MC)
+    return lines[0].replace("S=inet:8895@", "S=inet:%d@" % milter_port)
 
 
 class Sendmail:
@@ -140,7 +155,7 @@ class Sendmail:
                          queue=self.queue, pidfile=self.pidfile,
                          dir=self.dir, sink_port=self.sink_port,
                          server4=SERVER4, server6=SERVER6, port=self.port,
-                         milter_port=self.milter_port)
+                         filter_line=contrib_filter_line(self.milter_port))
 
     def build_cf(self):
         with open(self.mc_path, "w", encoding="utf-8") as f:
