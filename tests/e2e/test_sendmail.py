@@ -226,7 +226,8 @@ def test_j_macro_is_our_name(mta, benign, authmilter):
     d = mta.wait_delivered(r.message_id)
     xa = " ".join(harness.unfold(" ".join(d.x_authmilter())).split())
     assert xa.startswith("auth.test.example;"), xa
-    assert 'helo="fail (claims our own name)"' in xa, xa
+    # (the value is quoted or not depending on the X-Authmilter format)
+    assert re.search(r'helo="?fail \(claims our own name\)', xa), xa
     # Control: the same HELO check passes for a name that is not ours.
     r2 = sm.send(mta, helo="mail.example.test")
     d2 = mta.wait_delivered(r2.message_id)
