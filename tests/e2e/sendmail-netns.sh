@@ -46,5 +46,8 @@ mount --bind "$resolv" /etc/resolv.conf || exit 1
 # namespace (unshare --uts) gives it one without touching the host's.
 hostname mx.test.example || exit 1
 export PYTHONDONTWRITEBYTECODE=1
-exec /usr/bin/python3 -m pytest -q -rfEs -p no:cacheprovider "$@" \
+/usr/bin/python3 -m pytest -q -rfEs -p no:cacheprovider "$@" \
 	"$here/test_sendmail.py"
+rc=$?
+umount /etc/resolv.conf && rm -f "$resolv"
+exit $rc
