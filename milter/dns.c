@@ -16,6 +16,7 @@
 #include "amerr.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DNS_NAME_MAX 253      /* presentation octets without the final dot */
 #define DNS_POLL_MS 100	      /* dispatcher poll timeout: shutdown latency */
@@ -158,10 +159,11 @@ dns_type_str(enum dns_type t)
 
 /*
  * Normalise a query name into out (DNS_NAME_MAX + 1 octets): drop one
- * final dot, lower-case. Returns false when the name is not valid:
- * empty, empty labels, a label over 63 octets, over 253 octets, or an
- * octet outside 0x21..0x7e or a backslash (libunbound would read it as
- * an escape).
+ * final dot, lower-case ASCII letters. Returns false when the name is
+ * not valid: empty, empty labels, a label over 63 octets, or over 253
+ * octets. Any other octet may stand in a label (RFC 2181 section 11;
+ * SPF macros expand to spaces and '%'): name_present() escapes it for
+ * libunbound.
  */
 static bool
 name_norm(const char *in, char *out, size_t outlen)
@@ -181,8 +183,6 @@ name_norm(const char *in, char *out, size_t outlen)
 				return false;
 			label = 0;
 		} else {
-			if (c < 0x21 || c > 0x7e || c == '\\')
-				return false;
 			if (++label > 63)
 				return false;
 		}
@@ -190,6 +190,32 @@ name_norm(const char *in, char *out, size_t outlen)
 	}
 	out[len] = '\0';
 	return label > 0;
+}
+
+/*
+ * The presentation form of a normalised name for ub_resolve_async():
+ * every octet other than a letter, digit, '-', '_' or the label dots is
+ * written as \DDD, so no octet of the name can act as an escape or end
+ * it early. out holds at least DNS_NAME_MAX * 4 + 1 octets.
+ */
+static void
+name_present(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p != '\0';
+	     p++) {
+		if (o + 5 > outlen)
+			break;
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    *p == '.')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "\\%03u",
+					      (unsigned)*p);
+	}
+	out[o] = '\0';
 }
 
 /*
@@ -412,6 +438,7 @@ query_cb(void *arg, int err, struct ub_result *r)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	a.ms = ts_ms(&q->start, &now);
 	log_answer(q, &a);
+	metrics_dns(q->type, a.status, a.ms);
 
 	pthread_mutex_lock(&set->mu);
 	q->cb_ans = a;
@@ -642,8 +669,10 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	rc = pthread_create(&dns_thread, NULL, dispatcher, ctx);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
+		char ebuf[128];
+
 		snprintf(err, errlen, "starting the DNS thread: %s",
-			 strerror(rc));
+			 strerror_r(rc, ebuf, sizeof ebuf));
 		rc = AM_ESYS;
 		goto out;
 	}
@@ -816,6 +845,7 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 {
 	char norm[DNS_NAME_MAX + 2];
 	char esc[DNS_NAME_MAX * 4 + 8];
+	char present[DNS_NAME_MAX * 4 + 8];
 	struct dns_query *q;
 	bool valid;
 	int rc;
@@ -864,7 +894,8 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	set->inflight++;
 	pthread_mutex_unlock(&set->mu);
 	/* The callback may run before ub_resolve_async returns. */
-	rc = ub_resolve_async(dns_ctx, q->name, (int)type, 1, q, query_cb,
+	name_present(q->name, present, sizeof present);
+	rc = ub_resolve_async(dns_ctx, present, (int)type, 1, q, query_cb,
 			      &q->id);
 	if (rc != 0) {
 		pthread_mutex_lock(&set->mu);
@@ -914,6 +945,7 @@ cancel_pending(struct dns_set *set, struct dns_query *only)
 			q->ans.status = DNS_TIMEOUT;
 			q->ans.ms = ts_ms(&q->start, &now);
 			log_answer(q, &q->ans);
+			metrics_dns(q->type, DNS_TIMEOUT, q->ans.ms);
 			timedout = true;
 		} else if (!wait_callbacks(set, q)) {
 			log_serror(set->tag, "dns: a cancelled query's "
@@ -1021,4 +1053,25 @@ dns_reverse_name(int family, const void *addr, const char *suffix, char *out,
 range:
 	out[0] = '\0';
 	return AM_ERANGE;
+}
+
+size_t
+dns_set_count(const struct dns_set *set)
+{
+	return set != NULL ? set->nq : 0;
+}
+
+const struct dns_query *
+dns_set_query(const struct dns_set *set, size_t i)
+{
+	const struct dns_query *q;
+	size_t k;
+
+	if (set == NULL || i >= set->nq)
+		return NULL;
+	/* the list is newest first: the i-th submitted is nq - 1 - i in */
+	k = set->nq - 1 - i;
+	for (q = set->head; q != NULL && k > 0; q = q->next)
+		k--;
+	return q;
 }

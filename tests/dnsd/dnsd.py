@@ -63,8 +63,19 @@ def _octets(s):
         return s.encode("utf-8")
 
 
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
 def _norm(name):
-    return name.rstrip(".").lower()
+    """Lower-case ASCII letters only: DNS names compare case-insensitively
+    in ASCII alone (RFC 4343), and other octets must come back as sent."""
+    return name.rstrip(".").translate(_ASCII_LOWER)
+
+
+def _qname(label):
+    """The query name as text: each label's octets as Latin-1 (so any
+    octet, a space included, survives), ASCII lower-cased."""
+    return _norm(".".join(l.decode("latin-1") for l in label.label))
 
 
 class Zone:
@@ -103,7 +114,7 @@ class Zone:
                     names.add(".".join(labels[i:]))
             self.records = records
             self.names = names
-            self.behaviour = {k.lower(): v for k, v in
+            self.behaviour = {_norm(k): v for k, v in
                               doc.get("behaviour", {}).items()}
             self.delay_ms = int(doc.get("delay_ms", 0))
             self.mtime = key
@@ -131,6 +142,10 @@ class Zone:
             if ".".join(labels[i:]) in self.names:
                 break
         return None
+
+
+def _label(name):
+    return DNSLabel([l.encode("latin-1") for l in name.split(".")])
 
 
 def _rdata(rtype, data):
@@ -177,7 +192,7 @@ class Resolver(BaseResolver):
         reply = request.reply()
         reply.header.aa = 1
         q = request.q
-        qname = _norm(str(q.qname))
+        qname = _qname(q.qname)
         qtype = QTYPE[q.qtype]
         beh = self.zone.lookup_behaviour(qname, qtype)
         delay = self.zone.delay_ms + self.extra_delay_ms
@@ -210,13 +225,13 @@ class Resolver(BaseResolver):
             cname = [r for r in recs if r[0] == "CNAME"]
             if cname and qtype != "CNAME":
                 _, data, ttl = cname[0]
-                reply.add_answer(RR(DNSLabel(name), QTYPE.CNAME, ttl=ttl,
+                reply.add_answer(RR(_label(name), QTYPE.CNAME, ttl=ttl,
                                     rdata=_rdata("CNAME", data)))
                 name = _norm(data)
                 continue
             for rtype, data, ttl in recs:
                 if rtype == qtype or qtype == "ANY":
-                    reply.add_answer(RR(DNSLabel(name), getattr(QTYPE, rtype),
+                    reply.add_answer(RR(_label(name), getattr(QTYPE, rtype),
                                         ttl=ttl, rdata=_rdata(rtype, data)))
             break
         self.log(qname, qtype, "answered %d" % len(reply.rr))
