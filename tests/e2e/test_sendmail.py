@@ -255,10 +255,6 @@ def test_auth_authen_skips_checks(mta, benign, authmilter):
     assert r2.code == 554, r2.transcript
 
 
-@pytest.mark.xfail(strict=False, reason="main branch: the daemon does not "
-                   "see the session end after SIGTERM (libmilter's signal "
-                   "thread); fixed on branch polish, drop this mark once "
-                   "it is merged")
 def test_sigterm_while_sendmail_session_open(mta, benign, start_authmilter):
     """Sendmail holds one milter connection per SMTP session. SIGTERM
     while a session is open: authmilter waits for it, the session ends

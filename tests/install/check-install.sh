@@ -25,6 +25,7 @@ for o in json.load(sys.stdin):
 
 prefix=$(opt prefix)
 sbindir=$(opt sbindir)
+bindir=$(opt bindir)
 mandir=$(opt mandir)
 datadir=$(opt datadir)
 unitdir=$(opt systemdunitdir)
@@ -52,6 +53,8 @@ case $mode in
 tree)
 	expected=$(printf '%s\n' \
 		"$sbin/authmilter" \
+		"$(abs "$bindir")/authmilter-explain" \
+		"$(abs "$mandir")/man1/authmilter-explain.1" \
 		"$(abs "$mandir")/man8/authmilter.8" \
 		"$(abs "$mandir")/man5/authmilter.conf.5" \
 		"$(abs "$datadir")/doc/authmilter/examples/authmilter.conf" \
@@ -81,7 +84,8 @@ tree)
 		"$dest$(abs "$tmpfilesdir")/authmilter.conf" ||
 		bad "tmpfiles entry for /run/authmilter missing"
 	for m in "$(abs "$mandir")/man8/authmilter.8" \
-		"$(abs "$mandir")/man5/authmilter.conf.5"; do
+		"$(abs "$mandir")/man5/authmilter.conf.5" \
+		"$(abs "$mandir")/man1/authmilter-explain.1"; do
 		out=$(groff -man -t -ww -z "$dest$m" 2>&1) ||
 			bad "groff failed on $m"
 		[ -z "$out" ] || bad "groff -man -ww -z $m: $out"
