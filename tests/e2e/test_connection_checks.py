@@ -1,0 +1,308 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""End-to-end tests of the connection checks (DNSBL, RHSBL, iprev, HELO,
+sender domain) and the policy (actions, DelayReject, OnDNSError, DryRun,
+X-Authmilter, the per-message log line), through the private Postfix
+with XCLIENT client addresses and HELO names and zones served by dnsd.
+
+One authmilter serves the whole module; each test puts its
+configuration in force with SIGHUP (connchecks.Milter). Every test uses
+names and addresses of its own (connchecks.World), so the daemon's DNS
+cache carries nothing from one test to the next.
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from connchecks import (Milter, World, error_command, held_headers,  # noqa
+                        xauth)
+
+BL = "bl.conn.test"
+BL2 = "bl2.conn.test"
+BL3 = "bl3.conn.test"
+BL4 = "bl4.conn.test"
+RHS = "rhs.conn.test"
+
+# Every check's action off, so a test turns on only the one it is about.
+QUIET = {
+    "DNSBLAction": "none",
+    "RHSBLAction": "none",
+    "IPRevAction": "none",
+    "HeloAction": "none",
+    "SenderDomainAction": "none",
+}
+
+
+@pytest.fixture(scope="module")
+def module_milter(workdir, milter_port, dnsd, postfix_instance):
+    binary = harness.authmilter_path()
+    if binary is None:
+        pytest.skip("the authmilter daemon is not built yet")
+    am = harness.Authmilter(binary, workdir, milter_port, dnsd.addr,
+                            name="authmilter-" + __name__)
+    m = Milter(am)
+    yield m
+    was_running = am.running()
+    rc = am.stop()
+    assert not was_running or rc == 0, "exit status %r after SIGTERM" % rc
+    assert am.sanitizer_reports() == []
+
+
+@pytest.fixture
+def milter(module_milter, request):
+    request.node.am_logs = getattr(request.node, "am_logs", {})
+    request.node.am_logs["authmilter log (this test)"] = \
+        module_milter.log_since
+    yield module_milter
+    assert module_milter.am.running(), "authmilter died"
+    assert module_milter.am.sanitizer_reports() == []
+
+
+def conf(*dicts, **kw):
+    out = dict(QUIET)
+    for d in dicts:
+        out.update(d)
+    out.update(kw)
+    return out
+
+
+def our_ar(headers):
+    """Parse every A-R header strictly; return ours (exactly one)."""
+    parsed = [harness.parse_authres(v) for v in headers]
+    ours = [h for h in parsed if h.authserv_id == harness.AUTHSERV_ID]
+    assert len(ours) == 1, headers
+    return ours[0]
+
+
+def ar_method(ar, method):
+    rs = [r for r in ar.results if r.method == method]
+    return rs[0] if rs else None
+
+
+def delivered(mta, r):
+    """Wait for the message of r at the sink; return (Delivered, XAuth,
+    parsed A-R)."""
+    assert r.code == 250, r.transcript
+    d = mta.wait_delivered(r)
+    assert mta.held() == []
+    return d, xauth(d.x_authmilter()), our_ar(d.authentication_results())
+
+
+def check_record(rec, w, qid=None, helo=None, mailfrom=None):
+    """The fields SPEC "Logs" asks for are in the log record."""
+    assert rec.get("ip") == w.ip, rec
+    assert rec.get("helo") == (helo or w.helo), rec
+    assert rec.get("mailfrom") == (w.sender if mailfrom is None
+                                   else mailfrom), rec
+    if qid is not None:
+        assert rec.get("qid") == qid, rec
+    assert "action" in rec, rec
+    assert rec.get("dns_ms", "").isdigit(), rec
+
+
+# -- causes: one per reply of SPEC "Replies" -----------------------------------
+
+
+class Cause:
+    """A failure of one check: how to configure it, how to break the
+    world, what reply, X-Authmilter item and log field it gives."""
+
+    def __init__(self, name, action_key, extra, breaker, reply, xkey,
+                 xresult, logkey, v6=False, null_mx=False):
+        self.name = name
+        self.action_key = action_key
+        self.extra = extra
+        self.breaker = breaker
+        self.reply = reply
+        self.xkey = xkey
+        self.xresult = xresult
+        self.logkey = logkey
+        self.v6 = v6
+
+    def keys(self, action, **more):
+        return conf(self.extra, {self.action_key: action}, more)
+
+
+def _nomx(w):
+    w.zone.remove(w.domain)
+
+
+def _nullmx(w):
+    w.zone.remove(w.domain)
+    w.zone.mx(w.domain, 0, ".")
+    w.zone.a(w.domain, "192.0.2.80")   # a web-only domain
+
+
+def _no_ptr(w):
+    w.zone.remove(harness.ipaddress.ip_address(w.ip).reverse_pointer)
+
+
+def _helo_elsewhere(w):
+    w.zone.remove(w.helo)
+    w.zone.a(w.helo, "192.0.2.99")
+
+
+CAUSES = [
+    Cause("dnsbl", "DNSBLAction", {"DNSBL": BL},
+          lambda w: w.list_ip(BL),
+          lambda w: ("554", "5.7.1", "Service unavailable; client [%s] "
+                     "blocked using %s" % (w.ip, BL)),
+          "dnsbl", "listed", "dnsbl"),
+    Cause("dnsbl6", "DNSBLAction", {"DNSBL": BL},
+          lambda w: w.list_ip(BL),
+          lambda w: ("554", "5.7.1", "Service unavailable; client [%s] "
+                     "blocked using %s" % (w.ip, BL)),
+          "dnsbl", "listed", "dnsbl", v6=True),
+    Cause("rhsbl", "RHSBLAction", {"RHSBL": RHS},
+          lambda w: w.list_domain(RHS),
+          lambda w: ("554", "5.7.1", "Service unavailable; sender domain "
+                     "%s blocked using %s" % (w.domain, RHS)),
+          "rhsbl", "listed", "rhsbl"),
+    Cause("iprev", "IPRevAction", {}, _no_ptr,
+          lambda w: ("550", "5.7.25", "Reverse DNS validation failed for "
+                     "[%s]" % w.ip),
+          None, "permerror", "iprev"),
+    Cause("helo", "HeloAction", {}, _helo_elsewhere,
+          lambda w: ("550", "5.7.1", "HELO name %s does not match client "
+                     "[%s]" % (w.helo, w.ip)),
+          "helo", "fail", "helo_result"),
+    Cause("sender", "SenderDomainAction", {}, _nomx,
+          lambda w: ("550", "5.1.8", "Sender address rejected: domain %s "
+                     "not found" % w.domain),
+          "sender-domain", "fail", "sender_domain"),
+    Cause("nullmx", "SenderDomainAction", {}, _nullmx,
+          lambda w: ("550", "5.7.27", "Sender address has null MX"),
+          "sender-domain", "nullmx", "sender_domain"),
+]
+CAUSE_IDS = [c.name for c in CAUSES]
+
+
+def soft(code, xcode):
+    """A reply made temporary, as Postfix's soft_bounce does."""
+    return "4" + code[1:], "4" + xcode[1:]
+
+
+def assert_result_reported(c, x, ar, rec):
+    """The check's failing result is in the headers and the log."""
+    if c.xkey is not None:
+        assert x.result(c.xkey) == c.xresult, x
+    else:
+        res = ar_method(ar, "iprev")
+        assert res is not None and res.result == c.xresult, ar
+    assert rec.get(c.logkey) == c.xresult, rec
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
+def test_reject_with_the_spec_reply_at_first_rcpt(mta, zone, milter, c):
+    w = World(zone, v6=c.v6)
+    c.breaker(w)
+    milter.use(c.keys("reject"))
+    r = w.send(mta)
+    code, xcode, text = c.reply(w)
+    assert r.text == "%s %s %s" % (code, xcode, text), r.transcript
+    assert error_command(r) == "RCPT", r.transcript
+    rec = milter.record(w.ip)
+    check_record(rec, w)
+    assert rec["action"] == "reject", rec
+    assert rec.get(c.logkey) == c.xresult, rec
+    assert mta.log_lines(r"milter-reject: RCPT from .*\[%s\]: %s %s"
+                         % (w.ip.replace(".", r"\."), code,
+                            xcode.replace(".", r"\.")))
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
+def test_tempfail_sends_the_reply_as_4xx(mta, zone, milter, c):
+    w = World(zone, v6=c.v6)
+    c.breaker(w)
+    milter.use(c.keys("tempfail"))
+    r = w.send(mta)
+    code, xcode, text = c.reply(w)
+    code, xcode = soft(code, xcode)
+    assert r.text == "%s %s %s" % (code, xcode, text), r.transcript
+    assert error_command(r) == "RCPT", r.transcript
+    rec = milter.record(w.ip)
+    check_record(rec, w)
+    assert rec["action"] == "tempfail", rec
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
+def test_quarantine_puts_the_message_on_hold(mta, zone, milter, c):
+    w = World(zone, v6=c.v6)
+    c.breaker(w)
+    milter.use(c.keys("quarantine"))
+    r = w.send(mta)
+    assert r.code == 250 and r.queue_id, r.transcript
+    held = harness.wait_until(
+        lambda: [q for q in mta.held() if q["queue_id"] == r.queue_id],
+        10, "message %s on hold" % r.queue_id)
+    assert len(held) == 1
+    text = mta.postcat(r.queue_id)
+    x = xauth(held_headers(text, "X-Authmilter"))
+    assert x.action.startswith("quarantine"), x
+    assert "reason=" in x.action, x
+    ar = our_ar(held_headers(text, "Authentication-Results"))
+    rec = milter.record(w.ip)
+    check_record(rec, w, qid=r.queue_id)
+    assert rec["action"] == "quarantine", rec
+    assert_result_reported(c, x, ar, rec)
+    # Postfix logs the hold, not the milter's reason.
+    assert mta.log_lines(r"%s: milter-hold: END-OF-MESSAGE from .*\[%s\]"
+                         % (r.queue_id, w.ip.replace(".", r"\.")))
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
+def test_tag_delivers_and_names_the_failure(mta, zone, milter, c):
+    w = World(zone, v6=c.v6)
+    c.breaker(w)
+    milter.use(c.keys("tag"))
+    r = w.send(mta)
+    d, x, ar = delivered(mta, r)
+    check_name = "sender" if c.name in ("sender", "nullmx") else \
+        "dnsbl" if c.name == "dnsbl6" else c.name
+    assert x.action.split() == ["tag", "failed=" + check_name], x
+    rec = milter.record(w.ip)
+    check_record(rec, w, qid=r.queue_id)
+    assert rec["action"] == "tag", rec
+    assert_result_reported(c, x, ar, rec)
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
+def test_none_delivers_and_still_reports(mta, zone, milter, c):
+    w = World(zone, v6=c.v6)
+    c.breaker(w)
+    milter.use(c.keys("none"))
+    r = w.send(mta)
+    d, x, ar = delivered(mta, r)
+    assert x.action == "accept", x
+    rec = milter.record(w.ip)
+    check_record(rec, w, qid=r.queue_id)
+    assert rec["action"] == "accept", rec
+    assert_result_reported(c, x, ar, rec)
+
+
+def test_everything_passes(mta, zone, milter):
+    """The default actions with every check on and a clean client."""
+    w = World(zone)
+    milter.use({"DNSBL": BL, "RHSBL": RHS, "IPRevAction": "reject",
+                "HeloAction": "reject"})
+    r = w.send(mta)
+    d, x, ar = delivered(mta, r)
+    assert x.action == "accept", x
+    for k in ("dnsbl", "rhsbl", "helo", "sender-domain"):
+        assert x.result(k) == "pass", x
+    iprev = ar_method(ar, "iprev")
+    assert iprev.result == "pass"
+    props = {(p.type, p.name): p.value for p in iprev.properties}
+    assert props[("smtp", "remote-ip")] == w.ip
+    assert props[("policy", "iprev")] == w.ptr_name
+    rec = milter.record(w.ip)
+    check_record(rec, w, qid=r.queue_id)
+    assert rec["from_domain"] == w.domain
+    for k, v in (("dnsbl", "pass"), ("rhsbl", "pass"), ("iprev", "pass"),
+                 ("helo_result", "pass"), ("sender_domain", "pass")):
+        assert rec.get(k) == v, (k, rec)
+    assert rec["action"] == "accept"
