@@ -11,6 +11,7 @@ cache carries nothing from one test to the next.
 """
 
 import os
+import re
 import sys
 
 import pytest
@@ -306,3 +307,52 @@ def test_everything_passes(mta, zone, milter):
                  ("helo_result", "pass"), ("sender_domain", "pass")):
         assert rec.get(k) == v, (k, rec)
     assert rec["action"] == "accept"
+
+
+# -- DelayReject no: the verdict in the check's own phase ------------------------
+
+# The phase whose callback gives the verdict with DelayReject no.
+PHASE_OF = {"dnsbl": "connect", "dnsbl6": "connect", "iprev": "connect",
+            "helo": "helo", "rhsbl": "mail", "sender": "mail",
+            "nullmx": "mail"}
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
+def test_delay_reject_no_rejects_in_the_phase(mta, zone, milter, c):
+    """What Postfix shows for a milter reject in each phase (recorded in
+    docs/CHECKS.md): at connect (here: at XCLIENT, where the milter
+    session for the XCLIENT address opens) the client gets Postfix's own
+    "554 HOST ESMTP not accepting connections" and the milter's reply is
+    only logged; a HELO reject is remembered by Postfix and given at MAIL
+    FROM; a MAIL reject answers MAIL FROM."""
+    w = World(zone, v6=c.v6)
+    c.breaker(w)
+    milter.use(c.keys("reject", DelayReject="no"))
+    r = w.send(mta)
+    code, xcode, text = c.reply(w)
+    spec = "%s %s %s" % (code, xcode, text)
+    ip = w.ip.replace(".", r"\.")
+    phase = PHASE_OF[c.name]
+    if phase == "connect":
+        assert error_command(r) == "XCLIENT", r.transcript
+        assert r.text == "554 %s ESMTP not accepting connections" \
+            % harness.AUTHSERV_ID, r.transcript
+        assert mta.log_lines(r"milter-reject: XCLIENT from .*\[%s\]: %s;"
+                             % (ip, re.escape(spec)))
+    elif phase == "helo":
+        assert error_command(r) == "MAIL", r.transcript
+        assert r.text == spec, r.transcript
+        assert mta.log_lines(r"milter-reject: EHLO from .*\[%s\]: %s;"
+                             % (ip, re.escape(spec)))
+    else:
+        assert error_command(r) == "MAIL", r.transcript
+        assert r.text == spec, r.transcript
+        assert mta.log_lines(r"milter-reject: MAIL from .*\[%s\]: %s;"
+                             % (ip, re.escape(spec)))
+    rec = milter.record(w.ip)
+    assert rec["action"] == "reject", rec
+    assert rec.get(c.logkey) == c.xresult, rec
+    if phase != "mail":
+        assert "mailfrom" not in rec, rec
+    else:
+        assert rec["mailfrom"] == w.sender, rec
