@@ -27,6 +27,7 @@
 #define FILTER_MAX_AR 100000     /* forged A-R headers of one message;
                                   * past it the message is tempfailed */
 #define FILTER_MAX_EXTRA 8       /* extra headers from the checks */
+#define FILTER_MAX_EXTRA_LEN 4096 /* octets of one extra header value */
 #define FILTER_AR_NAME "Authentication-Results"
 #define FILTER_XA_NAME "X-Authmilter"
 
@@ -716,13 +717,50 @@ sink_xauth(struct check_report *r, const char *key, const char *value)
 	policy_list_add(&s->xauth, key, value);
 }
 
+/*
+ * A copy of a header value a check built (folded with "\n\t"): printable
+ * ASCII and folds only, at most FILTER_MAX_EXTRA_LEN octets. The X-Authmilter
+ * item lists of policy.c would drop the folds and cut the value at 256.
+ */
+static char *
+header_copy(const char *v)
+{
+	size_t len = strnlen(v, FILTER_MAX_EXTRA_LEN), j = 0;
+	char *out = malloc(len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '\n' && i + 1 < len && (v[i + 1] == '\t' ||
+						 v[i + 1] == ' ') && j > 0)
+			out[j++] = '\n';
+		else if ((c >= 0x20 && c < 0x7f) || (c == '\t' && j > 0))
+			out[j++] = (char)c;
+	}
+	out[j] = '\0';
+	return out;
+}
+
 static void
 sink_header(struct check_report *r, const char *name, const char *value)
 {
 	struct fsink *s = r->priv;
+	struct policy_item *it;
 
-	if (s->extra.n < FILTER_MAX_EXTRA)
-		policy_list_add(&s->extra, name, value);
+	if (s->extra.n >= FILTER_MAX_EXTRA || name == NULL || value == NULL)
+		return;
+	it = &s->extra.v[s->extra.n];
+	it->key = header_copy(name);
+	it->value = header_copy(value);
+	if (it->key == NULL || it->value == NULL || it->key[0] == '\0') {
+		free(it->key);
+		free(it->value);
+		it->key = it->value = NULL;
+		return;
+	}
+	s->extra.n++;
 }
 
 static void

@@ -307,6 +307,18 @@ def test_everything_passes(mta, zone, milter):
                  ("helo_result", "pass"), ("sender_domain", "pass")):
         assert rec.get(k) == v, (k, rec)
     assert rec["action"] == "accept"
+    # Received-SPF (RFC 7208 s. 9.1): result, comment, then FWS and the
+    # key-value list, whole (the check's folds kept, nothing cut).
+    rspf = d.headers("Received-SPF")
+    assert len(rspf) == 1, rspf
+    m = re.match(r"^none \((.*)\)[ \t]*\r?\n[ \t]+(.*)$",
+                 rspf[0].strip(), re.S)
+    assert m, rspf
+    pairs = dict(kv.strip().split("=", 1)
+                 for kv in harness.unfold(m.group(2)).split(";"))
+    assert pairs == {"receiver": harness.AUTHSERV_ID, "client-ip": w.ip,
+                     "envelope-from": '"%s"' % w.sender, "helo": w.helo,
+                     "identity": "mailfrom"}, pairs
 
 
 # -- DelayReject no: the verdict in the check's own phase ------------------------
