@@ -20,6 +20,8 @@ import ipaddress
 import itertools
 import re
 
+import pytest
+
 import harness
 
 ZONE = "conn.test"
@@ -232,3 +234,88 @@ def error_command(reply):
         if re.match(r"^(<\*\*|<~\*)\s+\d{3}", ln):
             return last or "CONNECT"
     return None
+
+
+# -- fixtures and checks shared by the test modules ------------------------
+
+BL = "bl.conn.test"
+BL2 = "bl2.conn.test"
+BL3 = "bl3.conn.test"
+BL4 = "bl4.conn.test"
+RHS = "rhs.conn.test"
+
+# Every check's action off, so a test turns on only the one it is about.
+QUIET = {
+    "DNSBLAction": "none",
+    "RHSBLAction": "none",
+    "IPRevAction": "none",
+    "HeloAction": "none",
+    "SenderDomainAction": "none",
+}
+
+
+@pytest.fixture(scope="module")
+def module_milter(workdir, milter_port, dnsd, postfix_instance, request):
+    binary = harness.authmilter_path()
+    if binary is None:
+        pytest.skip("the authmilter daemon is not built yet")
+    am = harness.Authmilter(binary, workdir, milter_port, dnsd.addr,
+                            name="authmilter-" + request.module.__name__)
+    m = Milter(am)
+    yield m
+    was_running = am.running()
+    rc = am.stop()
+    assert not was_running or rc == 0, "exit status %r after SIGTERM" % rc
+    assert am.sanitizer_reports() == []
+
+
+@pytest.fixture
+def milter(module_milter, request):
+    request.node.am_logs = getattr(request.node, "am_logs", {})
+    request.node.am_logs["authmilter log (this test)"] = \
+        module_milter.log_since
+    yield module_milter
+    assert module_milter.am.running(), "authmilter died"
+    assert module_milter.am.sanitizer_reports() == []
+
+
+def conf(*dicts, **kw):
+    out = dict(QUIET)
+    for d in dicts:
+        out.update(d)
+    out.update(kw)
+    return out
+
+
+def our_ar(headers):
+    """Parse every A-R header strictly; return ours (exactly one)."""
+    parsed = [harness.parse_authres(v) for v in headers]
+    ours = [h for h in parsed if h.authserv_id == harness.AUTHSERV_ID]
+    assert len(ours) == 1, headers
+    return ours[0]
+
+
+def ar_method(ar, method):
+    rs = [r for r in ar.results if r.method == method]
+    return rs[0] if rs else None
+
+
+def delivered(mta, r):
+    """Wait for the message of r at the sink; return (Delivered, XAuth,
+    parsed A-R)."""
+    assert r.code == 250, r.transcript
+    d = mta.wait_delivered(r)
+    assert mta.held() == []
+    return d, xauth(d.x_authmilter()), our_ar(d.authentication_results())
+
+
+def check_record(rec, w, qid=None, helo=None, mailfrom=None):
+    """The fields SPEC "Logs" asks for are in the log record."""
+    assert rec.get("ip") == w.ip, rec
+    assert rec.get("helo") == (helo or w.helo), rec
+    assert rec.get("mailfrom") == (w.sender if mailfrom is None
+                                   else mailfrom), rec
+    if qid is not None:
+        assert rec.get("qid") == qid, rec
+    assert "action" in rec, rec
+    assert rec.get("dns_ms", "").isdigit(), rec
