@@ -29,9 +29,9 @@ if [ "${AM_SKIP_APT:-0}" != 1 ]; then
 fi
 
 if [ -d build/meson-private ]; then
-	meson setup --reconfigure build -De2e=false
+	meson setup --reconfigure build
 else
-	meson setup build -De2e=false
+	meson setup build
 fi
 meson compile -C build
 

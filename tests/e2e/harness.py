@@ -810,6 +810,16 @@ class Postfix:
         r = self._run(["postcat", "-c", self.conf_dir, "-q", queue_id])
         return r.stdout
 
+    def sendmail(self, text, mail_from="root@" + AUTHSERV_ID,
+                 rcpt="rcpt@dest.test"):
+        """Submit a message locally with Postfix's sendmail (pickup and
+        cleanup: the non_smtpd_milters path). Returns the
+        CompletedProcess."""
+        return subprocess.run(
+            ["/usr/sbin/sendmail", "-C", self.conf_dir, "-f", mail_from,
+             "-i", rcpt], input=text, text=True, capture_output=True,
+            timeout=60)
+
     def flush_queue(self):
         """Delete every queued message (postsuper -d ALL)."""
         self._run(["postsuper", "-c", self.conf_dir, "-d", "ALL"])

@@ -111,6 +111,22 @@ def test_forged_headers_removed_foreign_kept(mta, benign, start_authmilter,
         assert len(ours) <= 1, values
 
 
+def test_forged_headers_removed_on_local_submission(mta, benign,
+                                                   authmilter):
+    # sendmail -> pickup -> cleanup: the non_smtpd_milters path.
+    text, mid = harness.make_message("root@mx.test.example",
+                                     "rcpt@dest.test",
+                                     headers=interleaved())
+    r = mta.sendmail(text)
+    assert r.returncode == 0, r.stderr
+    d = mta.wait_delivered(mid)
+    values = d.authentication_results()
+    assert not [v for v in values if "forged.test" in v], values
+    kept = [norm(v) for v in values if "foreign" in v]
+    assert kept == [norm(x) for x in FOREIGN]
+    assert len(our_headers(d)) <= 1
+
+
 # -- authmilter down -------------------------------------------------------------
 
 def test_authmilter_stopped_means_postfix_tempfails(mta, benign,

@@ -170,6 +170,18 @@ def test_milter_reject_reaches_the_client(mta, stub):
     assert "5.7.1 stub rejects" in r.text
 
 
+def test_local_submission_goes_through_non_smtpd_milters(mta, stub):
+    text, mid = harness.make_message("root@mx.test.example",
+                                     "rcpt@dest.test")
+    r = mta.sendmail(text)
+    assert r.returncode == 0, r.stderr
+    d = mta.wait_delivered(mid)
+    assert d.headers("X-Stub-Milter")
+    conn = stub.events("connect")[-1]
+    assert conn["addr"] == "127.0.0.1"
+    assert stub.events("mail")[-1]["mail_from"] == "root@mx.test.example"
+
+
 def test_no_milter_listening_means_tempfail(mta):
     # Nothing listens on the milter port: milter_default_action applies.
     assert not harness.port_open(mta.milter_port)
