@@ -16,6 +16,7 @@
 #include "amerr.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DNS_NAME_MAX 253      /* presentation octets without the final dot */
 #define DNS_POLL_MS 100	      /* dispatcher poll timeout: shutdown latency */
@@ -437,6 +438,7 @@ query_cb(void *arg, int err, struct ub_result *r)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	a.ms = ts_ms(&q->start, &now);
 	log_answer(q, &a);
+	metrics_dns(q->type, a.status, a.ms);
 
 	pthread_mutex_lock(&set->mu);
 	q->cb_ans = a;
@@ -941,6 +943,7 @@ cancel_pending(struct dns_set *set, struct dns_query *only)
 			q->ans.status = DNS_TIMEOUT;
 			q->ans.ms = ts_ms(&q->start, &now);
 			log_answer(q, &q->ans);
+			metrics_dns(q->type, DNS_TIMEOUT, q->ans.ms);
 			timedout = true;
 		} else if (!wait_callbacks(set, q)) {
 			log_serror(set->tag, "dns: a cancelled query's "
@@ -1048,4 +1051,25 @@ dns_reverse_name(int family, const void *addr, const char *suffix, char *out,
 range:
 	out[0] = '\0';
 	return AM_ERANGE;
+}
+
+size_t
+dns_set_count(const struct dns_set *set)
+{
+	return set != NULL ? set->nq : 0;
+}
+
+const struct dns_query *
+dns_set_query(const struct dns_set *set, size_t i)
+{
+	const struct dns_query *q;
+	size_t k;
+
+	if (set == NULL || i >= set->nq)
+		return NULL;
+	/* the list is newest first: the i-th submitted is nq - 1 - i in */
+	k = set->nq - 1 - i;
+	for (q = set->head; q != NULL && k > 0; q = q->next)
+		k--;
+	return q;
 }

@@ -16,7 +16,8 @@
  * a query still pending at the deadline is cancelled and becomes
  * DNS_TIMEOUT for good, so that a check evaluated again later sees the
  * same answers. Queries started in one milter callback can be read in a
- * later callback of the same session.
+ * later callback of the same session. Every answer and every timeout
+ * is counted (type, outcome, latency) with metrics_dns(), lock-free.
  *
  * Caps: names longer than 253 octets or with a label over 63 octets, or
  *   empty labels, complete at once with DNS_INVALID and send nothing
@@ -171,6 +172,15 @@ void dns_set_reset_wait(struct dns_set *set);
 /* dns_query_name / dns_query_type - what a query asked. */
 const char *dns_query_name(const struct dns_query *q);
 enum dns_type dns_query_type(const struct dns_query *q);
+
+/*
+ * dns_set_count / dns_set_query - iterate over a set's queries in the
+ * order they were first submitted (i from 0 to dns_set_count() - 1);
+ * NULL past the end. For tools that show every query (explain). Each
+ * call walks the list: O(n) per query, at most DNS_MAX_QUERIES.
+ */
+size_t dns_set_count(const struct dns_set *set);
+const struct dns_query *dns_set_query(const struct dns_set *set, size_t i);
 
 /* dns_status_str - "data", "nodata", "nxdomain", "servfail", ... */
 const char *dns_status_str(enum dns_status s);

@@ -19,15 +19,15 @@
 #include "cidr.h"
 #include "conf.h"
 #include "dns.h"
+#include "engine.h"
 #include "filter.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "session.h"
 
 #define FILTER_MAX_AR 100000     /* forged A-R headers of one message;
                                   * past it the message is tempfailed */
-#define FILTER_MAX_EXTRA 8       /* extra headers from the checks */
-#define FILTER_MAX_EXTRA_LEN 4096 /* octets of one extra header value */
 #define FILTER_AR_NAME "Authentication-Results"
 #define FILTER_XA_NAME "X-Authmilter"
 
@@ -56,13 +56,6 @@ struct fconn {
 	bool has_body_hook;   /* some check reads the body */
 	struct check_outcome cout[SESSION_MAX_CHECKS]; /* connection-phase
 	                       * outcomes (when no message exists yet) */
-};
-
-/* What report() sinks collect at end of message. */
-struct fsink {
-	struct policy_list xauth;  /* X-Authmilter items */
-	struct policy_list logf;   /* log fields */
-	struct policy_list extra;  /* extra headers (name, value) */
 };
 
 static atomic_uint filter_nsessions;
@@ -156,6 +149,7 @@ fconn_get(SMFICTX *ctx)
 	if (fc == NULL)
 		return NULL;
 	atomic_fetch_add(&filter_nsessions, 1);
+	metrics_session();
 	seq = atomic_fetch_add(&filter_sidseq, 1) + 1;
 	snprintf(fc->c.sid, sizeof fc->c.sid, "%08lX.%lu",
 		 (unsigned long)time(NULL) & 0xffffffffUL, seq);
@@ -166,12 +160,7 @@ fconn_get(SMFICTX *ctx)
 		fconn_free(fc);
 		return NULL;
 	}
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops != NULL && ops->on_body != NULL)
-			fc->has_body_hook = true;
-	}
+	fc->has_body_hook = engine_has_body_hook();
 	return fc;
 }
 
@@ -179,6 +168,7 @@ fconn_get(SMFICTX *ctx)
 static sfsistat
 internal_error(SMFICTX *ctx, struct fconn *fc, const char *where, int rc)
 {
+	metrics_internal_error();
 	if (fc != NULL) {
 		log_serror(fc->c.sid, "qid=%s: internal error in %s: %s",
 			   qid_of(fc), where, am_strerror(rc));
@@ -230,61 +220,15 @@ verdict_reply(SMFICTX *ctx, const struct policy_verdict *v)
 	return v->action == AM_ACT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
-/* The outcome slots for check i: the message's, or the connection's. */
-static struct check_outcome *
-outcome_slot(struct fconn *fc, size_t i)
-{
-	struct fmsg *fm = fmsg_of(fc);
-
-	return fm != NULL ? &fm->out[i] : &fc->cout[i];
-}
-
-/*
- * Finish the checks that are ready after phase upto (every check when
- * all is set, else only those whose action can reject or tempfail),
- * then decide. Returns 0 with v filled, or a negative AM_E* code.
- */
+/* Finish the ready checks and decide (engine_decide). */
 static int
 decide(struct fconn *fc, enum check_phase upto, bool all,
        struct policy_verdict *v)
 {
-	struct policy_entry ent[SESSION_MAX_CHECKS];
 	struct fmsg *fm = fmsg_of(fc);
-	struct timespec deadline;
-	size_t n = 0;
-	int rc = 0;
 
-	dns_deadline(&deadline, fc->c.conf->dns_timeout * 1000U);
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-		struct check_outcome *o = outcome_slot(fc, i);
-
-		if (ops == NULL || ops->finish == NULL || ops->ready > upto)
-			continue;
-		if (!all && policy_max_action(fc->c.conf, ops->name) <
-				    AM_ACT_TEMPFAIL)
-			continue;
-		if (!o->done) {
-			rc = ops->finish(&fc->c, fm ? &fm->m : NULL,
-					 &fc->c.slot[i],
-					 fm ? &fm->m.slot[i] : NULL, &deadline,
-					 o);
-			if (rc < 0) {
-				log_serror(fc->c.sid, "qid=%s: check %s: %s",
-					   qid_of(fc), ops->name,
-					   am_strerror(rc));
-				goto out;
-			}
-			o->done = true;
-			policy_dns_error(fc->c.conf, ops->name, o);
-		}
-		ent[n].check = ops->name;
-		ent[n].o = o;
-		n++;
-	}
-	policy_decide(fc->c.conf, ent, n, v);
-out:
-	return rc;
+	return engine_decide(&fc->c, fm ? &fm->m : NULL,
+			     fm ? fm->out : fc->cout, upto, all, v);
 }
 
 static void log_verdict(struct fconn *fc, const struct policy_verdict *v);
@@ -398,6 +342,7 @@ set_address(struct conn *c, const struct sockaddr *sa)
 static sfsistat
 fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_get(ctx);
 	struct conn *c;
 	const char *j;
@@ -425,15 +370,9 @@ fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		   c->ip[0] ? c->ip : "-", c->internal ? " (internal)" : "");
 	if (c->skip)
 		return SMFIS_CONTINUE;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_connect == NULL)
-			continue;
-		rc = ops->on_connect(c, &c->slot[i]);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_connect(c, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	if (!c->conf->delay_reject)
 		return decision_point(ctx, fc, CHECK_PH_CONNECT);
 	return SMFIS_CONTINUE;
@@ -442,6 +381,7 @@ fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 static sfsistat
 fi_helo(SMFICTX *ctx, char *helohost)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
 	struct conn *c;
 	int rc;
@@ -455,15 +395,9 @@ fi_helo(SMFICTX *ctx, char *helohost)
 		return internal_error(ctx, fc, "helo", AM_ENOMEM);
 	if (c->skip)
 		return SMFIS_CONTINUE;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_helo == NULL)
-			continue;
-		rc = ops->on_helo(c, &c->slot[i]);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_helo(c, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	if (!c->conf->delay_reject)
 		return decision_point(ctx, fc, CHECK_PH_HELO);
 	return SMFIS_CONTINUE;
@@ -483,38 +417,10 @@ update_qid(SMFICTX *ctx, struct fconn *fc)
 		log_escape(i, strlen(i), fm->m.qid, sizeof fm->m.qid);
 }
 
-/* The envelope sender without <> and its lower-case domain. */
-static int
-set_sender(struct msg *m, const char *arg)
-{
-	size_t len = strnlen(arg, SESSION_MAX_NAME);
-	const char *at;
-
-	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>') {
-		arg++;
-		len -= 2;
-	} else if (len >= 1 && arg[0] == '<') {
-		arg++;
-		len--;
-	}
-	m->mail_from = strndup(arg, len);
-	if (m->mail_from == NULL)
-		return AM_ENOMEM;
-	m->null_sender = m->mail_from[0] == '\0';
-	at = strrchr(m->mail_from, '@');
-	if (at != NULL && at[1] != '\0') {
-		m->mail_domain = strdup(at + 1);
-		if (m->mail_domain == NULL)
-			return AM_ENOMEM;
-		for (char *p = m->mail_domain; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	}
-	return 0;
-}
-
 static sfsistat
 fi_envfrom(SMFICTX *ctx, char **argv)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
 	struct fmsg *fm;
 	struct conn *c;
@@ -532,7 +438,7 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	c->nmsgs++;
 	memset(fc->cout, 0, sizeof fc->cout);
 	dns_set_reset_wait(c->dns);
-	rc = set_sender(&fm->m, argv && argv[0] ? argv[0] : "");
+	rc = engine_set_sender(&fm->m, argv && argv[0] ? argv[0] : "");
 	if (rc < 0)
 		return internal_error(ctx, fc, "mail", rc);
 	auth = smfi_getsymval(ctx, "{auth_authen}");
@@ -542,15 +448,9 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	update_qid(ctx, fc);
 	if (c->skip)
 		return SMFIS_CONTINUE;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_mail == NULL)
-			continue;
-		rc = ops->on_mail(c, &fm->m, &c->slot[i], &fm->m.slot[i]);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_mail(c, &fm->m, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	if (!c->conf->delay_reject)
 		return decision_point(ctx, fc, CHECK_PH_MAIL);
 	return SMFIS_CONTINUE;
@@ -559,6 +459,7 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 static sfsistat
 fi_envrcpt(SMFICTX *ctx, char **argv)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
 	struct fmsg *fm;
 	struct conn *c;
@@ -577,16 +478,9 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 	}
 	if (c->skip)
 		return SMFIS_CONTINUE;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_rcpt == NULL)
-			continue;
-		rc = ops->on_rcpt(c, &fm->m, &c->slot[i], &fm->m.slot[i],
-				  rcpt);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_rcpt(c, &fm->m, rcpt, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	if (fm->m.nrcpt == 1 && c->conf->delay_reject)
 		return decision_point(ctx, fc, CHECK_PH_MAIL);
 	return SMFIS_CONTINUE;
@@ -621,6 +515,7 @@ add_forged(struct fmsg *fm)
 static sfsistat
 fi_header(SMFICTX *ctx, char *name, char *value)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
 	struct fmsg *fm;
 	struct conn *c;
@@ -645,24 +540,18 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 	} else if (strcasecmp(name, "From") == 0 && fm->from == NULL) {
 		fm->from = capdup(value, SESSION_MAX_NAME);
 	}
-	if (c->skip || fm->m.nheaders >= SESSION_MAX_HEADERS)
+	if (c->skip)
 		return SMFIS_CONTINUE;
-	fm->m.nheaders++;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_header == NULL)
-			continue;
-		rc = ops->on_header(c, &fm->m, &fm->m.slot[i], name, value);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_header(c, &fm->m, name, value, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	return SMFIS_CONTINUE;
 }
 
 static sfsistat
 fi_eoh(SMFICTX *ctx)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
 	struct fmsg *fm;
 	int rc;
@@ -673,21 +562,16 @@ fi_eoh(SMFICTX *ctx)
 	update_qid(ctx, fc);
 	if (fc->c.skip)
 		return SMFIS_CONTINUE;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_eoh == NULL)
-			continue;
-		rc = ops->on_eoh(&fc->c, &fm->m, &fm->m.slot[i]);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_eoh(&fc->c, &fm->m, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	return SMFIS_CONTINUE;
 }
 
 static sfsistat
 fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
+	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
 	struct fmsg *fm;
 	int rc;
@@ -697,78 +581,10 @@ fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	fm = fmsg_of(fc);
 	if (fc->c.skip || !fc->has_body_hook)
 		return fc->skip_body ? SMFIS_SKIP : SMFIS_CONTINUE;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL || ops->on_body == NULL)
-			continue;
-		rc = ops->on_body(&fc->c, &fm->m, &fm->m.slot[i], chunk, len);
-		if (rc < 0)
-			return internal_error(ctx, fc, ops->name, rc);
-	}
+	rc = engine_body(&fc->c, &fm->m, chunk, len, &who);
+	if (rc < 0)
+		return internal_error(ctx, fc, who, rc);
 	return SMFIS_CONTINUE;
-}
-
-static void
-sink_xauth(struct check_report *r, const char *key, const char *value)
-{
-	struct fsink *s = r->priv;
-
-	policy_list_add(&s->xauth, key, value);
-}
-
-/*
- * A copy of a header value a check built (folded with "\n\t"): printable
- * ASCII and folds only, at most FILTER_MAX_EXTRA_LEN octets. The X-Authmilter
- * item lists of policy.c would drop the folds and cut the value at 256.
- */
-static char *
-header_copy(const char *v)
-{
-	size_t len = strnlen(v, FILTER_MAX_EXTRA_LEN), j = 0;
-	char *out = malloc(len + 1);
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (c == '\n' && i + 1 < len && (v[i + 1] == '\t' ||
-						 v[i + 1] == ' ') && j > 0)
-			out[j++] = '\n';
-		else if ((c >= 0x20 && c < 0x7f) || (c == '\t' && j > 0))
-			out[j++] = (char)c;
-	}
-	out[j] = '\0';
-	return out;
-}
-
-static void
-sink_header(struct check_report *r, const char *name, const char *value)
-{
-	struct fsink *s = r->priv;
-	struct policy_item *it;
-
-	if (s->extra.n >= FILTER_MAX_EXTRA || name == NULL || value == NULL)
-		return;
-	it = &s->extra.v[s->extra.n];
-	it->key = header_copy(name);
-	it->value = header_copy(value);
-	if (it->key == NULL || it->value == NULL || it->key[0] == '\0') {
-		free(it->key);
-		free(it->value);
-		it->key = it->value = NULL;
-		return;
-	}
-	s->extra.n++;
-}
-
-static void
-sink_logf(struct check_report *r, const char *key, const char *value)
-{
-	struct fsink *s = r->priv;
-
-	policy_list_add(&s->logf, key, value);
 }
 
 /*
@@ -822,80 +638,35 @@ remove_forged(SMFICTX *ctx, struct fconn *fc)
 	return rc;
 }
 
+/* The per-message log line and its metrics. */
 static void
-log_message(struct fconn *fc, const struct fsink *s,
+log_message(struct fconn *fc, const struct engine_report *r,
 	    const struct policy_verdict *v)
 {
 	struct fmsg *fm = fmsg_of(fc);
-	struct log_field f[POLICY_MAX_ITEMS + 8];
-	char act[48], num[32], fromdom[256];
-	struct policy_logmsg lm = {0};
-	const char *from = policy_list_get(&s->logf, "from_domain");
-	size_t n;
 
-	if (from == NULL && fm != NULL) {
-		policy_from_domain(fm->from, fromdom, sizeof fromdom);
-		from = fromdom[0] ? fromdom : NULL;
-	}
-	lm.qid = fm != NULL && fm->m.qid[0] ? fm->m.qid : NULL;
-	lm.ip = fc->c.ip[0] ? fc->c.ip : NULL;
-	lm.helo = fc->c.helo;
-	lm.mail_from = fm != NULL ? fm->m.mail_from : NULL;
-	lm.from_domain = from;
-	lm.dns_ms = dns_set_wait_ms(fc->c.dns);
-	n = policy_log_fields(&lm, &s->logf, v, act, sizeof act, num,
-			      sizeof num, f, sizeof f / sizeof f[0]);
-	/* the checks' own from_domain field is already in lm */
-	for (size_t i = 0; i < n; i++)
-		if (i > 4 && strcmp(f[i].key, "from_domain") == 0)
-			f[i].value = NULL;
-	log_record(LOG_L_INFO, fc->c.sid, f, n);
+	engine_log(&fc->c, fm ? &fm->m : NULL, fm ? fm->from : NULL, r, v);
+	engine_count(fm ? fm->out : fc->cout, v);
 }
 
-/* Let every finished check report into rep. */
-static void
-report_all(struct fconn *fc, struct check_report *rep)
-{
-	struct fmsg *fm = fmsg_of(fc);
-
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-		const struct check_outcome *o = outcome_slot(fc, i);
-
-		if (ops == NULL || ops->report == NULL || !o->done)
-			continue;
-		ops->report(&fc->c, fm ? &fm->m : NULL, &fc->c.slot[i],
-			    fm ? &fm->m.slot[i] : NULL, o, rep);
-	}
-}
-
+/* The log line of a verdict given before end of message. */
 static void
 log_verdict(struct fconn *fc, const struct policy_verdict *v)
 {
-	struct fsink sink = {0};
-	struct check_report rep = {
-		.xauth = sink_xauth,
-		.header = sink_header,
-		.logf = sink_logf,
-		.priv = &sink,
-	};
+	struct fmsg *fm = fmsg_of(fc);
+	struct engine_report r = {0};
 
-	rep.ar = authres_new(fc->c.conf->authserv_id);
-	if (rep.ar != NULL)
-		report_all(fc, &rep);
-	log_message(fc, &sink, v);
-	authres_free(rep.ar);
-	policy_list_free(&sink.xauth);
-	policy_list_free(&sink.extra);
-	policy_list_free(&sink.logf);
+	engine_report(&fc->c, fm ? &fm->m : NULL, fm ? fm->out : fc->cout,
+		      &r);
+	log_message(fc, &r, v);
+	engine_report_free(&r);
 }
 
 static sfsistat
 fi_eom(SMFICTX *ctx)
 {
 	struct fconn *fc = fconn_of(ctx);
-	struct fsink sink = {0};
-	struct check_report rep = {0};
+	struct engine_report rep = {0};
 	struct policy_verdict v;
 	struct fmsg *fm;
 	char *arv = NULL, *xav = NULL;
@@ -919,6 +690,7 @@ fi_eom(SMFICTX *ctx)
 	if (fc->c.skip) {
 		log_sinfo(fc->c.sid, "qid=%s: not checked (%s)", qid_of(fc),
 			  fc->c.internal ? "internal" : "authenticated");
+		metrics_skipped(fc->c.internal);
 		goto out;
 	}
 	rc = decide(fc, CHECK_PH_EOM, true, &v);
@@ -926,32 +698,26 @@ fi_eom(SMFICTX *ctx)
 		ret = internal_error(ctx, fc, "finish", rc);
 		goto out;
 	}
-	rep.ar = authres_new(fc->c.conf->authserv_id);
-	if (rep.ar == NULL) {
-		ret = internal_error(ctx, fc, "eom", AM_ENOMEM);
+	rc = engine_report(&fc->c, &fm->m, fm->out, &rep);
+	if (rc < 0) {
+		ret = internal_error(ctx, fc, "eom", rc);
 		goto out;
 	}
-	rep.xauth = sink_xauth;
-	rep.header = sink_header;
-	rep.logf = sink_logf;
-	rep.priv = &sink;
-	report_all(fc, &rep);
-	log_message(fc, &sink, &v);
+	log_message(fc, &rep, &v);
 	if (v.action >= AM_ACT_TEMPFAIL) {
 		ret = verdict_reply(ctx, &v);
 		goto out;
 	}
-	arv = authres_render(rep.ar);
-	xav = policy_xauth_render(fc->c.conf->authserv_id, &sink.xauth, &v);
-	if (arv == NULL || xav == NULL) {
-		ret = internal_error(ctx, fc, "eom", AM_ENOMEM);
+	rc = engine_render(fc->c.conf, &rep, &v, &arv, &xav);
+	if (rc < 0) {
+		ret = internal_error(ctx, fc, "eom", rc);
 		goto out;
 	}
 	/* inserted at 0 in reverse: A-R ends up on top */
 	rc = insert_header(ctx, fc, FILTER_XA_NAME, xav);
-	for (size_t k = sink.extra.n; rc == 0 && k > 0; k--)
-		rc = insert_header(ctx, fc, sink.extra.v[k - 1].key,
-				   sink.extra.v[k - 1].value);
+	for (size_t k = rep.extra.n; rc == 0 && k > 0; k--)
+		rc = insert_header(ctx, fc, rep.extra.v[k - 1].key,
+				   rep.extra.v[k - 1].value);
 	if (rc == 0)
 		rc = insert_header(ctx, fc, FILTER_AR_NAME, arv);
 	if (rc < 0) {
@@ -972,10 +738,7 @@ fi_eom(SMFICTX *ctx)
 out:
 	free(arv);
 	free(xav);
-	authres_free(rep.ar);
-	policy_list_free(&sink.xauth);
-	policy_list_free(&sink.extra);
-	policy_list_free(&sink.logf);
+	engine_report_free(&rep);
 	msg_free(fc);
 	return ret;
 }

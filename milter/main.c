@@ -25,6 +25,7 @@
 #include "dns.h"
 #include "filter.h"
 #include "log.h"
+#include "metrics.h"
 
 #ifndef AM_OPENDMARC_VERSION
 #define AM_OPENDMARC_VERSION "unknown"
@@ -347,6 +348,7 @@ reload(const struct opts *o)
 	n = load_logged(o);
 	if (n == NULL) {
 		log_error("reload failed: keeping the running configuration");
+		metrics_reload(false);
 		return;
 	}
 	old = o->boot;
@@ -366,6 +368,7 @@ reload(const struct opts *o)
 			 "restart");
 	log_setup(n->log_level, n->log_format);
 	conf_publish(n);
+	metrics_reload(true);
 	log_info("configuration reloaded from %s",
 		 o->file != NULL ? o->file
 				 : (n->defaults_only ? "built-in defaults"
@@ -438,7 +441,16 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		log_error("DNS: %s", err);
 		return 1;
 	}
-	if (open_socket(c) != 0 || drop_privileges(c) != 0)
+	if (open_socket(c) != 0)
+		goto out;
+	/* before the privilege drop: the port may be below 1024 */
+	if (metrics_start(c->metrics_listen, err, sizeof err) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (c->metrics_listen != NULL)
+		log_info("metrics on http://%s/metrics", c->metrics_listen);
+	if (drop_privileges(c) != 0)
 		goto out;
 	if (c->pid_file != NULL) {
 		if (write_pidfile(c->pid_file) != 0)
@@ -481,6 +493,7 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		rc = 1;
 	}
 out:
+	metrics_stop();
 	dns_shutdown();
 	if (pid_written && unlink(c->pid_file) != 0)
 		log_errno("cannot remove PidFile %s", c->pid_file);

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* engine - check hooks, decisions, reports and renderings of a session */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amerr.h"
+#include "authres.h"
+#include "check.h"
+#include "dns.h"
+#include "engine.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy.h"
+#include "session.h"
+
+#define EACH_CHECK(i, ops)                                                  \
+	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) \
+		for (const struct check_ops *ops = check_get(i); ops != NULL; \
+		     ops = NULL)
+
+static const char *
+qid_or_dash(const struct msg *m)
+{
+	return m != NULL && m->qid[0] != '\0' ? m->qid : "-";
+}
+
+int
+engine_set_sender(struct msg *m, const char *arg)
+{
+	size_t len = strnlen(arg, SESSION_MAX_NAME);
+	const char *at;
+
+	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>') {
+		arg++;
+		len -= 2;
+	} else if (len >= 1 && arg[0] == '<') {
+		arg++;
+		len--;
+	}
+	m->mail_from = strndup(arg, len);
+	if (m->mail_from == NULL)
+		return AM_ENOMEM;
+	m->null_sender = m->mail_from[0] == '\0';
+	at = strrchr(m->mail_from, '@');
+	if (at != NULL && at[1] != '\0') {
+		m->mail_domain = strdup(at + 1);
+		if (m->mail_domain == NULL)
+			return AM_ENOMEM;
+		for (char *p = m->mail_domain; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	return 0;
+}
+
+bool
+engine_has_body_hook(void)
+{
+	EACH_CHECK(i, ops)
+	if (ops->on_body != NULL)
+		return true;
+	return false;
+}
+
+int
+engine_connect(struct conn *c, const char **who)
+{
+	int rc = 0;
+
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_connect == NULL)
+			continue;
+		rc = ops->on_connect(c, &c->slot[i]);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_helo(struct conn *c, const char **who)
+{
+	int rc = 0;
+
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_helo == NULL)
+			continue;
+		rc = ops->on_helo(c, &c->slot[i]);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_mail(struct conn *c, struct msg *m, const char **who)
+{
+	int rc = 0;
+
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_mail == NULL)
+			continue;
+		rc = ops->on_mail(c, m, &c->slot[i], &m->slot[i]);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_rcpt(struct conn *c, struct msg *m, const char *rcpt,
+	    const char **who)
+{
+	int rc = 0;
+
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_rcpt == NULL)
+			continue;
+		rc = ops->on_rcpt(c, m, &c->slot[i], &m->slot[i], rcpt);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_header(struct conn *c, struct msg *m, const char *name,
+	      const char *value, const char **who)
+{
+	int rc = 0;
+
+	if (m->nheaders >= SESSION_MAX_HEADERS)
+		return 0;
+	m->nheaders++;
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_header == NULL)
+			continue;
+		rc = ops->on_header(c, m, &m->slot[i], name, value);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_eoh(struct conn *c, struct msg *m, const char **who)
+{
+	int rc = 0;
+
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_eoh == NULL)
+			continue;
+		rc = ops->on_eoh(c, m, &m->slot[i]);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_body(struct conn *c, struct msg *m, const unsigned char *chunk,
+	    size_t len, const char **who)
+{
+	int rc = 0;
+
+	EACH_CHECK(i, ops)
+	{
+		if (ops->on_body == NULL)
+			continue;
+		rc = ops->on_body(c, m, &m->slot[i], chunk, len);
+		if (rc < 0) {
+			*who = ops->name;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+int
+engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
+	      enum check_phase upto, bool all, struct policy_verdict *v)
+{
+	struct policy_entry ent[SESSION_MAX_CHECKS];
+	struct timespec deadline;
+	size_t n = 0;
+	int rc = 0;
+
+	dns_deadline(&deadline, c->conf->dns_timeout * 1000U);
+	EACH_CHECK(i, ops)
+	{
+		struct check_outcome *o = &out[i];
+
+		if (ops->finish == NULL || ops->ready > upto)
+			continue;
+		if (!all &&
+		    policy_max_action(c->conf, ops->name) < AM_ACT_TEMPFAIL)
+			continue;
+		if (!o->done) {
+			rc = ops->finish(c, m, &c->slot[i],
+					 m ? &m->slot[i] : NULL, &deadline, o);
+			if (rc < 0) {
+				log_serror(c->sid, "qid=%s: check %s: %s",
+					   qid_or_dash(m), ops->name,
+					   am_strerror(rc));
+				goto out;
+			}
+			o->done = true;
+			policy_dns_error(c->conf, ops->name, o);
+		}
+		ent[n].check = ops->name;
+		ent[n].o = o;
+		n++;
+	}
+	policy_decide(c->conf, ent, n, v);
+out:
+	return rc;
+}
+
+static void
+sink_xauth(struct check_report *r, const char *key, const char *value)
+{
+	struct engine_report *s = r->priv;
+
+	policy_list_add(&s->xauth, key, value);
+}
+
+/*
+ * A copy of a header name or value a check built (folded with "\n\t"):
+ * printable ASCII and folds only, at most ENGINE_MAX_EXTRA_LEN octets.
+ * policy_list_add() would drop the folds (Received-SPF then lost the FWS
+ * before its key-value list) and cut the value at 256 octets.
+ */
+static char *
+header_copy(const char *v)
+{
+	size_t len = strnlen(v, ENGINE_MAX_EXTRA_LEN), j = 0;
+	char *out = malloc(len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '\n' && j > 0 && i + 1 < len &&
+		    (v[i + 1] == '\t' || v[i + 1] == ' '))
+			out[j++] = '\n';
+		else if ((c >= 0x20 && c < 0x7f) || (c == '\t' && j > 0))
+			out[j++] = (char)c;
+	}
+	out[j] = '\0';
+	return out;
+}
+
+static void
+sink_header(struct check_report *r, const char *name, const char *value)
+{
+	struct engine_report *s = r->priv;
+	struct policy_item *it;
+
+	if (s->extra.n >= ENGINE_MAX_EXTRA || name == NULL || value == NULL)
+		return;
+	it = &s->extra.v[s->extra.n];
+	it->key = header_copy(name);
+	it->value = header_copy(value);
+	if (it->key == NULL || it->value == NULL || it->key[0] == '\0') {
+		free(it->key);
+		free(it->value);
+		it->key = it->value = NULL;
+		return;
+	}
+	s->extra.n++;
+}
+
+static void
+sink_logf(struct check_report *r, const char *key, const char *value)
+{
+	struct engine_report *s = r->priv;
+
+	policy_list_add(&s->logf, key, value);
+}
+
+int
+engine_report(struct conn *c, struct msg *m, const struct check_outcome *out,
+	      struct engine_report *r)
+{
+	struct check_report rep = {
+		.xauth = sink_xauth,
+		.header = sink_header,
+		.logf = sink_logf,
+		.priv = r,
+	};
+
+	r->ar = authres_new(c->conf->authserv_id);
+	if (r->ar == NULL)
+		return AM_ENOMEM;
+	rep.ar = r->ar;
+	EACH_CHECK(i, ops)
+	{
+		if (ops->report == NULL || !out[i].done)
+			continue;
+		ops->report(c, m, &c->slot[i], m ? &m->slot[i] : NULL, &out[i],
+			    &rep);
+	}
+	return 0;
+}
+
+void
+engine_report_free(struct engine_report *r)
+{
+	authres_free(r->ar);
+	r->ar = NULL;
+	policy_list_free(&r->xauth);
+	policy_list_free(&r->extra);
+	policy_list_free(&r->logf);
+}
+
+int
+engine_render(const struct conf *cf, const struct engine_report *r,
+	      const struct policy_verdict *v, char **ar, char **xauth)
+{
+	*ar = r->ar != NULL ? authres_render(r->ar) : NULL;
+	*xauth = policy_xauth_render(cf->authserv_id, &r->xauth, v);
+	if (*ar == NULL || *xauth == NULL) {
+		free(*ar);
+		free(*xauth);
+		*ar = *xauth = NULL;
+		return AM_ENOMEM;
+	}
+	return 0;
+}
+
+void
+engine_log(struct conn *c, struct msg *m, const char *from_header,
+	   const struct engine_report *r, const struct policy_verdict *v)
+{
+	struct log_field f[POLICY_MAX_ITEMS + 8];
+	char act[48], num[32], fromdom[256];
+	struct policy_logmsg lm = {0};
+	const char *from = policy_list_get(&r->logf, "from_domain");
+	size_t n;
+
+	if (from == NULL && from_header != NULL) {
+		policy_from_domain(from_header, fromdom, sizeof fromdom);
+		from = fromdom[0] ? fromdom : NULL;
+	}
+	lm.qid = m != NULL && m->qid[0] ? m->qid : NULL;
+	lm.ip = c->ip[0] ? c->ip : NULL;
+	lm.helo = c->helo;
+	lm.mail_from = m != NULL ? m->mail_from : NULL;
+	lm.from_domain = from;
+	lm.dns_ms = dns_set_wait_ms(c->dns);
+	n = policy_log_fields(&lm, &r->logf, v, act, sizeof act, num,
+			      sizeof num, f, sizeof f / sizeof f[0]);
+	/* the checks' own from_domain field is already in lm */
+	for (size_t i = 0; i < n; i++)
+		if (i > 4 && strcmp(f[i].key, "from_domain") == 0)
+			f[i].value = NULL;
+	log_record(LOG_L_INFO, c->sid, f, n);
+}
+
+void
+engine_count(const struct check_outcome *out, const struct policy_verdict *v)
+{
+	metrics_message();
+	EACH_CHECK(i, ops)
+	if (out[i].done)
+		metrics_check_result(i, out[i].result);
+	metrics_action(v->dry_run ? v->wanted : v->action, v->dry_run);
+}
