@@ -134,6 +134,17 @@ def test_reject_with_the_spec_reply_at_first_rcpt(mta, zone, milter, c):
                             xcode.replace(".", r"\.")))
 
 
+def test_every_rcpt_gets_the_delayed_reply(mta, zone, milter):
+    w = World(zone)
+    w.list_ip(BL)
+    milter.use(conf({"DNSBL": BL, "DNSBLAction": "reject"}))
+    r = w.send(mta, rcpt="a@dest.test,b@dest.test")
+    want = "Service unavailable; client [%s] blocked using %s" % (w.ip, BL)
+    rcpt_replies = [(c, t) for c, t, err in r.replies if err]
+    assert rcpt_replies == [(554, "5.7.1 " + want)] * 2, r.transcript
+    assert len(milter.records()) == 1, milter.lines()
+
+
 @pytest.mark.parametrize("c", CAUSES, ids=CAUSE_IDS)
 def test_tempfail_sends_the_reply_as_4xx(mta, zone, milter, c):
     w = World(zone, v6=c.v6)
