@@ -316,6 +316,8 @@ def check_record(rec, w, qid=None, helo=None, mailfrom=None):
     assert rec.get("mailfrom") == (w.sender if mailfrom is None
                                    else mailfrom), rec
     if qid is not None:
+        # delivered: the header block was read, From: is <sender>
         assert rec.get("qid") == qid, rec
+        assert rec.get("from_domain") == w.domain, rec
     assert "action" in rec, rec
     assert rec.get("dns_ms", "").isdigit(), rec

@@ -12,6 +12,7 @@ cache carries nothing from one test to the next.
 
 import os
 import re
+import smtplib
 import sys
 
 import pytest
@@ -482,3 +483,68 @@ def test_dns_time_is_the_longest_chain_not_the_sum(mta, zone, milter):
     ms = int(rec["dns_ms"])
     # at least one delayed answer was waited for, and far less than 3
     assert 200 <= ms < 3 * 200, rec
+
+
+# -- several messages in one session -------------------------------------------------
+
+
+def smtp_session(mta, w):
+    """An smtplib session with the XCLIENT address and HELO of w."""
+    s = smtplib.SMTP("127.0.0.1", mta.port, timeout=30)
+    s.ehlo(w.helo)
+    code, msg = s.docmd("XCLIENT", "ADDR=%s NAME=[UNAVAILABLE] HELO=%s"
+                        % (harness.xclient_addr(w.ip), w.helo))
+    assert code == 220, msg
+    s.ehlo(w.helo)
+    return s
+
+
+@pytest.mark.parametrize("action", ["reject", "tag"])
+def test_connection_verdict_applies_to_every_message(mta, zone, milter,
+                                                     action):
+    """A client sends two messages in one session (RSET between): the
+    connect and HELO results hold for both, and each gets its log line
+    and (when delivered) its X-Authmilter header."""
+    w = World(zone)
+    w.list_ip(BL)
+    _helo_elsewhere(w)
+    milter.use(conf({"DNSBL": BL, "DNSBLAction": action,
+                     "HeloAction": "tag"}))
+    s = smtp_session(mta, w)
+    mids = []
+    try:
+        for k in range(2):
+            assert s.mail(w.sender)[0] == 250
+            code, msg = s.rcpt("rcpt%d@dest.test" % k)
+            if action == "reject":
+                assert (code, msg.decode()) == (
+                    554, "5.7.1 Service unavailable; client [%s] blocked "
+                    "using %s" % (w.ip, BL)), msg
+                s.rset()
+                continue
+            assert code == 250, msg
+            text, mid = harness.make_message(w.sender, "rcpt@dest.test")
+            code, msg = s.data(text.encode())
+            assert code == 250, msg
+            mids.append(mid)
+        s.quit()
+    finally:
+        s.close()
+    for mid in mids:
+        d = mta.wait_delivered(mid)
+        our_ar(d.authentication_results())
+        x = xauth(d.x_authmilter())
+        assert x.result("dnsbl") == "listed", x
+        assert x.result("helo") == "fail", x
+        assert x.action.split() == ["tag", "failed=dnsbl,helo"], x
+    recs = harness.wait_until(
+        lambda: len(milter.records()) >= 2 and milter.records(), 10,
+        "two log records")
+    assert len(recs) == 2, recs
+    for rec in recs:
+        assert rec["dnsbl"] == "listed", rec
+        assert rec["action"] == action, rec
+        # A reject at RCPT TO logs the checks finished by then: those
+        # that can reject (here DNSBL; HELO only tags).
+        if action == "tag":
+            assert rec["helo_result"] == "fail", rec

@@ -299,3 +299,26 @@ def test_sender_domain_replies(mta, zone, milter, setup, reply):
     r = w.send(mta)
     assert r.text == (reply % w.domain if "%s" in reply else reply), \
         r.transcript
+
+
+# -- hostile names ----------------------------------------------------------------------
+
+
+def test_hostile_helo_is_safe_in_reply_header_and_log(mta, zone, milter):
+    """A HELO name with '%' (a format character for libmilter's reply),
+    quotes, a semicolon and parentheses: the reply replaces '%', the
+    headers still parse strictly, and the log line is one line with the
+    name escaped."""
+    w = World(zone)
+    helo = 'evil%n%s";x=(y).conn.test'
+    milter.use(conf(TAG_ALL))
+    r = w.send(mta, helo=helo)
+    _, x, _ = delivered(mta, r)
+    assert x.result("helo") == "fail", x
+    rec = milter.record(w.ip)
+    assert rec["helo_result"] == "fail", rec
+    milter.use(conf(HeloAction="reject"))
+    r = w.send(mta, helo=helo)
+    assert r.code == 550, r.transcript
+    assert "%" not in r.text and r.text.startswith(
+        "550 5.7.1 HELO name evil?n?s"), r.transcript
