@@ -324,6 +324,9 @@ DROPS = [
     Drop("iprev", "IPRevAction", {},
          lambda w: harness.ipaddress.ip_address(w.ip).reverse_pointer,
          None, "iprev"),
+    # the PTR answer is in, the PTR name's address is not
+    Drop("iprev-forward", "IPRevAction", {},
+         lambda w: w.ptr_name + "/A", None, "iprev"),
     Drop("helo", "HeloAction", {}, lambda w: w.helo + "/A", "helo",
          "helo_result"),
     Drop("sender", "SenderDomainAction", {}, lambda w: w.domain + "/MX",
