@@ -25,7 +25,7 @@ from connchecks import (BL, BL2, BL3, BL4, RHS, World,  # noqa: E402
                         error_command, held_headers, milter,
                         module_milter, our_ar, xauth)  # noqa: F401
 
-# -- causes: one per reply of SPEC "Replies" -----------------------------------
+# -- causes: one per reply of SPEC "Replies" ----------------------------------
 
 
 class Cause:
@@ -252,7 +252,7 @@ def test_everything_passes(mta, zone, milter):
                      "identity": "mailfrom"}, pairs
 
 
-# -- DelayReject no: the verdict in the check's own phase ------------------------
+# -- DelayReject no: the verdict in the check's own phase ---------------------
 
 # The phase whose callback gives the verdict with DelayReject no.
 PHASE_OF = {"dnsbl": "connect", "dnsbl6": "connect", "iprev": "connect",
@@ -301,7 +301,7 @@ def test_delay_reject_no_rejects_in_the_phase(mta, zone, milter, c):
         assert rec["mailfrom"] == w.sender, rec
 
 
-# -- temperror: dnsd drops the check's query -------------------------------------
+# -- temperror: dnsd drops the check's query ----------------------------------
 
 
 class Drop:
@@ -392,7 +392,7 @@ def test_on_dns_error_tempfail_spares_a_check_that_only_tags(mta, zone,
     assert x.action == "accept", x
 
 
-# -- DryRun ------------------------------------------------------------------------
+# -- DryRun -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("action", ["reject", "tempfail", "quarantine"])
@@ -438,7 +438,7 @@ def test_dry_run_with_delay_reject_no(mta, zone, milter):
     assert x.action.split()[:2] == ["reject", "(dry-run)"], x
 
 
-# -- the null sender ---------------------------------------------------------------
+# -- the null sender ----------------------------------------------------------
 
 
 def test_null_sender_gets_no_sender_domain_or_rhsbl_check(mta, zone, dnsd,
@@ -465,7 +465,7 @@ def test_null_sender_gets_no_sender_domain_or_rhsbl_check(mta, zone, dnsd,
     assert r.code == 550 and "5.1.8" in r.text, r.transcript
 
 
-# -- parallelism ---------------------------------------------------------------------
+# -- parallelism --------------------------------------------------------------
 
 
 def test_dns_time_is_the_longest_chain_not_the_sum(mta, zone, milter):
@@ -488,7 +488,7 @@ def test_dns_time_is_the_longest_chain_not_the_sum(mta, zone, milter):
     assert 200 <= ms < 3 * 200, rec
 
 
-# -- several messages in one session -------------------------------------------------
+# -- several messages in one session ------------------------------------------
 
 
 def smtp_session(mta, w):

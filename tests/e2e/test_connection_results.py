@@ -37,7 +37,7 @@ def zones(x, key):
     return m.group(1).split(",") if m else []
 
 
-# -- DNSBL ---------------------------------------------------------------------
+# -- DNSBL --------------------------------------------------------------------
 
 # (id, DNSBL entries, DNSBLThreshold, {zone: answer}, result, score, zones)
 DNSBL_CASES = [
@@ -121,7 +121,7 @@ def test_rhsbl_filter(mta, zone, milter, answer, result):
     assert rec["rhsbl"] == result, rec
 
 
-# -- iprev ----------------------------------------------------------------------
+# -- iprev --------------------------------------------------------------------
 
 
 def _rev(w):
@@ -186,7 +186,7 @@ def test_iprev_result(mta, zone, milter, case, v6):
     assert rec["iprev"] == result, rec
 
 
-# -- HELO ---------------------------------------------------------------------------
+# -- HELO ---------------------------------------------------------------------
 
 
 def lit(w):
@@ -236,7 +236,7 @@ def test_helo_reject_reply_names_the_helo(mta, zone, milter):
                       "[%s]" % w.ip), r.transcript
 
 
-# -- sender domain --------------------------------------------------------------------
+# -- sender domain ------------------------------------------------------------
 
 
 def sd_implicit_a(w):
@@ -301,7 +301,7 @@ def test_sender_domain_replies(mta, zone, milter, setup, reply):
         r.transcript
 
 
-# -- hostile names ----------------------------------------------------------------------
+# -- hostile names ------------------------------------------------------------
 
 
 def test_hostile_helo_is_safe_in_reply_header_and_log(mta, zone, milter):
