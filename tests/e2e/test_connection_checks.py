@@ -551,3 +551,30 @@ def test_connection_verdict_applies_to_every_message(mta, zone, milter,
         # that can reject (here DNSBL; HELO only tags).
         if action == "tag":
             assert rec["helo_result"] == "fail", rec
+
+
+@pytest.mark.parametrize("mode", ["tempfail-action", "on-dns-error"])
+def test_delay_reject_no_tempfail_at_connect(mta, zone, dnsd, milter, mode):
+    """A 4xx milter reply at connect: unlike a 5xx, Postfix goes on with
+    the session, logs it at XCLIENT and EHLO, and answers MAIL FROM with
+    our reply (docs/CHECKS.md)."""
+    w = World(zone)
+    if mode == "tempfail-action":
+        w.list_ip(BL)
+        milter.use(conf(DNSBL=BL, DNSBLAction="tempfail", DelayReject="no"))
+        want = ("454 4.7.1 Service unavailable; client [%s] blocked using "
+                "%s" % (w.ip, BL))
+    else:
+        zone.behave("%s.%s" % (w.rev, BL), "timeout")
+        milter.use(conf(DNSBL=BL, DNSBLAction="reject", DelayReject="no",
+                        OnDNSError="tempfail", DNSTimeout="1"))
+        want = "451 4.4.3 Temporary DNS failure, try again later"
+    r = w.send(mta)
+    assert r.text == want, r.transcript
+    assert error_command(r) == "MAIL", r.transcript
+    assert mta.log_lines(r"milter-reject: XCLIENT from .*: %s;"
+                         % re.escape(want))
+    rec = milter.record(w.ip)
+    assert rec["action"] == "tempfail", rec
+    assert rec["dnsbl"] == ("listed" if mode == "tempfail-action"
+                            else "temperror"), rec

@@ -322,3 +322,30 @@ def test_hostile_helo_is_safe_in_reply_header_and_log(mta, zone, milter):
     assert r.code == 550, r.transcript
     assert "%" not in r.text and r.text.startswith(
         "550 5.7.1 HELO name evil?n?s"), r.transcript
+
+
+def test_address_literal_sender_is_not_checked(mta, zone, dnsd, milter):
+    """MAIL FROM user@[IP]: no domain for the sender-domain check or
+    RHSBL (reject_unknown_sender_domain and reject_rhsbl_sender look up
+    domains only)."""
+    w = World(zone)
+    milter.use(conf(RHSBL=RHS, RHSBLAction="reject",
+                    SenderDomainAction="reject"))
+    r = w.send(mta, mail_from="user@[%s]" % w.ip,
+               from_header="<%s>" % w.sender)
+    _, x, _ = delivered(mta, r)
+    assert x.result("sender-domain") in (None, "none"), x
+    assert x.result("rhsbl") in (None, "none"), x
+    assert not [q for q in dnsd.queries() if q[1].endswith("." + RHS)]
+    rec = milter.record(w.ip)
+    assert rec.get("sender_domain") in (None, "none"), rec
+
+
+def test_sender_domain_case_does_not_matter(mta, zone, milter):
+    w = World(zone)
+    w.list_domain(RHS)
+    milter.use(conf(TAG_ALL, RHSBL=RHS))
+    r = w.send(mta, mail_from=w.sender.upper())
+    _, x, _ = delivered(mta, r)
+    assert x.result("sender-domain") == "pass", x
+    assert x.result("rhsbl") == "listed", x
