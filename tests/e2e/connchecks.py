@@ -222,6 +222,16 @@ def held_headers(text, name):
     return out
 
 
+def mta_log(mta, pattern, timeout=10):
+    """Postfix log lines matching pattern, waiting for the first: postlogd
+    writes the log after the SMTP reply has gone out."""
+    try:
+        return harness.wait_until(lambda: mta.log_lines(pattern), timeout,
+                                  "Postfix log line /%s/" % pattern)
+    except harness.HarnessError:
+        return []
+
+
 def error_command(reply):
     """The SMTP command (verb) that got the first error reply, from the
     swaks transcript; None if no command got one."""

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from connchecks import (BL, BL2, BL3, BL4, RHS, World,  # noqa: E402
                         ar_method, check_record, conf, delivered,
-                        error_command, held_headers, milter,
+                        error_command, held_headers, milter, mta_log,
                         module_milter, our_ar, xauth)  # noqa: F401
 
 # -- causes: one per reply of SPEC "Replies" ----------------------------------
@@ -130,7 +130,7 @@ def test_reject_with_the_spec_reply_at_first_rcpt(mta, zone, milter, c):
     check_record(rec, w)
     assert rec["action"] == "reject", rec
     assert rec.get(c.logkey) == c.xresult, rec
-    assert mta.log_lines(r"milter-reject: RCPT from .*\[%s\]: %s %s"
+    assert mta_log(mta, r"milter-reject: RCPT from .*\[%s\]: %s %s"
                          % (w.ip.replace(".", r"\."), code,
                             xcode.replace(".", r"\.")))
 
@@ -182,7 +182,7 @@ def test_quarantine_puts_the_message_on_hold(mta, zone, milter, c):
     assert rec["action"] == "quarantine", rec
     assert_result_reported(c, x, ar, rec)
     # Postfix logs the hold, not the milter's reason.
-    assert mta.log_lines(r"%s: milter-hold: END-OF-MESSAGE from .*\[%s\]"
+    assert mta_log(mta, r"%s: milter-hold: END-OF-MESSAGE from .*\[%s\]"
                          % (r.queue_id, w.ip.replace(".", r"\.")))
 
 
@@ -280,17 +280,17 @@ def test_delay_reject_no_rejects_in_the_phase(mta, zone, milter, c):
         assert error_command(r) == "XCLIENT", r.transcript
         assert r.text == "554 %s ESMTP not accepting connections" \
             % harness.AUTHSERV_ID, r.transcript
-        assert mta.log_lines(r"milter-reject: XCLIENT from .*\[%s\]: %s;"
+        assert mta_log(mta, r"milter-reject: XCLIENT from .*\[%s\]: %s;"
                              % (ip, re.escape(spec)))
     elif phase == "helo":
         assert error_command(r) == "MAIL", r.transcript
         assert r.text == spec, r.transcript
-        assert mta.log_lines(r"milter-reject: EHLO from .*\[%s\]: %s;"
+        assert mta_log(mta, r"milter-reject: EHLO from .*\[%s\]: %s;"
                              % (ip, re.escape(spec)))
     else:
         assert error_command(r) == "MAIL", r.transcript
         assert r.text == spec, r.transcript
-        assert mta.log_lines(r"milter-reject: MAIL from .*\[%s\]: %s;"
+        assert mta_log(mta, r"milter-reject: MAIL from .*\[%s\]: %s;"
                              % (ip, re.escape(spec)))
     rec = milter.record(w.ip)
     assert rec["action"] == "reject", rec
@@ -572,7 +572,7 @@ def test_delay_reject_no_tempfail_at_connect(mta, zone, dnsd, milter, mode):
     r = w.send(mta)
     assert r.text == want, r.transcript
     assert error_command(r) == "MAIL", r.transcript
-    assert mta.log_lines(r"milter-reject: XCLIENT from .*: %s;"
+    assert mta_log(mta, r"milter-reject: XCLIENT from .*: %s;"
                          % re.escape(want))
     rec = milter.record(w.ip)
     assert rec["action"] == "tempfail", rec
