@@ -7,6 +7,7 @@
  *
  * Ownership: am_strerror() returns a static string.
  * Threads: safe from any thread.
+ * Errors: none; an unknown code gives "unknown error".
  */
 #ifndef AM_AMERR_H
 #define AM_AMERR_H

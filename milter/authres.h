@@ -22,6 +22,9 @@
  *   authres_free() (NULL ok). authres_render() returns a malloc'd string
  *   the caller frees.
  * Threads: one builder, one thread.
+ * Errors: authres_new() and authres_render() return NULL when out of
+ *   memory; authres_method() returns AM_ERANGE past the method cap;
+ *   authres_authserv_id() returns -1 for a value without an id.
  * See also: RFC 8601, RFC 5322 section 3.2, RFC 2045 section 5.1 (token).
  */
 #ifndef AM_AUTHRES_H

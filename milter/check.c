@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "dkimv.h"
@@ -74,11 +75,44 @@ check_outcome_temperror(struct check_outcome *out, const struct conf *conf,
 	out->action = AM_ACT_NONE;
 	out->rcode[0] = out->xcode[0] = out->reply[0] = '\0';
 	if (configured >= AM_ACT_TEMPFAIL && conf != NULL &&
-	    conf->on_dns_error == ONDNS_TEMPFAIL) {
-		out->action = AM_ACT_TEMPFAIL;
-		check_outcome_reply(out, "451", "4.4.3",
-				    "Temporary DNS failure, try again later");
-	}
+	    conf->on_dns_error == ONDNS_TEMPFAIL)
+		check_outcome_dns_tempfail(out);
+}
+
+void
+check_outcome_dns_tempfail(struct check_outcome *out)
+{
+	out->action = AM_ACT_TEMPFAIL;
+	check_outcome_reply(out, "451", "4.4.3",
+			    "Temporary DNS failure, try again later");
+}
+
+void
+check_report_result(struct check_report *r, const struct check_outcome *o,
+		    const char *xkey, const char *logkey)
+{
+	char val[200];
+	const char *res = am_result_str(o->result);
+
+	if (o->result == AM_R_SKIPPED)
+		return;
+	if (o->result == AM_R_PASS || o->why[0] == '\0')
+		snprintf(val, sizeof val, "%s", res);
+	else if (snprintf(val, sizeof val, "%s (%s)", res, o->why) < 0)
+		val[0] = '\0';
+	if (r->xauth != NULL)
+		r->xauth(r, xkey, val);
+	if (r->logf != NULL)
+		r->logf(r, logkey, res);
+}
+
+void
+check_slot_free(struct check_slot *slot)
+{
+	if (slot == NULL)
+		return;
+	free(slot->state);
+	slot->state = NULL;
 }
 
 char *

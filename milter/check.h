@@ -26,6 +26,8 @@
  *   msg and is freed by its conn_free/msg_free hook (called with NULL
  *   too). Strings handed to report() sinks are copied by them.
  * Threads: hooks run on the session's thread only.
+ * Errors: a hook's negative AM_E* code (see above); DNS trouble is
+ *   a temperror outcome, never an error.
  */
 #ifndef AM_CHECK_H
 #define AM_CHECK_H
@@ -122,6 +124,29 @@ const struct check_ops *check_get(size_t i);
 void check_outcome_reply(struct check_outcome *out, const char *rcode,
 			 const char *xcode, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/*
+ * check_outcome_dns_tempfail - set out's action to tempfail with the
+ * SPEC's reply for DNS trouble, 451 4.4.3 "Temporary DNS failure, try
+ * again later" (OnDNSError=tempfail).
+ */
+void check_outcome_dns_tempfail(struct check_outcome *out);
+
+/*
+ * check_report_result - the report of a check with one result: the
+ * X-Authmilter item xkey "result", or "result (why)" when the result is
+ * not pass and why is set, and the log field logkey "result". A skipped
+ * outcome is not reported.
+ */
+void check_report_result(struct check_report *r,
+			 const struct check_outcome *o, const char *xkey,
+			 const char *logkey);
+
+/*
+ * check_slot_free - free(slot->state) and clear it (slot NULL ok): the
+ * conn_free/msg_free hook of a check whose state is one malloc'd block.
+ */
+void check_slot_free(struct check_slot *slot);
 
 /*
  * check_outcome_temperror - the action for a temperror result, per SPEC

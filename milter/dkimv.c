@@ -589,6 +589,28 @@ dkimv_on_body(struct conn *c, struct msg *m, struct check_slot *ms,
 	return 0;
 }
 
+/* Library signature errors to results; why NULL: "bad key: <error>". */
+static const struct {
+	DKIM_SIGERROR err;
+	enum am_result result;
+	const char *why;
+} sigerr_map[] = {
+	{DKIM_SIGERROR_TOOLARGE_L, AM_R_FAIL, "l= exceeds body length"},
+	{DKIM_SIGERROR_KEYTOOSMALL, AM_R_POLICY, "key too small"},
+	{DKIM_SIGERROR_NOKEY, AM_R_PERMERROR, "no key"},
+	{DKIM_SIGERROR_KEYREVOKED, AM_R_PERMERROR, "key revoked"},
+	{DKIM_SIGERROR_MULTIREPLY, AM_R_PERMERROR, "multiple key records"},
+	{DKIM_SIGERROR_KEYFAIL, AM_R_TEMPERROR, "key query failed"},
+	{DKIM_SIGERROR_DNSSYNTAX, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_KEYVERSION, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_KEYUNKNOWNHASH, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_KEYHASHMISMATCH, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_NOTEMAILKEY, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_KEYTYPEMISSING, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_KEYTYPEUNKNOWN, AM_R_PERMERROR, NULL},
+	{DKIM_SIGERROR_KEYDECODE, AM_R_PERMERROR, NULL},
+};
+
 /* The RFC 8601 result of one processed signature. */
 static void
 classify(struct dkimv_msg *st, DKIM_SIGINFO *sig, struct dkimv_result *r)
@@ -635,55 +657,28 @@ classify(struct dkimv_msg *st, DKIM_SIGINFO *sig, struct dkimv_result *r)
 	es = dkim_sig_geterrorstr(err);
 	if (es == NULL)
 		es = "unknown error";
-	switch (err) {
-	case DKIM_SIGERROR_OK:
-	case DKIM_SIGERROR_BADSIG:
+	if (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_BADSIG) {
 		r->result = AM_R_FAIL;
 		snprintf(r->why, sizeof r->why, "%s",
 			 bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch"
 						   : "signature mismatch");
-		break;
-	case DKIM_SIGERROR_TOOLARGE_L:
-		r->result = AM_R_FAIL;
-		snprintf(r->why, sizeof r->why, "l= exceeds body length");
-		break;
-	case DKIM_SIGERROR_KEYTOOSMALL:
-		r->result = AM_R_POLICY;
-		snprintf(r->why, sizeof r->why, "key too small");
-		break;
-	case DKIM_SIGERROR_NOKEY:
-		r->result = AM_R_PERMERROR;
-		snprintf(r->why, sizeof r->why, "no key");
-		break;
-	case DKIM_SIGERROR_KEYREVOKED:
-		r->result = AM_R_PERMERROR;
-		snprintf(r->why, sizeof r->why, "key revoked");
-		break;
-	case DKIM_SIGERROR_MULTIREPLY:
-		r->result = AM_R_PERMERROR;
-		snprintf(r->why, sizeof r->why, "multiple key records");
-		break;
-	case DKIM_SIGERROR_KEYFAIL:
-		r->result = AM_R_TEMPERROR;
-		snprintf(r->why, sizeof r->why, "key query failed");
-		break;
-	case DKIM_SIGERROR_DNSSYNTAX:
-	case DKIM_SIGERROR_KEYVERSION:
-	case DKIM_SIGERROR_KEYUNKNOWNHASH:
-	case DKIM_SIGERROR_KEYHASHMISMATCH:
-	case DKIM_SIGERROR_NOTEMAILKEY:
-	case DKIM_SIGERROR_KEYTYPEMISSING:
-	case DKIM_SIGERROR_KEYTYPEUNKNOWN:
-	case DKIM_SIGERROR_KEYDECODE:
-		r->result = AM_R_PERMERROR;
-		snprintf(r->why, sizeof r->why, "bad key: %s", es);
-		break;
-	default:
-		/* syntax, version, expiry, timestamps, unknown a=/c=, ... */
-		r->result = AM_R_NEUTRAL;
-		snprintf(r->why, sizeof r->why, "bad signature: %s", es);
-		break;
+		return;
 	}
+	for (size_t i = 0; i < sizeof sigerr_map / sizeof sigerr_map[0];
+	     i++) {
+		if (sigerr_map[i].err != err)
+			continue;
+		r->result = sigerr_map[i].result;
+		if (sigerr_map[i].why != NULL)
+			snprintf(r->why, sizeof r->why, "%s",
+				 sigerr_map[i].why);
+		else
+			snprintf(r->why, sizeof r->why, "bad key: %s", es);
+		return;
+	}
+	/* syntax, version, expiry, timestamps, unknown a=/c=, ... */
+	r->result = AM_R_NEUTRAL;
+	snprintf(r->why, sizeof r->why, "bad signature: %s", es);
 }
 
 static void

@@ -555,11 +555,7 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 		   cf->on_dns_error == ONDNS_TEMPFAIL &&
 		   (!ev->have_policy ||
 		    ev->disposition != DMARC_P_NONE)) {
-		out->action = AM_ACT_TEMPFAIL;
-		snprintf(out->rcode, sizeof out->rcode, "451");
-		snprintf(out->xcode, sizeof out->xcode, "4.4.3");
-		snprintf(out->reply, sizeof out->reply,
-			 "Temporary DNS failure, try again later");
+		check_outcome_dns_tempfail(out);
 	}
 }
 

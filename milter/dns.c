@@ -669,8 +669,10 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	rc = pthread_create(&dns_thread, NULL, dispatcher, ctx);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
+		char ebuf[128];
+
 		snprintf(err, errlen, "starting the DNS thread: %s",
-			 strerror(rc));
+			 strerror_r(rc, ebuf, sizeof ebuf));
 		rc = AM_ESYS;
 		goto out;
 	}

@@ -46,6 +46,7 @@ struct fmsg {
 	char xcode[10];
 	char reply[256];
 	int verdict;                       /* SMFIS_REJECT or _TEMPFAIL */
+	bool failed; /* a header/EOH step failed with no reply to give */
 };
 
 /* Per-connection state of the filter around struct conn. */
@@ -53,6 +54,7 @@ struct fconn {
 	struct conn c;        /* what the checks see */
 	bool leadspc;         /* header values carry their leading space */
 	bool skip_body;       /* SMFIS_SKIP may be returned from body */
+	bool nr_hdr;          /* no replies to headers and EOH (NR_HDR/EOH) */
 	bool has_body_hook;   /* some check reads the body */
 	struct check_outcome cout[SESSION_MAX_CHECKS]; /* connection-phase
 	                       * outcomes (when no message exists yet) */
@@ -60,6 +62,13 @@ struct fconn {
 
 static atomic_uint filter_nsessions;
 static atomic_ulong filter_sidseq;
+static atomic_bool filter_draining;
+
+void
+filter_drain(void)
+{
+	atomic_store(&filter_draining, true);
+}
 
 unsigned int
 filter_sessions(void)
@@ -290,9 +299,20 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		     SMFIF_SETSYMLIST);
 	*pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_SKIP | SMFIP_NOUNKNOWN |
 		     SMFIP_NODATA);
+	/*
+	 * Headers and end of headers never give a verdict: ask the MTA not
+	 * to wait for a reply to each (one round trip per header saved,
+	 * docs/BENCHMARKS.md); an internal failure there is answered at
+	 * the body or end of message instead.
+	 */
+	if ((f1 & (SMFIP_NR_HDR | SMFIP_NR_EOH)) ==
+	    (SMFIP_NR_HDR | SMFIP_NR_EOH))
+		*pf1 |= SMFIP_NR_HDR | SMFIP_NR_EOH;
+	fc->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
 	*pf2 = 0;
 	*pf3 = 0;
 	fc->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+	fc->c.hdr_trimmed = !fc->leadspc;
 	fc->skip_body = (*pf1 & SMFIP_SKIP) != 0;
 	if (*pf0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT,
@@ -351,6 +371,13 @@ fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	if (fc == NULL)
 		return internal_error(ctx, NULL, "connect", AM_ENOMEM);
 	c = &fc->c;
+	if (atomic_load(&filter_draining)) {
+		/* Stopping: the MTA tries again later, or another milter. */
+		log_sinfo(c->sid, "connection refused: shutting down");
+		smfi_setreply(ctx, "421", "4.3.2",
+			      "Service shutting down, try again later");
+		return SMFIS_TEMPFAIL;
+	}
 	set_address(c, hostaddr);
 	free(c->client_name);
 	c->client_name = hostname ? capdup(hostname, SESSION_MAX_NAME) : NULL;
@@ -512,8 +539,38 @@ add_forged(struct fmsg *fm)
 	return 0;
 }
 
+/*
+ * The reply to a header or EOH step: none when negotiated away, and a
+ * failure is then kept for the next step that has a reply.
+ */
 static sfsistat
-fi_header(SMFICTX *ctx, char *name, char *value)
+hdr_reply(SMFICTX *ctx, sfsistat r)
+{
+	struct fconn *fc = fconn_of(ctx);
+	struct fmsg *fm = fc != NULL ? fmsg_of(fc) : NULL;
+
+	if (fc == NULL || !fc->nr_hdr)
+		return r;
+	if (r != SMFIS_CONTINUE && fm != NULL)
+		fm->failed = true;
+	return SMFIS_NOREPLY;
+}
+
+/* A failure kept by hdr_reply(): 451 4.3.0 (already logged). */
+static bool
+kept_failure(SMFICTX *ctx, struct fconn *fc)
+{
+	struct fmsg *fm = fc != NULL ? fmsg_of(fc) : NULL;
+
+	if (fm == NULL || !fm->failed)
+		return false;
+	smfi_setreply(ctx, "451", "4.3.0",
+		      "Temporary local problem, try again later");
+	return true;
+}
+
+static sfsistat
+header_step(SMFICTX *ctx, char *name, char *value)
 {
 	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
@@ -549,7 +606,13 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 }
 
 static sfsistat
-fi_eoh(SMFICTX *ctx)
+fi_header(SMFICTX *ctx, char *name, char *value)
+{
+	return hdr_reply(ctx, header_step(ctx, name, value));
+}
+
+static sfsistat
+eoh_step(SMFICTX *ctx)
 {
 	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
@@ -569,6 +632,12 @@ fi_eoh(SMFICTX *ctx)
 }
 
 static sfsistat
+fi_eoh(SMFICTX *ctx)
+{
+	return hdr_reply(ctx, eoh_step(ctx));
+}
+
+static sfsistat
 fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	const char *who = NULL;
@@ -579,6 +648,8 @@ fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	if (fc == NULL || fmsg_of(fc) == NULL)
 		return internal_error(ctx, fc, "body", AM_ESTATE);
 	fm = fmsg_of(fc);
+	if (kept_failure(ctx, fc))
+		return SMFIS_TEMPFAIL;
 	if (fc->c.skip || !fc->has_body_hook)
 		return fc->skip_body ? SMFIS_SKIP : SMFIS_CONTINUE;
 	rc = engine_body(&fc->c, &fm->m, chunk, len, &who);
@@ -677,6 +748,10 @@ fi_eom(SMFICTX *ctx)
 		return internal_error(ctx, fc, "eom", AM_ESTATE);
 	fm = fmsg_of(fc);
 	update_qid(ctx, fc);
+	if (kept_failure(ctx, fc)) {
+		ret = SMFIS_TEMPFAIL;
+		goto out;
+	}
 	/* forged A-R go for every sender, checked or not */
 	if (fm->too_many_forged) {
 		ret = internal_error(ctx, fc, "forged headers", AM_ERANGE);

@@ -6,12 +6,13 @@
  * the check table's hooks (check.h), ask the policy module for the
  * verdict at the decision points, and map it to SMFIS_* with the SPEC's
  * replies. filter_sessions() counts open sessions, so that main can wait
- * for them to finish at SIGTERM.
+ * for them to finish at SIGTERM; filter_drain() turns new connections
+ * away meanwhile.
  *
  * Ownership: struct conn is allocated at negotiate/connect and freed at
  *   close (smfi_setpriv).
  * Threads: libmilter runs each connection on its own thread; the session
- *   counter is an atomic.
+ *   counter and the draining flag are atomics.
  * Errors: an internal failure in a callback is logged with the session
  *   and queue id and answered with 451 4.3.0 (SMFIS_TEMPFAIL); a callback
  *   never exits the process.
@@ -24,5 +25,12 @@ int filter_register(void);
 
 /* filter_sessions - connections open right now. */
 unsigned int filter_sessions(void);
+
+/*
+ * filter_drain - from now on answer every new connection at connect
+ * with 421 4.3.2 (SMFIS_TEMPFAIL), so that main can wait for the open
+ * sessions at SIGTERM while libmilter keeps serving them. One way.
+ */
+void filter_drain(void);
 
 #endif

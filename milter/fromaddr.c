@@ -95,13 +95,38 @@ set_domain(struct fromaddr *a, const char *d, size_t len)
 	a->domain_ok = ok;
 }
 
+/*
+ * The first (with last: the last) c in s[0..len) outside a quoted
+ * string, or NULL. A backslash inside quotes escapes the next octet.
+ */
+static const char *
+unquoted_char(const char *s, size_t len, char c, bool last)
+{
+	const char *found = NULL;
+	bool quoted = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' && quoted && i + 1 < len) {
+			i++;
+			continue;
+		}
+		if (s[i] == '"') {
+			quoted = !quoted;
+		} else if (!quoted && s[i] == c) {
+			found = s + i;
+			if (!last)
+				break;
+		}
+	}
+	return found;
+}
+
 /* One mailbox, seg[0..len). */
 static int
 mailbox(const char *seg, size_t len, struct fromaddr_list *out)
 {
-	const char *spec = seg, *at = NULL;
-	size_t slen = len, i;
-	bool quoted = false;
+	const char *spec = seg, *at = NULL, *open;
+	size_t slen = len;
 	int rc = 0;
 
 	/* Trim. */
@@ -115,19 +140,10 @@ mailbox(const char *seg, size_t len, struct fromaddr_list *out)
 		goto out;
 
 	/* name-addr: the angle-addr at top level. */
-	for (i = 0; i < slen; i++) {
-		if (spec[i] == '\\' && quoted && i + 1 < slen) {
-			i++;
-			continue;
-		}
-		if (spec[i] == '"')
-			quoted = !quoted;
-		else if (!quoted && spec[i] == '<')
-			break;
-	}
-	if (i < slen) {
-		const char *lt = spec + i + 1;
-		const char *gt = memchr(lt, '>', slen - i - 1);
+	open = unquoted_char(spec, slen, '<', false);
+	if (open != NULL) {
+		const char *lt = open + 1;
+		const char *gt = memchr(lt, '>', slen - (size_t)(lt - spec));
 
 		if (gt == NULL) {
 			rc = AM_EINVAL;
@@ -147,17 +163,7 @@ mailbox(const char *seg, size_t len, struct fromaddr_list *out)
 	}
 
 	/* The domain follows the last '@' outside quotes. */
-	quoted = false;
-	for (i = 0; i < slen; i++) {
-		if (spec[i] == '\\' && quoted && i + 1 < slen) {
-			i++;
-			continue;
-		}
-		if (spec[i] == '"')
-			quoted = !quoted;
-		else if (!quoted && spec[i] == '@')
-			at = spec + i;
-	}
+	at = unquoted_char(spec, slen, '@', true);
 	out->total++;
 	if (out->n < FROMADDR_MAX) {
 		struct fromaddr *a = &out->addr[out->n++];

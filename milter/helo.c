@@ -250,35 +250,14 @@ helo_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 static void
 helo_report(struct conn *c, struct msg *m, struct check_slot *cs,
-	    struct check_slot *ms, const struct check_outcome *o,
-	    struct check_report *r)
+	     struct check_slot *ms, const struct check_outcome *o,
+	     struct check_report *r)
 {
-	char val[200];
-	const char *res = am_result_str(o->result);
-
 	(void)c;
 	(void)m;
 	(void)cs;
 	(void)ms;
-	if (o->result == AM_R_SKIPPED)
-		return;
-	if (o->result == AM_R_PASS || o->why[0] == '\0')
-		snprintf(val, sizeof val, "%s", res);
-	else if (snprintf(val, sizeof val, "%s (%s)", res, o->why) < 0)
-		val[0] = '\0';
-	if (r->xauth != NULL)
-		r->xauth(r, "helo", val);
-	if (r->logf != NULL)
-		r->logf(r, "helo_result", res);
-}
-
-static void
-helo_conn_free(struct check_slot *cs)
-{
-	if (cs == NULL)
-		return;
-	free(cs->state);
-	cs->state = NULL;
+	check_report_result(r, o, "helo", "helo_result");
 }
 
 const struct check_ops helo_ops = {
@@ -287,5 +266,5 @@ const struct check_ops helo_ops = {
     .on_helo = helo_helo,
     .finish = helo_finish,
     .report = helo_report,
-    .conn_free = helo_conn_free,
+    .conn_free = check_slot_free,
 };

@@ -20,6 +20,7 @@
  * Caps: a line is cut at LOG_MAX_LINE octets (marked with "...").
  * Ownership: nothing is kept; log_escape writes into the caller's buffer.
  * Threads: safe from any thread; the level and format are atomics.
+ * Errors: none reported; a line that cannot be written is lost.
  * See also: syslog(3), SPEC.md "Logs".
  */
 #ifndef AM_LOG_H

@@ -22,16 +22,19 @@
 
 #include "amerr.h"
 #include "conf.h"
+#include "dkimv.h"
 #include "dns.h"
 #include "filter.h"
 #include "log.h"
 #include "metrics.h"
+#include "orgdom.h"
 
 #ifndef AM_OPENDMARC_VERSION
 #define AM_OPENDMARC_VERSION "unknown"
 #endif
 
 #define DRAIN_SECONDS 300 /* how long SIGTERM waits for open sessions */
+#define KICK_SIGNAL SIGUSR2 /* interrupts libmilter's listener select() */
 
 struct opts {
 	const char *file;          /* -c, or NULL for the default file */
@@ -46,7 +49,13 @@ struct opts {
 static atomic_bool stopping;      /* set once SIGTERM/SIGINT arrived */
 static atomic_int milter_rc;      /* smfi_main()'s return value */
 static atomic_bool milter_died;   /* smfi_main() returned unasked */
+static atomic_bool milter_done;   /* the milter thread is about to end */
 static pthread_t main_thread;
+
+/* Where libmilter's signal thread parks (see sigwait below): nobody
+ * signals park_cond; park_lock guards nothing but the wait itself. */
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
 
 /* The reloader thread: main hands each SIGHUP over and goes straight
  * back to sigwait (LIBRARIES.md 5.3). reload_lock guards reload_pending
@@ -313,20 +322,100 @@ write_pidfile(const char *path)
 	return rc;
 }
 
+/*
+ * sigwait - libmilter's, interposed. smfi_main() starts a signal thread
+ * that sigwait()s for SIGHUP, SIGTERM and SIGINT and stops the milter on
+ * any of them (LIBRARIES.md 5.3). A signal mask cannot keep a signal
+ * from it (sigwait takes blocked signals), so a SIGHUP that arrived
+ * while main was busy could stop the milter. This definition in the
+ * executable takes the place of libc's for libmilter.so: its signal
+ * thread parks here until the process exits, and main, waiting with
+ * sigwaitinfo(), is the only thread that ever takes these signals.
+ * Any other caller gets libc's behaviour.
+ */
+int
+sigwait(const sigset_t *set, int *sig)
+{
+	int s;
+
+	if (sigismember(set, SIGHUP) == 1 &&
+	    !pthread_equal(pthread_self(), main_thread)) {
+		log_debug("libmilter's signal thread parked: SIGHUP, SIGTERM "
+			  "and SIGINT go to main");
+		pthread_mutex_lock(&park_lock);
+		for (;;)
+			pthread_cond_wait(&park_cond, &park_lock);
+	}
+	s = sigwaitinfo(set, NULL);
+	if (s < 0)
+		return errno;
+	*sig = s;
+	return 0;
+}
+
+static void
+kick_handler(int sig)
+{
+	(void)sig; /* only here to interrupt a system call */
+}
+
 static void *
 milter_thread(void *arg)
 {
+	sigset_t kick;
+
 	(void)arg;
+	/* The listener runs in this thread; main interrupts its select()
+	 * with KICK_SIGNAL to make smfi_stop() take effect at once. */
+	sigemptyset(&kick);
+	sigaddset(&kick, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	atomic_store(&milter_rc, smfi_main());
-	/* If the milter stopped on its own (libmilter's own signal thread
-	 * can catch a SIGHUP that arrives while main is not in sigwait,
-	 * LIBRARIES.md 5.3), wake the signal loop and exit non-zero, so
-	 * that a supervisor (systemd Restart=on-failure) starts us again. */
+	/* If the milter stopped on its own (listener failures; no signal
+	 * can do it since sigwait() parks libmilter's signal thread), wake
+	 * the signal loop and exit non-zero, so that a supervisor (systemd
+	 * Restart=on-failure) starts us again. */
 	if (!atomic_load(&stopping)) {
 		atomic_store(&milter_died, true);
 		pthread_kill(main_thread, SIGTERM);
 	}
+	atomic_store(&milter_done, true);
 	return NULL;
+}
+
+static void *
+stop_thread(void *arg)
+{
+	(void)arg;
+	smfi_stop();
+	return NULL;
+}
+
+/*
+ * Stop libmilter's listener and wait for the milter thread. smfi_stop()
+ * waits for the listener's lock, which the listener holds in a select()
+ * with a 5 s timeout (MI_CHK_TIME) between checks of the stop flag; the
+ * select() returns EINTR on KICK_SIGNAL, and the loop then sees the flag.
+ */
+static void
+stop_milter(pthread_t tid)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	pthread_t stid;
+	bool stopper;
+
+	/* After an unasked stop libmilter has torn down its mutexes. */
+	stopper = !atomic_load(&milter_done) &&
+		  pthread_create(&stid, NULL, stop_thread, NULL) == 0;
+	if (!stopper && !atomic_load(&milter_done))
+		smfi_stop(); /* slower (up to 5 s), but it stops */
+	while (!atomic_load(&milter_done)) {
+		pthread_kill(tid, KICK_SIGNAL);
+		nanosleep(&tick, NULL);
+	}
+	pthread_join(tid, NULL);
+	if (stopper)
+		pthread_join(stid, NULL);
 }
 
 static bool
@@ -407,19 +496,32 @@ reload_post(bool quit)
 	pthread_mutex_unlock(&reload_lock);
 }
 
-/* Wait for open sessions to finish, at most DRAIN_SECONDS. */
+/*
+ * Wait for open sessions to finish, at most DRAIN_SECONDS, while the
+ * listener still accepts (filter answers new connections with 421) so
+ * that libmilter never drops a session. SIGHUP still reloads; SIGINT
+ * ends the wait.
+ */
 static void
-drain(void)
+drain(const sigset_t *sigs)
 {
-	struct timespec tick = {0, 100 * 1000 * 1000};
+	struct timespec tick = {0, 50 * 1000 * 1000};
 	unsigned int left;
+	int sig;
 
-	for (int i = 0; i < DRAIN_SECONDS * 10; i++) {
+	for (int i = 0; i < DRAIN_SECONDS * 20; i++) {
 		if ((left = filter_sessions()) == 0)
 			return;
 		if (i == 0)
 			log_info("waiting for %u open session(s)", left);
-		nanosleep(&tick, NULL);
+		sig = sigtimedwait(sigs, NULL, &tick);
+		if (sig == SIGHUP)
+			reload_post(false);
+		else if (sig == SIGINT) {
+			log_warn("SIGINT: not waiting for %u open session(s)",
+				 filter_sessions());
+			return;
+		}
 	}
 	log_warn("%u session(s) still open after %d s: exiting anyway",
 		 filter_sessions(), DRAIN_SECONDS);
@@ -429,6 +531,7 @@ static int
 run(const struct opts *o, struct conf *c, sigset_t *sigs)
 {
 	struct dns_options dopt;
+	struct sigaction sa;
 	char err[512];
 	pthread_t tid, rtid;
 	bool pid_written = false;
@@ -441,6 +544,15 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		log_error("DNS: %s", err);
 		return 1;
 	}
+	if (dkimv_init() != 0) {
+		log_error("cannot initialize libopendkim");
+		goto out;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = kick_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(KICK_SIGNAL, &sa, NULL);
 	if (open_socket(c) != 0)
 		goto out;
 	/* before the privilege drop: the port may be below 1024 */
@@ -457,7 +569,6 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 			goto out;
 		pid_written = true;
 	}
-	main_thread = pthread_self();
 	if (pthread_create(&rtid, NULL, reload_thread, (void *)o) != 0) {
 		log_error("cannot start the reload thread");
 		goto out;
@@ -470,7 +581,7 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	}
 	log_info("authmilter %s listening on %s", AM_VERSION, c->socket);
 	for (;;) {
-		if (sigwait(sigs, &sig) != 0)
+		if ((sig = sigwaitinfo(sigs, NULL)) < 0)
 			continue;
 		if (sig == SIGHUP)
 			reload_post(false);
@@ -478,12 +589,16 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 			break;
 	}
 	atomic_store(&stopping, true);
-	log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	smfi_stop();
-	pthread_join(tid, NULL);
+	if (!atomic_load(&milter_died)) {
+		log_info("%s: stopping: new connections get 421, open "
+			 "sessions finish", sig == SIGINT ? "SIGINT"
+							  : "SIGTERM");
+		filter_drain();
+		drain(sigs);
+	}
+	stop_milter(tid);
 	reload_post(true);
 	pthread_join(rtid, NULL);
-	drain();
 	rc = atomic_load(&milter_rc) == MI_SUCCESS ? 0 : 1;
 	if (rc != 0)
 		log_error("the milter loop failed");
@@ -494,7 +609,9 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	}
 out:
 	metrics_stop();
+	dkimv_shutdown();
 	dns_shutdown();
+	orgdom_shutdown();
 	if (pid_written && unlink(c->pid_file) != 0)
 		log_errno("cannot remove PidFile %s", c->pid_file);
 	log_info("exiting with status %d", rc);
@@ -515,6 +632,14 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	{
+		sigset_t kick; /* unblocked in the milter thread only */
+
+		sigemptyset(&kick);
+		sigaddset(&kick, KICK_SIGNAL);
+		pthread_sigmask(SIG_BLOCK, &kick, NULL);
+	}
+	main_thread = pthread_self();
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&o, 0, sizeof o);

@@ -53,11 +53,7 @@ policy_dns_error(const struct conf *cf, const char *name,
 		return;
 	if (policy_max_action(cf, name) < AM_ACT_TEMPFAIL)
 		return;
-	o->action = AM_ACT_TEMPFAIL;
-	snprintf(o->rcode, sizeof o->rcode, "451");
-	snprintf(o->xcode, sizeof o->xcode, "4.4.3");
-	snprintf(o->reply, sizeof o->reply,
-		 "Temporary DNS failure, try again later");
+	check_outcome_dns_tempfail(o);
 }
 
 /* Append ",name" (or "name") to a comma list, if it fits whole. */
@@ -215,40 +211,77 @@ xb_put(struct xbuf *b, const char *s, size_t len)
 		b->col = s[i] == '\n' ? 0 : b->col + 1;
 }
 
+/* Append c to out[*j], keeping room for what must still follow. */
+static void
+put_char(char *out, size_t outlen, size_t *j, char c)
+{
+	if (*j + 6 < outlen) /* room for '"', " (", ")" and the NUL */
+		out[(*j)++] = c;
+}
+
 /*
- * "key=value" into out: key keeps [A-Za-z0-9._-], value is quoted unless
- * plain. Returns the length, 0 if nothing is left of the key.
+ * Append s[0..len) with every octet outside printable ASCII dropped and
+ * every octet of esc preceded by a backslash.
+ */
+static void
+put_escaped(char *out, size_t outlen, size_t *j, const char *s, size_t len,
+	    const char *esc)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f)
+			continue;
+		if (strchr(esc, c) != NULL) {
+			if (*j + 7 >= outlen)
+				break;
+			out[(*j)++] = '\\';
+		}
+		put_char(out, outlen, j, (char)c);
+	}
+}
+
+/*
+ * "key=value" into out, RFC 8601 style. The key keeps [A-Za-z0-9._-]. A
+ * value "token (comment)" (as the checks write it) is split: the token
+ * is written as is when made of plain characters, else quoted (with \"
+ * and \\); the comment follows in parentheses with (, ) and \ escaped.
+ * Returns the length, 0 if nothing is left of the key.
  */
 static size_t
 fmt_item(char *out, size_t outlen, const char *key, const char *value)
 {
-	size_t j = 0;
-	bool plain = value[0] != '\0';
+	size_t j = 0, vlen = strlen(value), tlen = vlen;
+	const char *comment = NULL, *open = strstr(value, " (");
+	size_t clen = 0;
+	bool plain;
 
 	for (const char *p = key; *p != '\0' && j + 1 < outlen; p++)
 		if (key_char((unsigned char)*p))
 			out[j++] = *p;
-	if (j == 0 || j + 4 >= outlen)
+	if (j == 0 || j + 8 >= outlen)
 		return 0;
 	out[j++] = '=';
-	for (const char *p = value; *p != '\0'; p++)
-		if (!plain_char((unsigned char)*p))
+	if (open != NULL && vlen > 0 && value[vlen - 1] == ')') {
+		tlen = (size_t)(open - value);
+		comment = open + 2;
+		clen = vlen - tlen - 3;
+	}
+	plain = tlen > 0;
+	for (size_t i = 0; i < tlen; i++)
+		if (!plain_char((unsigned char)value[i]))
 			plain = false;
 	if (!plain)
 		out[j++] = '"';
-	for (const char *p = value; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (j + 4 >= outlen)
-			break;
-		if (c < 0x20 || c >= 0x7f)
-			continue;
-		if (c == '"' || c == '\\')
-			out[j++] = '\\';
-		out[j++] = (char)c;
-	}
+	put_escaped(out, outlen, &j, value, tlen, plain ? "" : "\"\\");
 	if (!plain)
 		out[j++] = '"';
+	if (comment != NULL) {
+		out[j++] = ' ';
+		out[j++] = '(';
+		put_escaped(out, outlen, &j, comment, clen, "()\\");
+		out[j++] = ')';
+	}
 	out[j] = '\0';
 	return j;
 }

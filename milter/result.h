@@ -9,6 +9,7 @@
  *
  * Ownership: the string functions return static strings.
  * Threads: safe from any thread.
+ * Errors: none; an out-of-range value gives "unknown".
  * See also: RFC 8601 section 2.7, SPEC.md "Actions".
  */
 #ifndef AM_RESULT_H

@@ -201,35 +201,14 @@ sender_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 static void
 sender_report(struct conn *c, struct msg *m, struct check_slot *cs,
-	      struct check_slot *ms, const struct check_outcome *o,
-	      struct check_report *r)
+	       struct check_slot *ms, const struct check_outcome *o,
+	       struct check_report *r)
 {
-	char val[200];
-	const char *res = am_result_str(o->result);
-
 	(void)c;
 	(void)m;
 	(void)cs;
 	(void)ms;
-	if (o->result == AM_R_SKIPPED)
-		return;
-	if (o->result == AM_R_PASS || o->why[0] == '\0')
-		snprintf(val, sizeof val, "%s", res);
-	else if (snprintf(val, sizeof val, "%s (%s)", res, o->why) < 0)
-		val[0] = '\0';
-	if (r->xauth != NULL)
-		r->xauth(r, "sender-domain", val);
-	if (r->logf != NULL)
-		r->logf(r, "sender_domain", res);
-}
-
-static void
-sender_msg_free(struct check_slot *ms)
-{
-	if (ms == NULL)
-		return;
-	free(ms->state);
-	ms->state = NULL;
+	check_report_result(r, o, "sender-domain", "sender_domain");
 }
 
 const struct check_ops sender_ops = {
@@ -238,5 +217,5 @@ const struct check_ops sender_ops = {
     .on_mail = sender_mail,
     .finish = sender_finish,
     .report = sender_report,
-    .msg_free = sender_msg_free,
+    .msg_free = check_slot_free,
 };

@@ -16,6 +16,7 @@
  *   state; msg owns its strings and every check's msg state; conn->conf
  *   is one reference on a config snapshot, released at close.
  * Threads: a conn and its msg are touched only by their session's thread.
+ * Errors: none here (definitions only).
  */
 #ifndef AM_SESSION_H
 #define AM_SESSION_H

@@ -31,9 +31,15 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import authres
+import dkim
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Set by main() for the scenarios that signal the daemon or read its log.
+DAEMON = {'proc': None, 'log': None}
 
 AUTHSERV_ID = 'mx.test'
 
@@ -61,6 +67,8 @@ def start_daemon(daemon, tmp, extra):
 
 
 def stop_daemon(proc):
+    if proc.poll() is not None:
+        return proc.returncode
     proc.send_signal(signal.SIGTERM)
     try:
         return proc.wait(timeout=15)
@@ -156,9 +164,8 @@ class Milter:
                 continue
             return code, body, mods
 
-    def negotiate(self):
-        self.send(b'O', struct.pack('!III', 6, ALL_ACTIONS,
-                                    SMFIP_SKIP | SMFIP_HDR_LEADSPC))
+    def negotiate(self, steps=SMFIP_SKIP | SMFIP_HDR_LEADSPC):
+        self.send(b'O', struct.pack('!III', 6, ALL_ACTIONS, steps))
         code, body = self.recv()
         assert code == b'O', code
         return struct.unpack('!III', body[:12])
@@ -339,7 +346,9 @@ def py_dnsbl_tag(sock, problems):
     code, mods = message_end(m, problems)
     xa = xauth_of(mods)
     if code != b'c' or xa is None or \
-            not xa.endswith('action=tag failed=dnsbl'):
+            not xa.endswith('action=tag failed=dnsbl') or \
+            not re.search(r'; dnsbl=[a-z]+ \(score=\d+ zones=bl\.test\);',
+                          xa):
         problems.append('eom %r, X-Authmilter %r' % (code, xa))
     m.send(b'Q')
 
@@ -370,6 +379,162 @@ def py_dns_tempfail(sock, problems):
     m.send(b'Q')
 
 
+def log_has(text):
+    with open(DAEMON['log']) as f:
+        return text in f.read()
+
+
+def wait_log(text, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if log_has(text):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def ar_of(mods):
+    for k, i, n, v in header_changes(mods):
+        if k == 'i' and n == 'Authentication-Results':
+            return v
+    return None
+
+
+def py_drain(sock, problems):
+    """SIGTERM with a session mid-message: a new connection gets 421 at
+    connect, the open message completes with its header, the daemon
+    then exits 0 at once."""
+    proc = DAEMON['proc']
+    m, replies = session(sock, '192.0.2.1')
+    m.z(b'R', '<b@example.net>')
+    m.z(b'L', 'From', ' a@example.org')
+    proc.send_signal(signal.SIGTERM)
+    if not wait_log('open sessions finish'):
+        problems.append('no "stopping" log line after SIGTERM')
+    n = Milter(sock)
+    n.negotiate()
+    r = reply_of(*n.connect('late.example', '192.0.2.2')[:2])
+    if r != '421 4.3.2 Service shutting down, try again later':
+        problems.append('new connection during the drain: %r' % r)
+    n.send(b'Q')
+    n.s.close()
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        problems.append('exited (%d) with a session open' % proc.returncode)
+    m.call(b'N')
+    m.call(b'B', b'hello\r\n')
+    code, _, mods = m.call(b'E')
+    ar = ar_of(mods)
+    if code != b'c' or ar is None:
+        problems.append('open session after SIGTERM: eom %r, A-R %r' %
+                        (code, ar))
+    else:
+        check_ar(ar.lstrip(' '), problems)
+    m.send(b'Q')
+    m.s.close()
+    t0 = time.monotonic()
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        problems.append('still running 10 s after the last session')
+        return
+    if rc != 0:
+        problems.append('exit status %d after the drain' % rc)
+    if time.monotonic() - t0 > 2:
+        problems.append('took %.1f s to exit after the last session' %
+                        (time.monotonic() - t0))
+
+
+def one_message(sock, i):
+    m, replies = session(sock, '192.0.2.1')
+    m.z(b'R', '<b@example.net>')
+    code, mods = message_end(m, [])
+    m.send(b'Q')
+    m.s.close()
+    if replies != ['c', 'c', 'c'] or code != b'c' or ar_of(mods) is None:
+        return 'session %d: %r %r' % (i, replies, code)
+    return None
+
+
+def py_sighup_flood(sock, problems):
+    """Hundreds of SIGHUPs while sessions run: none stops the milter
+    (libmilter's own signal thread is parked, LIBRARIES.md 5.3), every
+    session completes, and the daemon reloads."""
+    proc = DAEMON['proc']
+    if not wait_log("libmilter's signal thread parked"):
+        problems.append("libmilter's signal thread was not parked")
+    errors = []
+    stop = threading.Event()
+
+    def client(k):
+        i = 0
+        while not stop.is_set():
+            try:
+                e = one_message(sock, k * 100000 + i)
+            except Exception as ex:  # a dropped session is a finding
+                e = '%s: %s' % (type(ex).__name__, ex)
+            if e:
+                errors.append(e)
+            i += 1
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(500):
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.002)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    if proc.poll() is not None:
+        problems.append('the daemon exited (%d) under SIGHUPs' %
+                        proc.returncode)
+    problems.extend(errors[:5])
+    if not log_has('configuration reloaded'):
+        problems.append('no reload logged')
+    e = one_message(sock, -1)
+    if e:
+        problems.append('after the SIGHUPs: ' + e)
+    if log_has('stopped unasked'):
+        problems.append('the milter loop stopped on a SIGHUP')
+
+
+def py_dkim_trimmed(sock, problems):
+    """An MTA that does not offer HDR_LEADSPC (header values arrive
+    without the space after the colon): DKIM still verifies, because
+    filter.c sets conn->hdr_trimmed and the space is put back."""
+    with open(os.path.join(HERE, 'dkim-test.key'), 'rb') as f:
+        key = f.read()
+    msg = (b'From: a@example.org\r\nTo: b@example.net\r\n'
+           b'Subject:  two  spaces\r\n\r\nhello\r\n')
+    for canon in ((b'simple', b'simple'), (b'relaxed', b'relaxed')):
+        sig = dkim.sign(msg, b't1', b'example.org', key, canonicalize=canon,
+                        include_headers=[b'from', b'to', b'subject'])
+        name, value = sig.decode().rstrip('\r\n').split(':', 1)
+        m = Milter(sock)
+        steps = m.negotiate(SMFIP_SKIP)[2]
+        if steps & SMFIP_HDR_LEADSPC:
+            problems.append('HDR_LEADSPC negotiated though not offered')
+        m.macro(b'C', [('j', 'mx.test')])
+        m.connect('client.example', '192.0.2.1')
+        m.z(b'H', 'client.example')
+        m.z(b'M', '<a@example.org>')
+        m.z(b'R', '<b@example.net>')
+        hdrs = [(name, value.lstrip(' ')), ('From', 'a@example.org'),
+                ('To', 'b@example.net'), ('Subject', ' two  spaces')]
+        for n, v in hdrs:
+            m.z(b'L', n, v)
+        m.call(b'N')
+        m.call(b'B', b'hello\r\n')
+        code, _, mods = m.call(b'E')
+        ar = ar_of(mods)
+        if code != b'c' or ar is None or 'dkim=pass' not in ar:
+            problems.append('%s: eom %r, A-R %r' % (canon[0].decode(), code,
+                                                    ar))
+        m.send(b'Q')
+        m.s.close()
+
+
 # Log lines the scenarios must leave (regular expressions).
 SCENARIO_LOG = {
     'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
@@ -388,6 +553,9 @@ SCENARIOS = {
     'dnsbl-tag': py_dnsbl_tag,
     'dnsbl-quarantine': py_dnsbl_quarantine,
     'dns-tempfail': py_dns_tempfail,
+    'drain': py_drain,
+    'sighup-flood': py_sighup_flood,
+    'dkim-trimmed': py_dkim_trimmed,
 }
 
 
@@ -404,6 +572,8 @@ def main():
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         proc, sock = start_daemon(daemon, tmp, extra)
+        DAEMON['proc'] = proc
+        DAEMON['log'] = os.path.join(tmp, 'log')
         try:
             if test.endswith('.lua'):
                 run_lua(test, sock, None, problems)

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""report.py RESULTS.json BENCHMARKS.md PLOT.png
+
+Writes the results table and the targets of issue 6 between the
+"<!-- bench:table:begin -->" and "<!-- bench:table:end -->" lines of
+BENCHMARKS.md, and the plot (messages/s and p99 against concurrency, one
+line per row, one panel pair per DNS delay) to PLOT.png.
+"""
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+BEGIN = "<!-- bench:table:begin -->"
+END = "<!-- bench:table:end -->"
+
+
+def get(res, row, conc, delay):
+    for r in res:
+        if r["row"].startswith(row) and r["conc"] == conc and \
+                r["delay"] == delay:
+            return r
+    return None
+
+
+def table(res):
+    out = ["| DNS delay | row | sessions | messages | msg/s | p50 ms | "
+           "p99 ms | CPU ms/msg | peak RSS MB | actions | verdicts |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res:
+        acts = ", ".join("%s %d" % (k, v) for k, v in r["actions"].items()
+                         if v)
+        ver = ("%d mismatches" % r["mismatches"]) if r["checked"] else "-"
+        out.append("| %d ms | %s | %d | %d | %.0f | %.2f | %.2f | %.3f | "
+                   "%.1f | %s | %s |" % (
+                       r["delay"], r["row"], r["conc"], r["messages"],
+                       r["rate"], r["p50_ms"], r["p99_ms"],
+                       r["cpu_ms_per_msg"], r["rss_mb"], acts, ver))
+    return out
+
+
+def targets(res):
+    out = ["", "Targets (issue 6), from this run:", ""]
+    am, ch = "authmilter", "OpenDKIM -> OpenDMARC"
+    for c in (8, 32):
+        a, b = get(res, am, c, 0), get(res, ch, c, 0)
+        if a and b and b["rate"] > 0:
+            x = a["rate"] / b["rate"]
+            out.append("- messages/s at %d sessions, 0 ms DNS: authmilter "
+                       "%.0f, chain %.0f: **%.2fx** (target >= 3x): %s" % (
+                           c, a["rate"], b["rate"], x,
+                           "met" if x >= 3 else "NOT met"))
+    for c in (1, 8, 32):
+        a = get(res, am, c, 20)
+        if a:
+            out.append("- p50 at 20 ms DNS, %d session(s): %.1f ms "
+                       "(target <= 50 ms): %s" % (
+                           c, a["p50_ms"],
+                           "met" if a["p50_ms"] <= 50 else "NOT met"))
+    for d in (0, 20):
+        a = get(res, am, 32, d)
+        if a:
+            out.append("- peak RSS at 32 sessions, %d ms DNS: %.1f MB "
+                       "(target <= 32 MB): %s" % (
+                           d, a["rss_mb"],
+                           "met" if a["rss_mb"] <= 32 else "NOT met"))
+    bad = [r for r in res if r["checked"] and r["mismatches"]]
+    out.append("- authmilter verdicts against the corpus: %s" % (
+        "all match" if not bad else "%d runs with mismatches" % len(bad)))
+    errs = [r for r in res if r["actions"].get("error")]
+    out.append("- runs with errors (timeouts, protocol): %s" % (
+        ", ".join("%s c=%d %d ms: %d" % (r["row"], r["conc"], r["delay"],
+                                         r["actions"]["error"])
+                  for r in errs) or "none"))
+    return out
+
+
+def plot(res, path):
+    rows = []
+    for r in res:
+        if r["row"] not in rows:
+            rows.append(r["row"])
+    delays = sorted({r["delay"] for r in res})
+    fig, ax = plt.subplots(len(delays), 2, figsize=(12, 4.5 * len(delays)),
+                           squeeze=False)
+    for i, d in enumerate(delays):
+        for row in rows:
+            pts = sorted((r["conc"], r["rate"], r["p99_ms"]) for r in res
+                         if r["row"] == row and r["delay"] == d)
+            if not pts:
+                continue
+            xs = [p[0] for p in pts]
+            ax[i][0].plot(xs, [p[1] for p in pts], marker="o", label=row)
+            ax[i][1].plot(xs, [p[2] for p in pts], marker="o", label=row)
+        ax[i][0].set_title("throughput, DNS delay %d ms" % d)
+        ax[i][0].set_ylabel("messages/s")
+        ax[i][1].set_title("p99 latency, DNS delay %d ms" % d)
+        ax[i][1].set_ylabel("ms")
+        ax[i][1].set_yscale("log")
+        for a in ax[i]:
+            a.set_xscale("log", base=2)
+            a.set_xticks([1, 8, 32])
+            a.set_xticklabels(["1", "8", "32"])
+            a.set_xlabel("concurrent sessions")
+            a.grid(True, alpha=0.3)
+    ax[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def main():
+    res = json.load(open(sys.argv[1]))
+    md = open(sys.argv[2]).read()
+    if BEGIN not in md or END not in md:
+        sys.exit("report.py: markers missing in " + sys.argv[2])
+    head, rest = md.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    body = table(res) + targets(res)
+    open(sys.argv[2], "w").write(head + BEGIN + "\n" + "\n".join(body) +
+                                 "\n" + END + tail)
+    plot(res, sys.argv[3])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""run.py - the benchmark, side by side, in one run (started by run.sh).
+
+Inside a private network namespace (run.sh): brings lo up, generates the
+corpus (gencorpus.py; kept in BUILD/bench-corpus and reused unless
+--regen), starts unbound serving the corpus's zone on 127.0.0.1:5300 and
+dnsdelay on 127.0.0.1:53 in front of it (0 ms, then 20 ms per query),
+and for each delay, each row and each concurrency (1, 8, 32) starts the
+milter(s) afresh (an empty cache), replays the corpus with amload for at
+most --seconds, and records messages/s, p50/p90/p99, the milters' CPU
+seconds per message (utime+stime from /proc), their peak RSS (VmHWM, the
+sum for a chain) and, for authmilter, the verdicts against the corpus's.
+Writes WORK/results.json, the table into docs/BENCHMARKS.md (between its
+bench:table markers) and the plot docs/benchmarks.png.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROWS = [
+    # name, milters [(kind, port)], check verdicts
+    ("null filter, every step", [("null", 9001)], False),
+    ("null filter, end of message only", [("nulleom", 9002)], False),
+    ("authmilter, every check", [("authmilter", 9003)], True),
+    ("OpenDKIM (verify)", [("opendkim", 9004)], False),
+    ("OpenDMARC (SPFSelfValidate)", [("opendmarc", 9005)], False),
+    ("OpenDKIM -> OpenDMARC", [("opendkim", 9004), ("opendmarc", 9005)],
+     False),
+]
+CONC = [1, 8, 32]
+DELAYS = [0, 20]
+
+AUTHMILTER_CONF = """Socket inet:{port}@127.0.0.1
+AuthservID mx.bench.example
+Syslog no
+LogLevel info
+Resolver forward 127.0.0.1@53
+DNSBL bl.example
+RHSBL rhsbl.example
+IPRevAction tag
+HeloAction tag
+SPFFailAction none
+DMARCRejectAction reject
+"""
+
+OPENDKIM_CONF = """Mode v
+Socket inet:{port}@127.0.0.1
+AuthservID mx.bench.example
+Syslog no
+Background no
+Nameservers 127.0.0.1
+"""
+
+OPENDMARC_CONF = """Socket inet:{port}@127.0.0.1
+AuthservID mx.bench.example
+TrustedAuthservIDs mx.bench.example
+SPFSelfValidate true
+SPFIgnoreResults true
+RejectFailures true
+Syslog false
+Background false
+PublicSuffixList /usr/share/publicsuffix/public_suffix_list.dat
+"""
+
+UNBOUND_CONF = """server:
+  interface: 127.0.0.1@5300
+  port: 5300
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "{work}"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  num-threads: 1
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  msg-cache-size: 64m
+  rrset-cache-size: 64m
+remote-control:
+  control-enable: no
+include: "{zone}"
+"""
+
+
+def log(*a):
+    print("run:", *a, file=sys.stderr, flush=True)
+
+
+def wait_port(port, proc, secs=15):
+    t = time.time() + secs
+    while time.time() < t:
+        if proc.poll() is not None:
+            raise RuntimeError("milter exited with %d" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d not open" % port)
+
+
+def proc_cpu(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fld = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    # fields after ")": state is [0]; utime is field 14 -> [11], stime [12]
+    return (int(fld[11]) + int(fld[12])) / tick
+
+
+def proc_hwm(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.bt = a.build
+        self.work = tempfile.mkdtemp(prefix="ambench.")
+        self.procs = []
+
+    def start(self, argv, logname):
+        f = open(os.path.join(self.work, logname), "ab")
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT,
+                             cwd=self.work)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(2)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs.remove(p)
+
+    def milter(self, kind, port):
+        w = self.work
+        if kind in ("null", "nulleom"):
+            argv = [os.path.join(self.bt, "tests/bench/nullfilter"),
+                    "-p", "inet:%d@127.0.0.1" % port]
+            if kind == "nulleom":
+                argv.append("-e")
+        elif kind == "authmilter":
+            conf = os.path.join(w, "authmilter.conf")
+            with open(conf, "w") as f:
+                f.write(AUTHMILTER_CONF.format(port=port))
+            argv = [os.path.join(self.bt, "milter/authmilter"), "-f",
+                    "-c", conf]
+            # For profiling: e.g. AM_BENCH_WRAP="perf record -g -o F --"
+            wrap = os.environ.get("AM_BENCH_WRAP")
+            if wrap:
+                argv = wrap.split() + argv
+        elif kind == "opendkim":
+            conf = os.path.join(w, "opendkim.conf")
+            with open(conf, "w") as f:
+                f.write(OPENDKIM_CONF.format(port=port, work=w))
+            argv = ["/usr/sbin/opendkim", "-f", "-x", conf]
+        elif kind == "opendmarc":
+            conf = os.path.join(w, "opendmarc.conf")
+            with open(conf, "w") as f:
+                f.write(OPENDMARC_CONF.format(port=port))
+            argv = ["/usr/sbin/opendmarc", "-f", "-c", conf]
+        p = self.start(argv, kind + ".log")
+        wait_port(port, p)
+        return p
+
+    def setup(self):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        rc = os.path.join(self.work, "resolv.conf")
+        with open(rc, "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:5 attempts:2\n")
+        subprocess.run(["mount", "--bind", rc, "/etc/resolv.conf"],
+                       check=True)
+        self.corpus = os.path.join(self.bt, "bench-corpus")
+        idx = os.path.join(self.corpus, "index")
+        if self.a.regen or not os.path.exists(idx) or \
+                sum(1 for _ in open(idx)) != self.a.count:
+            shutil.rmtree(self.corpus, ignore_errors=True)
+            log("generating %d messages" % self.a.count)
+            subprocess.run(["/usr/bin/python3",
+                            os.path.join(self.a.top, "tests/bench/"
+                                         "gencorpus.py"),
+                            self.corpus, "--count", str(self.a.count)],
+                           check=True)
+        uc = os.path.join(self.work, "unbound.conf")
+        with open(uc, "w") as f:
+            f.write(UNBOUND_CONF.format(
+                work=self.work, zone=os.path.join(self.corpus,
+                                                  "zone.conf")))
+        self.unbound = self.start(["unbound", "-d", "-c", uc],
+                                  "unbound.log")
+        time.sleep(1.0)
+        if self.unbound.poll() is not None:
+            raise RuntimeError("unbound did not start (see unbound.log)")
+
+    def one(self, row, conc, delay):
+        name, milters, check = row
+        ps = [self.milter(k, port) for k, port in milters]
+        cpu0 = sum(proc_cpu(p.pid) for p in ps)
+        out = os.path.join(self.work, "amload.json")
+        argv = [os.path.join(self.bt, "tests/bench/amload"),
+                "-i", os.path.join(self.corpus, "index"),
+                "-c", str(conc), "-d", str(self.a.seconds), "-q",
+                "-j", out, "-T", "10000"]
+        for _, port in milters:
+            argv += ["-m", "inet:%d@127.0.0.1" % port]
+        if check:
+            argv.append("-x")
+        if conc == 1:
+            argv += ["-H", "10"]
+        r = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
+        tag = "".join(c if c.isalnum() else "_" for c in name)
+        with open(os.path.join(self.work, "amload-%s-c%d-%dms.err" % (
+                tag, conc, delay)), "w") as f:
+            f.write(r.stderr)
+        with open(out) as f:
+            res = json.load(f)
+        res["cpu_s"] = sum(proc_cpu(p.pid) for p in ps) - cpu0
+        res["rss_mb"] = sum(proc_hwm(p.pid) for p in ps)
+        res["cpu_ms_per_msg"] = (1e3 * res["cpu_s"] / res["messages"]
+                                 if res["messages"] else 0)
+        res.update(row=name, conc=conc, delay=delay, exit=r.returncode,
+                   stderr=r.stderr[-2000:])
+        for p in ps:
+            self.stop(p)
+        log("%-36s c=%-2d %2d ms: %8.1f msg/s p50 %7.2f p99 %7.2f ms "
+            "cpu %.3f ms/msg rss %.1f MB actions %s%s" % (
+                name, conc, delay, res["rate"], res["p50_ms"],
+                res["p99_ms"], res["cpu_ms_per_msg"], res["rss_mb"],
+                res["actions"],
+                " mismatches %d" % res["mismatches"] if check else ""))
+        return res
+
+    def run(self):
+        results = []
+        try:
+            self.setup()
+            for delay in DELAYS:
+                dd = self.start([os.path.join(self.bt, "tests/bench/"
+                                              "dnsdelay"),
+                                 "-l", "127.0.0.1:53",
+                                 "-u", "127.0.0.1:5300",
+                                 "-d", str(delay)], "dnsdelay.log")
+                time.sleep(0.2)
+                for row in ROWS:
+                    if self.a.only and self.a.only not in row[0]:
+                        continue
+                    for conc in CONC:
+                        results.append(self.one(row, conc, delay))
+                self.stop(dd)
+        finally:
+            for p in list(self.procs):
+                self.stop(p)
+        with open(os.path.join(self.work, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        return results
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--top", required=True)
+    ap.add_argument("--count", type=int, default=3000)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--regen", action="store_true")
+    ap.add_argument("--only", help="run only rows whose name has this")
+    ap.add_argument("--no-doc", action="store_true",
+                    help="do not rewrite docs/BENCHMARKS.md and the plot")
+    a = ap.parse_args()
+    b = Bench(a)
+    results = b.run()
+    log("work directory (logs, results.json): " + b.work)
+    if not a.no_doc:
+        subprocess.run(["/usr/bin/python3",
+                        os.path.join(a.top, "tests/bench/report.py"),
+                        os.path.join(b.work, "results.json"),
+                        os.path.join(a.top, "docs/BENCHMARKS.md"),
+                        os.path.join(a.top, "docs/benchmarks.png")],
+                       check=True)
+
+
+if __name__ == "__main__":
+    main()
