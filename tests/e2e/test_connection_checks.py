@@ -10,6 +10,7 @@ names and addresses of its own (connchecks.World), so the daemon's DNS
 cache carries nothing from one test to the next.
 """
 
+import json
 import os
 import re
 import smtplib
@@ -578,3 +579,34 @@ def test_delay_reject_no_tempfail_at_connect(mta, zone, dnsd, milter, mode):
     assert rec["action"] == "tempfail", rec
     assert rec["dnsbl"] == ("listed" if mode == "tempfail-action"
                             else "temperror"), rec
+
+
+# -- the log line as JSON -----------------------------------------------------
+
+
+def test_log_record_as_json(mta, zone, milter):
+    """LogFormat json: the per-message record is one JSON object with the
+    same fields."""
+    w = World(zone)
+    w.list_ip(BL)
+    milter.use(conf(DNSBL=BL, DNSBLAction="tag", LogFormat="json"))
+    r = w.send(mta)
+    delivered(mta, r)
+
+    def found():
+        out = []
+        for ln in milter.lines():
+            if not ln.startswith("{"):
+                continue
+            obj = json.loads(ln)
+            if obj.get("ip") == w.ip and "action" in obj:
+                out.append(obj)
+        return out
+    recs = harness.wait_until(found, 10, "a JSON record")
+    assert len(recs) == 1, recs
+    rec = recs[0]
+    assert rec["qid"] == r.queue_id and rec["helo"] == w.helo, rec
+    assert rec["mailfrom"] == w.sender, rec
+    assert rec["from_domain"] == w.domain, rec
+    assert rec["dnsbl"] == "listed" and rec["action"] == "tag", rec
+    assert str(rec["dns_ms"]).isdigit(), rec
