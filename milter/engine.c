@@ -251,6 +251,7 @@ sink_xauth(struct check_report *r, const char *key, const char *value)
 	policy_list_add(&s->xauth, key, value);
 }
 
+
 static void
 sink_header(struct check_report *r, const char *name, const char *value)
 {

@@ -14,6 +14,9 @@
  * A hook function returns 0, or the first negative AM_E* code of a
  * check, with *who set to that check's name (static) for the log.
  *
+ * Caps: at most ENGINE_MAX_EXTRA extra headers, each value cut at
+ *   POLICY_MAX_HEADER octets (policy_list_add_header); their folds
+ *   ("\n\t") are kept, other octets outside printable ASCII dropped.
  * Ownership: struct engine_report owns its builder and lists; free them
  *   with engine_report_free() (also after a failed engine_report()).
  *   engine_render() returns two malloc'd strings the caller frees.
