@@ -260,6 +260,19 @@ decision_point(SMFICTX *ctx, struct fconn *fc, enum check_phase upto)
 		return internal_error(ctx, fc, "finish", rc);
 	if (v.action < AM_ACT_TEMPFAIL)
 		return SMFIS_CONTINUE;
+	/*
+	 * Every result belongs in the log line, also those of the ready
+	 * checks that cannot reject (their queries went out with the
+	 * others and are answered by now, or within DNSTimeout). Only
+	 * rejecting checks decided, so the verdict stays v.
+	 */
+	{
+		struct policy_verdict all;
+
+		rc = decide(fc, upto, true, &all);
+		if (rc < 0)
+			return internal_error(ctx, fc, "finish", rc);
+	}
 	{
 		char esc[3 * sizeof v.reply];
 

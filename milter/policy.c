@@ -83,8 +83,12 @@ policy_decide(const struct conf *cf, const struct policy_entry *e, size_t n,
 			continue;
 		if (o->action == AM_ACT_NONE)
 			continue;
+		/* named as in the X-Authmilter items (SPEC "Headers") */
 		list_append(v->failed, sizeof v->failed,
-			    e[i].check ? e[i].check : "?");
+			    e[i].check == NULL ? "?"
+			    : strcmp(e[i].check, "sender") == 0
+				? "sender-domain"
+				: e[i].check);
 		if (win == NULL || o->action > win->action) {
 			win = o;
 			v->check = e[i].check;

@@ -194,7 +194,7 @@ def test_tag_delivers_and_names_the_failure(mta, zone, milter, c):
     milter.use(c.keys("tag"))
     r = w.send(mta)
     d, x, ar = delivered(mta, r)
-    check_name = "sender" if c.name in ("sender", "nullmx") else \
+    check_name = "sender-domain" if c.name in ("sender", "nullmx") else \
         "dnsbl" if c.name == "dnsbl6" else c.name
     assert x.action.split() == ["tag", "failed=" + check_name], x
     rec = milter.record(w.ip)
