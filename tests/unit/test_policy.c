@@ -110,7 +110,7 @@ static const struct decide_case {
 	 {{"sender", true, AM_R_TEMPERROR, AM_ACT_TEMPFAIL, "451", "4.4.3",
 	   "Temporary DNS failure, try again later", "servfail"}},
 	 AM_ACT_NONE, AM_ACT_TEMPFAIL, true, "sender", "451",
-	 "Temporary DNS failure, try again later", "sender"},
+	 "Temporary DNS failure, try again later", "sender-domain"},
 	{"dry-run quarantine is accepted", true,
 	 {{"dmarc", true, AM_R_FAIL, AM_ACT_QUARANTINE, "", "", "", "q"}},
 	 AM_ACT_NONE, AM_ACT_QUARANTINE, true, "dmarc", "", "", "dmarc"},
