@@ -79,7 +79,7 @@ static const struct decide_case {
 	  {"sender", true, AM_R_TEMPERROR, AM_ACT_TEMPFAIL, "451", "4.4.3",
 	   "Temporary DNS failure, try again later", "servfail"}},
 	 AM_ACT_TEMPFAIL, AM_ACT_TEMPFAIL, false, "sender", "451",
-	 "Temporary DNS failure, try again later", "dmarc,sender"},
+	 "Temporary DNS failure, try again later", "dmarc,sender-domain"},
 	{"reject beats all, its reply is sent", false,
 	 {{"sender", true, AM_R_TEMPERROR, AM_ACT_TEMPFAIL, "451", "4.4.3",
 	   "Temporary DNS failure, try again later", "servfail"},
