@@ -86,7 +86,7 @@ static const struct decide_case {
 	  {"dmarc", true, AM_R_FAIL, AM_ACT_REJECT, REJ_DMARC},
 	  {"helo", true, AM_R_FAIL, AM_ACT_TAG, "", "", "", "x"}},
 	 AM_ACT_REJECT, AM_ACT_REJECT, false, "dmarc", "550",
-	 "Rejected by DMARC policy for example.com", "sender,dmarc,helo"},
+	 "Rejected by DMARC policy for example.com", "sender-domain,dmarc,helo"},
 	{"tie: the first check in table order", false,
 	 {{"dnsbl", true, AM_R_LISTED, AM_ACT_REJECT, REJ_DNSBL},
 	  {"dmarc", true, AM_R_FAIL, AM_ACT_REJECT, REJ_DMARC}},
