@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -626,6 +627,19 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int rc = 1;
 
+	/*
+	 * glibc gives each new thread its own malloc arena, up to 8 per
+	 * core; with a thread per milter session each arena keeps its own
+	 * free memory. Two arenas per core hold peak RSS down at little
+	 * lock contention (docs/BENCHMARKS.md). An explicit MALLOC_ARENA_MAX
+	 * in the environment wins.
+	 */
+	if (getenv("MALLOC_ARENA_MAX") == NULL) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		mallopt(M_ARENA_MAX, ncpu > 0 && ncpu < 64 ? 2 * (int)ncpu
+							   : 128);
+	}
 	/* Before any thread exists: the signals go to sigwait below. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGHUP);
