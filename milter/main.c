@@ -457,6 +457,7 @@ reload(const struct opts *o)
 			 "MetricsListen changed: they take effect at the next "
 			 "restart");
 	log_setup(n->log_level, n->log_format);
+	(void)orgdom_psl_load(n->public_suffix_list); /* before use */
 	conf_publish(n);
 	metrics_reload(true);
 	log_info("configuration reloaded from %s",
@@ -549,6 +550,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		log_error("cannot initialize libopendkim");
 		goto out;
 	}
+	/* not fatal: the cross-check logs and skips a missing list */
+	(void)orgdom_psl_load(c->public_suffix_list);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = kick_handler;
 	sa.sa_flags = SA_RESTART;
