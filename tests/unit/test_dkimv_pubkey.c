@@ -63,13 +63,18 @@ keygen(enum kind k)
 	}
 	assert_non_null(ctx);
 	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
-	if (k == K_RSA || k == K_RSA_PSS || k == K_TRUNCATED)
-		assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024), 1);
-	if (k == K_EC)
-		assert_int_equal(
-		    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx,
-							   NID_X9_62_prime256v1),
-		    1);
+	if (k == K_RSA || k == K_RSA_PSS || k == K_TRUNCATED) {
+		int rc = EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024);
+
+		assert_int_equal(rc, 1);
+	}
+	if (k == K_EC) {
+		int nid = NID_X9_62_prime256v1;
+
+		assert_int_equal(EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx,
+									 nid),
+				 1);
+	}
 	assert_int_equal(EVP_PKEY_keygen(ctx, &pk), 1);
 	EVP_PKEY_CTX_free(ctx);
 	return pk;
