@@ -21,6 +21,18 @@
 #define DNS_NAME_MAX 253      /* presentation octets without the final dot */
 #define DNS_POLL_MS 100	      /* dispatcher poll timeout: shutdown latency */
 #define DNS_CB_GRACE_MS 10000 /* wait for a callback after UB_NOID */
+/*
+ * libunbound's caches, 1 MB of messages and 2 MB of RRsets (unbound's own
+ * defaults are 4 MB each). They bound RSS: each entry takes a few hundred
+ * bytes, and at 32 MB/64 MB a busy milter grew past 40 MB; at 4 MB/4 MB
+ * it still peaked at 34.5 MB, at 1 MB/2 MB about 28 (docs/BENCHMARKS.md).
+ * That still holds the answers of the last few thousand lookups, so hot
+ * ones (big senders' SPF includes, DNSBL zones' NS, popular DKIM keys)
+ * stay cached (LRU); the resolver forwarded to keeps its own, larger
+ * cache behind this one.
+ */
+#define DNS_MSG_CACHE "1m"
+#define DNS_RRSET_CACHE "2m"
 
 struct dns_query {
 	struct dns_set *set;	/* borrowed: the owning set */
@@ -596,8 +608,10 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		goto out;
 	}
 	if ((rc = set_opt(ctx, "outgoing-range:", "256", err, errlen)) ||
-	    (rc = set_opt(ctx, "msg-cache-size:", "32m", err, errlen)) ||
-	    (rc = set_opt(ctx, "rrset-cache-size:", "64m", err, errlen)))
+	    (rc = set_opt(ctx, "msg-cache-size:", DNS_MSG_CACHE, err,
+			  errlen)) ||
+	    (rc = set_opt(ctx, "rrset-cache-size:", DNS_RRSET_CACHE, err,
+			  errlen)))
 		goto out;
 	/*
 	 * A forwarder resolves cache misses itself, which takes far longer

@@ -2,10 +2,10 @@
  * dns - the process-wide libunbound context and per-session query sets
  *
  * dns_init() creates the one libunbound context of the process (threaded
- * async mode, raised outgoing-range and caches, resolver mode and trust
- * anchor from the configuration) and starts the dispatcher thread that
- * polls ub_fd() and runs ub_process(). Every lookup of every check goes
- * through it.
+ * async mode, raised outgoing-range, 1 MB message and 2 MB RRset caches,
+ * resolver mode and trust anchor from the configuration) and starts the
+ * dispatcher thread that polls ub_fd() and runs ub_process(). Every
+ * lookup of every check goes through it.
  *
  * A session owns one struct dns_set for its whole life. dns_submit()
  * starts a query at once and returns its handle; submitting the same

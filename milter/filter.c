@@ -55,10 +55,17 @@ struct fconn {
 	bool leadspc;         /* header values carry their leading space */
 	bool skip_body;       /* SMFIS_SKIP may be returned from body */
 	bool nr_hdr;          /* no replies to headers and EOH (NR_HDR/EOH) */
+	bool nr_early;        /* no replies to connect, HELO, MAIL (NR_CONN,
+	                       * NR_HELO, NR_MAIL: DelayReject) */
+	bool conn_failed;     /* connect/HELO failed with no reply to give */
+	bool conn_drained;    /* connect refused (draining), not answered */
+	bool mail_failed;     /* MAIL failed with no reply to give */
 	bool has_body_hook;   /* some check reads the body */
 	struct check_outcome cout[SESSION_MAX_CHECKS]; /* connection-phase
 	                       * outcomes (when no message exists yet) */
 };
+
+#define FILTER_NR_EARLY (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL)
 
 static atomic_uint filter_nsessions;
 static atomic_ulong filter_sidseq;
@@ -322,6 +329,16 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	    (SMFIP_NR_HDR | SMFIP_NR_EOH))
 		*pf1 |= SMFIP_NR_HDR | SMFIP_NR_EOH;
 	fc->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	/*
+	 * With DelayReject, connect, HELO and MAIL give no verdict: their
+	 * replies are saved too (three round trips), and a failure there
+	 * (or a drain that starts after this) is answered at the first
+	 * RCPT instead. Not while draining: that connect answers 421.
+	 */
+	if (fc->c.conf->delay_reject && !atomic_load(&filter_draining) &&
+	    (f1 & FILTER_NR_EARLY) == FILTER_NR_EARLY)
+		*pf1 |= FILTER_NR_EARLY;
+	fc->nr_early = (*pf1 & FILTER_NR_EARLY) == FILTER_NR_EARLY;
 	*pf2 = 0;
 	*pf3 = 0;
 	fc->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
@@ -372,8 +389,45 @@ set_address(struct conn *c, const struct sockaddr *sa)
 	}
 }
 
+/*
+ * The reply to connect, HELO or MAIL: none when negotiated away, and a
+ * failure is then kept for the first RCPT (conn_failed for the
+ * connection, mail_failed for this transaction).
+ */
+static sfsistat
+early_reply(SMFICTX *ctx, bool mail, sfsistat r)
+{
+	struct fconn *fc = fconn_of(ctx);
+
+	if (fc == NULL || !fc->nr_early)
+		return r;
+	if (r != SMFIS_CONTINUE) {
+		if (mail)
+			fc->mail_failed = true;
+		else
+			fc->conn_failed = true;
+	}
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat connect_step(SMFICTX *ctx, char *hostname,
+			     _SOCK_ADDR *hostaddr);
+
 static sfsistat
 fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct fconn *fc = fconn_of(ctx);
+	sfsistat r = connect_step(ctx, hostname, hostaddr);
+
+	/* a drain refused it: 421 at the first RCPT, not 451 */
+	if (fc != NULL && fc->nr_early && r != SMFIS_CONTINUE &&
+	    atomic_load(&filter_draining))
+		fc->conn_drained = true;
+	return early_reply(ctx, false, r);
+}
+
+static sfsistat
+connect_step(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
 	const char *who = NULL;
 	struct fconn *fc = fconn_get(ctx);
@@ -418,8 +472,16 @@ fi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	return SMFIS_CONTINUE;
 }
 
+static sfsistat helo_step(SMFICTX *ctx, char *helohost);
+
 static sfsistat
 fi_helo(SMFICTX *ctx, char *helohost)
+{
+	return early_reply(ctx, false, helo_step(ctx, helohost));
+}
+
+static sfsistat
+helo_step(SMFICTX *ctx, char *helohost)
 {
 	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
@@ -457,8 +519,20 @@ update_qid(SMFICTX *ctx, struct fconn *fc)
 		log_escape(i, strlen(i), fm->m.qid, sizeof fm->m.qid);
 }
 
+static sfsistat envfrom_step(SMFICTX *ctx, char **argv);
+
 static sfsistat
 fi_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct fconn *fc = fconn_of(ctx);
+
+	if (fc != NULL)
+		fc->mail_failed = false;
+	return early_reply(ctx, true, envfrom_step(ctx, argv));
+}
+
+static sfsistat
+envfrom_step(SMFICTX *ctx, char **argv)
 {
 	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
@@ -496,6 +570,8 @@ fi_envfrom(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+static bool kept_failure(SMFICTX *ctx, struct fconn *fc);
+
 static sfsistat
 fi_envrcpt(SMFICTX *ctx, char **argv)
 {
@@ -512,6 +588,8 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 	fm = fmsg_of(fc);
 	fm->m.nrcpt++;
 	update_qid(ctx, fc);
+	if (kept_failure(ctx, fc))
+		return SMFIS_TEMPFAIL;
 	if (fm->rejected) {
 		set_reply(ctx, fm->rcode, fm->xcode, fm->reply);
 		return fm->verdict;
@@ -569,13 +647,22 @@ hdr_reply(SMFICTX *ctx, sfsistat r)
 	return SMFIS_NOREPLY;
 }
 
-/* A failure kept by hdr_reply(): 451 4.3.0 (already logged). */
+/*
+ * A failure kept by early_reply() or hdr_reply(): 421 4.3.2 for a
+ * connect refused by a drain, else 451 4.3.0 (already logged).
+ */
 static bool
 kept_failure(SMFICTX *ctx, struct fconn *fc)
 {
 	struct fmsg *fm = fc != NULL ? fmsg_of(fc) : NULL;
 
-	if (fm == NULL || !fm->failed)
+	if (fc != NULL && fc->conn_drained) {
+		smfi_setreply(ctx, "421", "4.3.2",
+			      "Service shutting down, try again later");
+		return true;
+	}
+	if (fc == NULL || (!fc->conn_failed && !fc->mail_failed &&
+			   (fm == NULL || !fm->failed)))
 		return false;
 	smfi_setreply(ctx, "451", "4.3.0",
 		      "Temporary local problem, try again later");

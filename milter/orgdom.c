@@ -361,6 +361,14 @@ out:
 }
 
 int
+orgdom_psl_load(const char *psl_path)
+{
+	if (psl_path == NULL || strcmp(psl_path, "none") == 0)
+		return 0;
+	return psl_get(psl_path) != NULL ? 0 : AM_ELIB;
+}
+
+int
 orgdom_psl_check(const char *sid, const char *psl_path, const char *domain,
 		 const char *org)
 {

@@ -158,6 +158,14 @@ unsigned int orgdom_labels(const char *domain);
 int orgdom_psl_check(const char *sid, const char *psl_path,
 		     const char *domain, const char *org);
 
+/*
+ * orgdom_psl_load - load the list at psl_path now (NULL or "none":
+ * nothing), so that the first message does not wait for it (parsing the
+ * list takes about 10 ms, under the cache's lock). Returns 0, or AM_ELIB
+ * if it cannot be read (logged; orgdom_psl_check then fails the same).
+ */
+int orgdom_psl_load(const char *psl_path);
+
 /* orgdom_psl_mismatches - mismatches counted since start (atomic). */
 uint64_t orgdom_psl_mismatches(void);
 

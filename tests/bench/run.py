@@ -252,7 +252,7 @@ class Bench:
         results = []
         try:
             self.setup()
-            for delay in DELAYS:
+            for delay in self.a.delays:
                 dd = self.start([os.path.join(self.bt, "tests/bench/"
                                               "dnsdelay"),
                                  "-l", "127.0.0.1:53",
@@ -262,7 +262,7 @@ class Bench:
                 for row in ROWS:
                     if self.a.only and self.a.only not in row[0]:
                         continue
-                    for conc in CONC:
+                    for conc in self.a.conc:
                         results.append(self.one(row, conc, delay))
                 self.stop(dd)
         finally:
@@ -281,9 +281,17 @@ def main():
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--regen", action="store_true")
     ap.add_argument("--only", help="run only rows whose name has this")
+    ap.add_argument("--conc", default=",".join(map(str, CONC)),
+                    help="comma list of concurrencies (quick runs)")
+    ap.add_argument("--delays", default=",".join(map(str, DELAYS)),
+                    help="comma list of DNS delays in ms (quick runs)")
     ap.add_argument("--no-doc", action="store_true",
                     help="do not rewrite docs/BENCHMARKS.md and the plot")
     a = ap.parse_args()
+    a.conc = [int(x) for x in a.conc.split(",")]
+    a.delays = [int(x) for x in a.delays.split(",")]
+    if (a.conc != CONC or a.delays != DELAYS) and not a.no_doc:
+        ap.error("--conc/--delays are for quick runs: add --no-doc")
     b = Bench(a)
     results = b.run()
     log("work directory (logs, results.json): " + b.work)

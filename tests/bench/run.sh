@@ -19,7 +19,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 # The peers and the plotting library (tests/bench/packages.txt).
 missing=$(grep -v '^#' "$here/packages.txt" | while read -r p; do
-	[ -n "$p" ] && ! dpkg -s "$p" >/dev/null 2>&1 && echo "$p"; done)
+	if [ -n "$p" ] && ! dpkg -s "$p" >/dev/null 2>&1; then echo "$p"; fi
+	done)
 if [ -n "$missing" ]; then
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q $missing

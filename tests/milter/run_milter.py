@@ -123,6 +123,8 @@ SMFIF_ADDHDRS, SMFIF_CHGHDRS, SMFIF_QUARANTINE = 0x01, 0x10, 0x20
 SMFIF_SETSYMLIST = 0x100
 SMFIP_SKIP, SMFIP_HDR_LEADSPC = 0x400, 0x100000
 ALL_ACTIONS = 0x1ff
+# no reply to connect, HELO, MAIL (libmilter's mfdef.h)
+SMFIP_NR_EARLY = 0x1000 | 0x2000 | 0x4000
 # header add/insert/change, quarantine, rcpt add/del, body, progress...
 MODIFICATIONS = (b'h', b'i', b'm', b'q', b'+', b'-', b'2', b'b', b'e',
                  b'p')
@@ -305,9 +307,13 @@ def py_dnsbl_delay(sock, problems):
 
 
 def py_dnsbl_nodelay(sock, problems):
-    """DelayReject=no: the verdict comes at connect."""
+    """DelayReject=no: the verdict comes at connect (so an MTA offering
+    no reply at connect, HELO and MAIL is not granted it)."""
     m = Milter(sock)
-    m.negotiate()
+    _, _, pflags = m.negotiate(SMFIP_SKIP | SMFIP_HDR_LEADSPC |
+                               SMFIP_NR_EARLY)
+    if pflags & SMFIP_NR_EARLY:
+        problems.append('no-reply steps granted: %#x' % pflags)
     r = reply_of(*m.connect('listed.example', LISTED)[:2])
     if r != DNSBL_REPLY:
         problems.append('connect: %r' % r)
@@ -400,6 +406,62 @@ def ar_of(mods):
     return None
 
 
+def no_reply_pending(m, what, problems):
+    """Nothing more to read from the filter within 0.3 s."""
+    m.s.settimeout(0.3)
+    try:
+        data = m.s.recv(64)
+        problems.append('%s: unexpected data %r' % (what, data))
+    except socket.timeout:
+        pass
+    finally:
+        m.s.settimeout(30)
+
+
+def early_session(sock, ip, helo='client.example'):
+    """A session negotiating no reply at connect, HELO and MAIL: those
+    three are sent and nothing is read."""
+    m = Milter(sock)
+    _, _, pflags = m.negotiate(SMFIP_SKIP | SMFIP_HDR_LEADSPC |
+                               SMFIP_NR_EARLY)
+    m.macro(b'C', [('j', 'mx.test')])
+    fam = b'6' if ':' in ip else b'4'
+    m.send(b'C', helo.encode() + b'\0' + fam + struct.pack('!H', 25) +
+           ip.encode() + b'\0')
+    m.send(b'H', helo.encode() + b'\0')
+    m.send(b'M', b'<a@example.org>\0')
+    return m, pflags
+
+
+def py_nr_early(sock, problems):
+    """DelayReject=yes: connect, HELO and MAIL give no verdict, so their
+    replies are negotiated away; the listed client's verdict and a clean
+    client's acceptance both come at RCPT, with no stray replies."""
+    m, pflags = early_session(sock, LISTED, 'listed.example')
+    if pflags & SMFIP_NR_EARLY != SMFIP_NR_EARLY:
+        problems.append('no-reply steps not granted: %#x' % pflags)
+        return
+    no_reply_pending(m, 'after connect/HELO/MAIL', problems)
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if r != DNSBL_REPLY:
+        problems.append('listed, RCPT: %r' % r)
+    m.send(b'Q')
+    m, _ = early_session(sock, '192.0.2.1')
+    r = reply_of(*m.z(b'R', '<b@example.net>')[:2])
+    if r != 'c':
+        problems.append('clean, RCPT: %r' % r)
+    code, mods = message_end(m, problems)
+    if code != b'c' or ar_of(mods) is None:
+        problems.append('clean, eom %r, A-R %r' % (code, ar_of(mods)))
+    no_reply_pending(m, 'after eom', problems)
+    # a second message on the connection: MAIL unanswered again
+    m.send(b'M', b'<a@example.org>\0')
+    r = reply_of(*m.z(b'R', '<c@example.net>')[:2])
+    if r != 'c':
+        problems.append('clean, second message RCPT: %r' % r)
+    m.send(b'Q')
+
+
 def py_drain(sock, problems):
     """SIGTERM with a session mid-message: a new connection gets 421 at
     connect, the open message completes with its header, the daemon
@@ -408,16 +470,36 @@ def py_drain(sock, problems):
     m, replies = session(sock, '192.0.2.1')
     m.z(b'R', '<b@example.net>')
     m.z(b'L', 'From', ' a@example.org')
+    # negotiated (no reply at connect) before SIGTERM, connects after
+    e = Milter(sock)
+    _, _, pflags = e.negotiate(SMFIP_SKIP | SMFIP_HDR_LEADSPC |
+                               SMFIP_NR_EARLY)
     proc.send_signal(signal.SIGTERM)
     if not wait_log('open sessions finish'):
         problems.append('no "stopping" log line after SIGTERM')
     n = Milter(sock)
-    n.negotiate()
+    _, _, npflags = n.negotiate(SMFIP_SKIP | SMFIP_HDR_LEADSPC |
+                                SMFIP_NR_EARLY)
+    if npflags & SMFIP_NR_EARLY:
+        problems.append('no reply at connect granted while draining')
     r = reply_of(*n.connect('late.example', '192.0.2.2')[:2])
     if r != '421 4.3.2 Service shutting down, try again later':
         problems.append('new connection during the drain: %r' % r)
     n.send(b'Q')
     n.s.close()
+    if pflags & SMFIP_NR_EARLY != SMFIP_NR_EARLY:
+        problems.append('no-reply steps not granted: %#x' % pflags)
+    else:
+        e.macro(b'C', [('j', 'mx.test')])
+        e.send(b'C', b'early.example\0' + b'4' + struct.pack('!H', 25) +
+               b'192.0.2.3\0')
+        e.send(b'H', b'early.example\0')
+        e.send(b'M', b'<a@example.org>\0')
+        r = reply_of(*e.z(b'R', '<b@example.net>')[:2])
+        if r != '421 4.3.2 Service shutting down, try again later':
+            problems.append('negotiated before the drain, RCPT: %r' % r)
+    e.send(b'Q')
+    e.s.close()
     time.sleep(0.3)
     if proc.poll() is not None:
         problems.append('exited (%d) with a session open' % proc.returncode)
@@ -554,6 +636,7 @@ SCENARIOS = {
     'dnsbl-quarantine': py_dnsbl_quarantine,
     'dns-tempfail': py_dns_tempfail,
     'drain': py_drain,
+    'nr-early': py_nr_early,
     'sighup-flood': py_sighup_flood,
     'dkim-trimmed': py_dkim_trimmed,
 }
