@@ -58,10 +58,6 @@ struct dkimv_msg {
 	bool done;                  /* finish() has run */
 	char *hbuf;                 /* "Name:value" scratch: owned */
 	size_t hbufsz;              /* its size */
-	unsigned char *bbuf;        /* body line-ending fix scratch: owned */
-	size_t bbufsz;              /* its size */
-	unsigned char blast;        /* last body octet seen, 0 before any */
-	bool bheld_cr;              /* a chunk's final CR not yet passed on */
 	size_t nseen;               /* entries in seen */
 	struct dkimv_seen seen[SESSION_MAX_SIGS]; /* scanned signatures */
 	size_t nkeys;               /* entries in keys */
@@ -366,8 +362,8 @@ static void
 dkimv_init_once(void)
 {
 	DKIM_LIB *lib;
-	/* no FIXCRLF: dkimv_on_body gives CRLF lines (body_feed) */
-	unsigned int flags = DKIM_LIBFLAGS_DELAYSIGPROC |
+	unsigned int flags = DKIM_LIBFLAGS_FIXCRLF |
+			     DKIM_LIBFLAGS_DELAYSIGPROC |
 			     DKIM_LIBFLAGS_BADSIGHANDLES;
 	unsigned int bits = DKIMV_LIB_MINKEYBITS;
 
@@ -658,103 +654,6 @@ dkimv_on_eoh(struct conn *c, struct msg *m, struct check_slot *ms)
 	return do_eoh(st);
 }
 
-/*
- * Line endings of the body, before libopendkim sees it. RFC 6376
- * canonicalizes CRLF lines; a lone CR or LF is a line break (what
- * libopendkim's DKIM_LIBFLAGS_FIXCRLF does, byte by byte through a
- * growing string: it doubled the library's time on a 100 KB body, and
- * MTAs give milters CRLF bodies, so the common case is now a scan and
- * a pass-through; docs/BENCHMARKS.md). A chunk's final CR waits for the
- * next chunk (CRLF may straddle chunks); body_end() closes the body
- * with CRLF if it did not end with a line break (RFC 6376 3.4.3/3.4.4).
- */
-static DKIM_STAT
-body_pass(struct dkimv_msg *st, const unsigned char *b, size_t n)
-{
-	if (n == 0)
-		return DKIM_STAT_OK;
-	return dkim_body(st->dkim, (u_char *)(uintptr_t)b, n);
-}
-
-static DKIM_STAT
-body_feed(struct dkimv_msg *st, const unsigned char *chunk, size_t len)
-{
-	unsigned char prev = st->bheld_cr ? '\r' : st->blast;
-	size_t i, o = 0, bad = len;
-	bool hold;
-
-	if (len == 0)
-		return DKIM_STAT_OK;
-	/* the first octet that is not part of a CRLF inside the chunk */
-	for (i = 0; i < len; i++) {
-		unsigned char ch = chunk[i];
-
-		if ((ch == '\n' && (i > 0 ? chunk[i - 1] : prev) != '\r') ||
-		    (ch == '\r' && i + 1 < len && chunk[i + 1] != '\n')) {
-			bad = i;
-			break;
-		}
-	}
-	hold = chunk[len - 1] == '\r';
-	if (bad == len && (!st->bheld_cr || chunk[0] == '\n')) {
-		DKIM_STAT stat = DKIM_STAT_OK;
-
-		if (st->bheld_cr)
-			stat = body_pass(st, (const unsigned char *)"\r", 1);
-		if (stat == DKIM_STAT_OK)
-			stat = body_pass(st, chunk, len - hold);
-		st->bheld_cr = hold;
-		st->blast = chunk[len - 1];
-		return stat;
-	}
-	/* slow path: at most two octets out per octet in, plus a held CR */
-	if (len > (SIZE_MAX - 2) / 2)
-		return DKIM_STAT_NORESOURCE;
-	if (2 * len + 2 > st->bbufsz) {
-		unsigned char *nb = realloc(st->bbuf, 2 * len + 2);
-
-		if (nb == NULL)
-			return DKIM_STAT_NORESOURCE;
-		st->bbuf = nb;
-		st->bbufsz = 2 * len + 2;
-	}
-	if (st->bheld_cr) {
-		st->bbuf[o++] = '\r';
-		if (chunk[0] != '\n')
-			st->bbuf[o++] = '\n';
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char ch = chunk[i];
-
-		if (ch == '\n' && prev != '\r') {
-			st->bbuf[o++] = '\r';
-			st->bbuf[o++] = '\n';
-		} else if (ch == '\r' && i + 1 < len && chunk[i + 1] != '\n') {
-			st->bbuf[o++] = '\r';
-			st->bbuf[o++] = '\n';
-		} else if (!(ch == '\r' && i + 1 == len)) {
-			st->bbuf[o++] = ch;
-		}
-		prev = ch;
-	}
-	st->bheld_cr = hold;
-	st->blast = chunk[len - 1];
-	return body_pass(st, st->bbuf, o);
-}
-
-/* The end of the body: a held CR or an unterminated last line. */
-static DKIM_STAT
-body_end(struct dkimv_msg *st)
-{
-	DKIM_STAT stat = DKIM_STAT_OK;
-
-	if (st->bheld_cr || (st->blast != 0 && st->blast != '\n'))
-		stat = body_pass(st, (const unsigned char *)"\r\n", 2);
-	st->bheld_cr = false;
-	st->blast = '\n';
-	return stat;
-}
-
 static int
 dkimv_on_body(struct conn *c, struct msg *m, struct check_slot *ms,
 	      const unsigned char *chunk, size_t len)
@@ -771,7 +670,7 @@ dkimv_on_body(struct conn *c, struct msg *m, struct check_slot *ms,
 		return err;
 	if (st->nosig || st->libfail != 0 || len == 0)
 		return 0;
-	stat = body_feed(st, chunk, len);
+	stat = dkim_body(st->dkim, (u_char *)(uintptr_t)chunk, len);
 	if (stat == DKIM_STAT_NORESOURCE)
 		return AM_ENOMEM;
 	if (stat != DKIM_STAT_OK)
@@ -1001,9 +900,7 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 		dns_deadline(&st->deadline, 1000U *
 			     (c->conf != NULL ? c->conf->dns_timeout : 5));
 	if (!st->nosig && st->libfail == 0) {
-		stat = body_end(st);
-		if (stat == DKIM_STAT_OK)
-			stat = dkim_eom(st->dkim, NULL);
+		stat = dkim_eom(st->dkim, NULL);
 		if (stat == DKIM_STAT_NORESOURCE) {
 			err = AM_ENOMEM;
 			goto done;
@@ -1112,7 +1009,6 @@ dkimv_msg_free(struct check_slot *ms)
 	if (st->dkim != NULL)
 		(void)dkim_free(st->dkim);
 	free(st->hbuf);
-	free(st->bbuf);
 	free(st);
 	ms->state = NULL;
 }

@@ -278,35 +278,6 @@ def build(suite, vec):
              (b"simple", b"simple"))
     suite.case("lf-file", m.replace(b"\r\n", b"\n"),
                [("pass", "rsa.test", "r1", None)])
-    # the body handed to the check with lone LFs or lone CRs (-l): each is
-    # a line break, also where a CRLF or a lone CR straddles two chunks
-    for canon in ((b"simple", b"simple"), (b"relaxed", b"relaxed")):
-        tag = canon[0].decode()
-        m = sign(message("rsa.test", body=BASE_BODY * 3 +
-                         b"trailing space \r\n\r\n"), rsa, "rsa.test",
-                 "r1", canon)
-        head, body = m.split(b"\r\n\r\n", 1)
-        for chunk in ("1", "2", "7", "65535"):
-            suite.case("raw-lf-body-%s-c%s" % (tag, chunk),
-                       head + b"\r\n\r\n" + body.replace(b"\r\n", b"\n"),
-                       [("pass", "rsa.test", "r1", None)],
-                       opts=["-l", "-c", chunk])
-            suite.case("raw-cr-body-%s-c%s" % (tag, chunk),
-                       head + b"\r\n\r\n" + body.replace(b"\r\n", b"\r"),
-                       [("pass", "rsa.test", "r1", None)],
-                       opts=["-l", "-c", chunk])
-            mixed = body.replace(b"\r\n", b"\n", 2).replace(
-                b"\r\n", b"\r", 2)
-            suite.case("raw-mixed-body-%s-c%s" % (tag, chunk),
-                       head + b"\r\n\r\n" + mixed,
-                       [("pass", "rsa.test", "r1", None)],
-                       opts=["-l", "-c", chunk])
-        # a changed body still fails through the slow path
-        bad = body.replace(b"\r\n", b"\n").replace(b"a", b"b", 1)
-        suite.case("raw-lf-body-changed-" + tag,
-                   head + b"\r\n\r\n" + bad,
-                   [("fail", "rsa.test", "r1", "body hash mismatch")],
-                   opts=["-l", "-c", "7"])
 
     # two signatures, both pass (RSA and Ed25519, two domains)
     key_at("r1", "two.test", rsa)
