@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* dkimv - DKIM verification with libopendkim, keys prefetched via dns_ */
-/* RSA *, d2i_RSA_PUBKEY: deprecated in OpenSSL 3 but the fast path. */
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <ctype.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,11 +10,6 @@
 #include <time.h>
 
 #include <opendkim/dkim.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rsa.h>
-#include <openssl/x509.h>
 
 #include "amerr.h"
 #include "authres.h"
@@ -275,87 +267,6 @@ dkimv_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
 			st->nignored++;
 	}
 	return DKIM_CBSTAT_CONTINUE;
-}
-
-/*
- * d2i_PUBKEY_bio - OpenSSL's, interposed for libopendkim (which links
- * against it to read every RSA key record). In OpenSSL 3 the generic
- * SubjectPublicKeyInfo decoder builds a provider decoder context per call:
- * about 96 us per RSA-2048 key here, 17% of authmilter's instructions
- * per message (docs/BENCHMARKS.md). d2i_RSA_PUBKEY decodes the same DER
- * in about 2 us. Only a mem BIO holding an SPKI of type rsaEncryption
- * takes this path, the key libopendkim gets is the same RSA key, and
- * whatever else (RSA-PSS, other types, garbage, other BIOs) goes to
- * libcrypto's own function, so errors are unchanged.
- */
-typedef EVP_PKEY *d2i_pubkey_bio_fn(BIO *, EVP_PKEY **);
-
-static d2i_pubkey_bio_fn *dkimv_real_d2i;
-static pthread_once_t dkimv_d2i_once = PTHREAD_ONCE_INIT;
-
-static void
-dkimv_d2i_lookup(void)
-{
-	void *f = dlsym(RTLD_NEXT, "d2i_PUBKEY_bio");
-
-	memcpy(&dkimv_real_d2i, &f, sizeof f);
-}
-
-static EVP_PKEY *
-dkimv_rsa_spki(BIO *bp)
-{
-	char *data = NULL;
-	long len = BIO_get_mem_data(bp, &data);
-	const unsigned char *p = (const unsigned char *)data;
-	EVP_PKEY *pk = NULL;
-	RSA *rsa;
-
-	if (len <= 0 || data == NULL)
-		return NULL;
-	ERR_set_mark();
-	rsa = d2i_RSA_PUBKEY(NULL, &p, len);
-	ERR_pop_to_mark();
-	if (rsa == NULL)
-		return NULL;
-	/* rsaEncryption only: an RSA-PSS key keeps its own type. */
-	if (RSA_test_flags(rsa, RSA_FLAG_TYPE_MASK) != RSA_FLAG_TYPE_RSA ||
-	    (pk = EVP_PKEY_new()) == NULL || !EVP_PKEY_assign_RSA(pk, rsa)) {
-		EVP_PKEY_free(pk);
-		RSA_free(rsa);
-		return NULL;
-	}
-	/* consume what was decoded, as the generic function does */
-	for (long left = (long)((const char *)p - data); left > 0;) {
-		unsigned char sink[256];
-		int n = BIO_read(bp, sink, left < (long)sizeof sink
-						   ? (int)left
-						   : (int)sizeof sink);
-
-		if (n <= 0)
-			break;
-		left -= n;
-	}
-	return pk;
-}
-
-EVP_PKEY *
-d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
-{
-	EVP_PKEY *pk = NULL;
-
-	if (bp != NULL && BIO_method_type(bp) == BIO_TYPE_MEM)
-		pk = dkimv_rsa_spki(bp);
-	if (pk == NULL) {
-		pthread_once(&dkimv_d2i_once, dkimv_d2i_lookup);
-		if (dkimv_real_d2i == NULL)
-			return NULL;
-		return dkimv_real_d2i(bp, a);
-	}
-	if (a != NULL) {
-		EVP_PKEY_free(*a);
-		*a = pk;
-	}
-	return pk;
 }
 
 static void
