@@ -4,13 +4,9 @@
  * dkimv_init() creates the one DKIM_LIB of the process with
  * DKIM_LIBFLAGS_DELAYSIGPROC, no library cache, our key-lookup callback,
  * and DNS hooks that refuse to work, so that no part of libopendkim's own
- * resolver ever runs (LIBRARIES.md 3.3 path B). Not FIXCRLF: on_body
- * makes lone CRs and LFs CRLF itself, with the same rules (a CRLF body,
- * what MTAs send, passes through unchanged and uncopied), and finish()
- * ends an unterminated last line with CRLF. dkimv.c also interposes
- * OpenSSL's d2i_PUBKEY_bio, which libopendkim calls for every RSA key:
- * an rsaEncryption key is decoded by d2i_RSA_PUBKEY (50x faster than
- * OpenSSL 3's generic decoder), anything else by libcrypto's own.
+ * resolver ever runs (LIBRARIES.md 3.3 path B), and
+ * DKIM_LIBFLAGS_FIXCRLF (a body without its final CRLF, or with bare
+ * LFs, is canonicalized as RFC 6376 says).
  *
  * Per message (dkimv_ops, the check_ops of the "dkim" check):
  * on_header feeds every header to libopendkim in order as "Name:value"
