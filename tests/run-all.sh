@@ -219,6 +219,27 @@ if [ "${AM_SKIP_ASAN:-0}" != 1 ]; then
 	fi
 fi
 
+# The libFuzzer target of the SPF record parser and macro expander
+# (tests/fuzz), built with clang under ASan/UBSan, runs for 30 s.
+if [ "${AM_SKIP_FUZZ:-0}" != 1 ]; then
+	export CC=clang
+	if build build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined \
+		-Db_lundef=false
+	then
+		say "fuzz: meson test -C build-fuzz --suite fuzz"
+		meson test -C build-fuzz --suite fuzz --print-errorlogs \
+			>"$logdir/test-build-fuzz.log" 2>&1
+		# shellcheck disable=SC2046
+		set -- $(meson_counts build-fuzz)
+		if [ "$2" -ne 0 ]; then
+			tail -n 40 "$logdir/test-build-fuzz.log" |
+				sed 's/^/    /'
+		fi
+		add "$1" "$2" "$3"
+	fi
+	unset CC
+fi
+
 say "done in $(( $(date +%s) - start ))s; logs in $logdir"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
