@@ -969,3 +969,19 @@ conf_keyword_name(size_t i)
 {
 	return i < CONF_NKW ? conf_table[i].name : NULL;
 }
+
+int
+conf_override_parse(const char *arg, struct conf_override *ov)
+{
+	const char *eq = strchr(arg, '=');
+	char *key;
+
+	if (eq == NULL || eq == arg)
+		return AM_EINVAL;
+	key = strndup(arg, (size_t)(eq - arg));
+	if (key == NULL)
+		return AM_ENOMEM;
+	ov->key = key;
+	ov->value = eq + 1;
+	return 0;
+}

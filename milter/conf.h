@@ -103,6 +103,13 @@ struct conf_override {
 };
 
 /*
+ * conf_override_parse - split a -o argument "KEY=VALUE" into ov: ov->key
+ * is a malloc'd copy of KEY (the caller frees it), ov->value points into
+ * arg. Returns 0, AM_EINVAL (no '=' or an empty KEY) or AM_ENOMEM.
+ */
+int conf_override_parse(const char *arg, struct conf_override *ov);
+
+/*
  * conf_load - parse file (NULL means CONF_DEFAULT_FILE) and the overrides
  * into a fresh snapshot. If file is NULL and the default file does not
  * exist, the built-in defaults apply (defaults_only is set). Each error is

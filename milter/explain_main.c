@@ -113,24 +113,17 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (o->ov == NULL)
 		return -1;
 	while ((ch = getopt_long(argc, argv, "c:o:vh", lo, NULL)) != -1) {
-		const char *eq;
-
 		switch (ch) {
 		case 'c':
 			o->file = optarg;
 			break;
 		case 'o':
-			eq = strchr(optarg, '=');
-			if (eq == NULL || eq == optarg) {
-				fprintf(stderr, "authmilter-explain: -o %s: "
-					"expected KEY=VALUE\n", optarg);
+			if (conf_override_parse(optarg, &o->ov[o->nov]) != 0) {
+				fprintf(stderr, "%s: -o %s: expected "
+					"KEY=VALUE\n", "authmilter-explain", optarg);
 				return -1;
 			}
-			o->ov[o->nov].key = strndup(optarg,
-						    (size_t)(eq - optarg));
-			if (o->ov[o->nov].key == NULL)
-				return -1;
-			o->ov[o->nov++].value = eq + 1;
+			o->nov++;
 			break;
 		case 'I':
 			o->ip = optarg;
