@@ -113,8 +113,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'o':
 			if (conf_override_parse(optarg, &o->ov[o->nov]) != 0) {
-				fprintf(stderr, "%s: -o %s: expected "
-					"KEY=VALUE\n", "authmilter", optarg);
+				fprintf(stderr, "authmilter: -o %s: "
+					"expected KEY=VALUE\n", optarg);
 				return -1;
 			}
 			o->nov++;
