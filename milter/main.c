@@ -19,6 +19,7 @@
 #include <dkim.h>
 #include <libmilter/mfapi.h>
 #include <libpsl.h>
+#include <microhttpd.h>
 #include <unbound.h>
 
 #include "amerr.h"
@@ -93,9 +94,11 @@ print_version(void)
 	printf("libunbound %s\n", ub_version());
 	printf("libopendkim %u.%u.%u\n", dv >> 24, (dv >> 16) & 0xff,
 	       (dv >> 8) & 0xff);
-	printf("libopendmarc %s (build-time package version)\n",
+	printf("libopendmarc %s (build-time package version; found but "
+	       "not called: docs/CONFORMANCE.md)\n",
 	       AM_OPENDMARC_VERSION);
 	printf("libpsl %s\n", psl_get_version());
+	printf("libmicrohttpd %s\n", MHD_get_version());
 }
 
 static int
