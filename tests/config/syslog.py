@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""syslog.py AUTHMILTER: without -f and with Syslog yes (the default),
+the daemon logs to syslog: facility mail, ident "authmilter[PID]", one
+datagram per line, severities matching the levels, and a SIGHUP reload and
+the SIGTERM exit are logged there (nothing on stderr).
+
+It listens on /dev/log itself, so it runs only where no system logger owns
+that socket (a CI machine or container); elsewhere it skips (exit 77)
+rather than disturb the host's logger.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+DEVLOG = "/dev/log"
+LOG_MAIL = 2
+SEV = {"error": 3, "warning": 4, "info": 6, "debug": 7}
+
+
+def main():
+    if os.path.exists(DEVLOG) or os.path.islink(DEVLOG):
+        print("SKIP: %s exists (a system logger owns it)" % DEVLOG)
+        return 77
+    if os.geteuid() != 0:
+        print("SKIP: creating %s needs root" % DEVLOG)
+        return 77
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        lsock.bind(DEVLOG)
+    except OSError as e:
+        print("SKIP: cannot bind %s: %s" % (DEVLOG, e))
+        return 77
+    lsock.settimeout(0.2)
+    got = []
+    tmp = tempfile.mkdtemp(prefix="am-syslog.")
+    sockpath = os.path.join(tmp, "milter.sock")
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            [sys.argv[1], "-o", "Socket=unix:" + sockpath,
+             "-o", "LogLevel=info"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def collect(pred, what, timeout=10.0):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                try:
+                    got.append(lsock.recv(65536).decode("ascii"))
+                except socket.timeout:
+                    pass
+                if any(pred(m) for m in got):
+                    return
+            raise AssertionError("no syslog line for %s; got %r"
+                                 % (what, got))
+
+        collect(lambda m: "built-in defaults" in m, "the startup")
+        proc.send_signal(signal.SIGHUP)
+        collect(lambda m: "reload" in m, "the reload")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+        collect(lambda m: "exiting with status 0" in m, "the exit")
+        if rc != 0:
+            raise AssertionError("exit status %d" % rc)
+        err = proc.stderr.read().decode("ascii", "replace")
+        if err.strip():
+            raise AssertionError("stderr not empty with syslog: %r" % err)
+        for m in got:
+            mm = re.match(r"<(\d+)>.*?authmilter\[(\d+)\]: (\S+): ", m)
+            if not mm:
+                raise AssertionError("not a syslog line of ours: %r" % m)
+            pri, pid, level = int(mm.group(1)), int(mm.group(2)), \
+                mm.group(3)
+            if pri >> 3 != LOG_MAIL:
+                raise AssertionError("facility %d, not mail: %r"
+                                     % (pri >> 3, m))
+            if pid != proc.pid:
+                raise AssertionError("pid %d, not %d" % (pid, proc.pid))
+            if level in SEV and pri & 7 != SEV[level]:
+                raise AssertionError("severity %d for %s: %r"
+                                     % (pri & 7, level, m))
+            if "\n" in m.rstrip("\n") or any(ord(c) < 32 and c != "\n"
+                                             for c in m):
+                raise AssertionError("control octet in %r" % m)
+        for m in got:
+            print(m.rstrip("\n"))
+        print("%d syslog lines, facility mail, ident authmilter[%d]"
+              % (len(got), proc.pid))
+        return 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        lsock.close()
+        try:
+            os.unlink(DEVLOG)
+        except OSError:
+            pass
+        for f in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, f))
+        os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
