@@ -599,7 +599,18 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	stop_milter(tid);
 	reload_post(true);
 	pthread_join(rtid, NULL);
-	rc = atomic_load(&milter_rc) == MI_SUCCESS ? 0 : 1;
+	/*
+	 * smfi_stop() closes the listening socket; if it runs before
+	 * smfi_main() has reached its listener (a SIGTERM right after
+	 * start), libmilter tries to bind again and fails. We asked it to
+	 * stop and it stopped: that is a clean exit, not a failure.
+	 */
+	rc = atomic_load(&milter_rc) == MI_SUCCESS ||
+		     !atomic_load(&milter_died)
+		 ? 0
+		 : 1;
+	if (atomic_load(&milter_rc) != MI_SUCCESS && rc == 0)
+		log_info("the milter loop ended while stopping");
 	if (rc != 0)
 		log_error("the milter loop failed");
 	if (atomic_load(&milter_died)) {
