@@ -12,9 +12,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-build_deps="meson ninja-build pkg-config gcc libmilter-dev libunbound-dev
-libevent-dev nettle-dev libopendkim-dev libopendmarc-dev libpsl-dev
-publicsuffix libcmocka-dev"
+build_deps=$(grep -v '^#' contrib/build-packages.txt)
 
 if [ "${AM_SKIP_APT:-0}" != 1 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
