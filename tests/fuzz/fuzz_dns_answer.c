@@ -87,7 +87,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    a.n > n)
 		abort();
 	if (a.canonname != NULL) {
-		check_name(a.canonname);
+		/* libunbound's presentation form: kept as given, normalised */
+		if (strlen(a.canonname) > 253)
+			abort();
 		if (strcmp(a.canonname, "example.com") == 0)
 			abort();
 	}
