@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* fuzz_xauth - libFuzzer target: X-Authmilter renderer, header copies */
 /*
- * Input: NUL-separated fields: authserv-id, the verdict's why, a
+ * Input: NUL-separated fields: the authserv-id; the verdict's why; a
  * field whose first octet picks the failed checks (names from the check
- * table, as policy_decide() writes them), one control field (its first octet picks the action and
- * dry-run), then key/value pairs for the item list. Items carry network
+ * table, as policy_decide() writes them); a control field whose first
+ * octet picks the action, dry-run (8) and 64 copies of the first item
+ * (16); then key/value pairs for the item list. Items carry network
  * text (HELO names, addresses, header values), the why too. The
  * rendered value must hold only printable ASCII with "\n\t" folds,
- * closed quoted-strings and balanced comments, and stay within the cap.
- * Every value is also stored with policy_list_add_header(), which must
- * keep only printable ASCII and folds (LF before SP or TAB).
+ * closed quoted-strings and balanced comments, stay within the cap and
+ * always end with the action item. Every value is also stored with
+ * policy_list_add_header(), which must keep only printable ASCII and
+ * folds (LF before SP or TAB).
  */
 #include <stdio.h>
 
@@ -31,6 +33,38 @@ header_copy_ok(const char *v)
 	}
 	if (strlen(v) > POLICY_MAX_HEADER)
 		abort();
+}
+
+/* the item after the last ';' outside quotes is "action=<word>" */
+static void
+last_item_is_action(const char *x, const char *word)
+{
+	const char *last = NULL;
+	bool quoted = false;
+	int depth = 0;
+
+	for (const char *p = x; *p != '\0'; p++) {
+		if (*p == '\\' && (quoted || depth > 0) && p[1] != '\0')
+			p++;
+		else if (*p == '"' && depth == 0)
+			quoted = !quoted;
+		else if (!quoted && *p == '(')
+			depth++;
+		else if (!quoted && *p == ')')
+			depth--;
+		else if (!quoted && depth == 0 && *p == ';')
+			last = p;
+	}
+	if (last == NULL)
+		abort();
+	last++;
+	if (strncmp(last, "\n\t", 2) == 0)
+		last += 2;
+	else if (*last == ' ')
+		last++;
+	if (strncmp(last, "action=", 7) != 0 ||
+	    strncmp(last + 7, word, strlen(word)) != 0)
+		abort(); /* the action item is never lost */
 }
 
 int
@@ -84,8 +118,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strlen(x) > 4096)
 			abort();
 		fuzz_header_ok(x);
-		if (strstr(x, "action=") == NULL)
-			abort(); /* the action item is never lost */
+		last_item_is_action(x, policy_action_word(v.dry_run ? v.wanted
+								  : v.action));
 	}
 	free(x);
 	policy_list_free(&l);
