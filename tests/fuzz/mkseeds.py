@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """mkseeds.py - (re)build a seed corpus from a unit test's string literals.
 
 Usage: mkseeds.py CORPUS_DIR [--prefix HEX] [--join N] TEST.c...
