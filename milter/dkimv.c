@@ -414,7 +414,12 @@ dkimv_keyname(const char *value, char *out, size_t outlen)
 		return -1;
 	}
 	if (out[n - 1] == '.')
-		out[n - 1] = '\0';
+		out[--n] = '\0';
+	/* an empty label ("..", a leading or a second final dot) */
+	if (out[0] == '.' || out[n - 1] == '.' || strstr(out, "..") != NULL) {
+		out[0] = '\0';
+		return -1;
+	}
 	return 0;
 }
 

@@ -104,8 +104,8 @@ const struct dkimv_result *dkimv_result_get(const struct check_slot *ms,
  * header value, from a minimal tag scan (used only to prefetch; the
  * library does the real parsing). Lower case, no trailing dot. Returns
  * 0, or -1 (out is "") when d= or s= is missing, empty, holds characters
- * that cannot be in a domain name, or the name would exceed 253 octets
- * or outlen.
+ * that cannot be in a domain name, the name would have an empty label
+ * (d= may end in one dot), or it would exceed 253 octets or outlen.
  */
 int dkimv_keyname(const char *value, char *out, size_t outlen);
 

@@ -15,6 +15,7 @@
 
 #include "amerr.h"
 #include "dns.h"
+#include "dns_internal.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -319,8 +320,8 @@ wire_txt(const unsigned char *p, size_t len, struct dns_rr *rr, bool *truncated)
 	return true;
 }
 
-static void
-answer_clear(struct dns_answer *a)
+void
+dns_answer_clear(struct dns_answer *a)
 {
 	for (size_t i = 0; i < a->n; i++) {
 		free(a->rr[i].name);
@@ -334,9 +335,9 @@ answer_clear(struct dns_answer *a)
 }
 
 /* Fill a from a libunbound result (LIBRARIES.md 1.3). */
-static void
-answer_parse(struct dns_answer *a, const struct dns_query *q, int err,
-	     const struct ub_result *r)
+void
+dns_answer_parse(struct dns_answer *a, const char *qname, enum dns_type type,
+		 int err, const struct ub_result *r)
 {
 	size_t count = 0;
 
@@ -364,7 +365,7 @@ answer_parse(struct dns_answer *a, const struct dns_query *q, int err,
 		char buf[DNS_NAME_MAX + 2];
 
 		if (name_norm(r->canonname, buf, sizeof buf) &&
-		    strcmp(buf, q->name) != 0)
+		    strcmp(buf, qname) != 0)
 			a->canonname = strdup(buf);
 	}
 	if (!r->havedata || r->data == NULL) {
@@ -388,7 +389,7 @@ answer_parse(struct dns_answer *a, const struct dns_query *q, int err,
 		struct dns_rr *rr = &a->rr[a->n];
 		bool ok = false;
 
-		switch (q->type) {
+		switch (type) {
 		case DNS_T_A:
 			if ((ok = len == 4))
 				memcpy(&rr->a, d, 4);
@@ -444,7 +445,7 @@ query_cb(void *arg, int err, struct ub_result *r)
 	struct dns_answer a = {.status = DNS_PENDING};
 	struct timespec now;
 
-	answer_parse(&a, q, err, r);
+	dns_answer_parse(&a, q->name, q->type, err, r);
 	if (r != NULL)
 		ub_resolve_free(r);
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -819,9 +820,9 @@ dns_set_free(struct dns_set *set)
 	for (q = set->head; q != NULL; q = next) {
 		next = q->next;
 		if (q->ans.status != DNS_PENDING)
-			answer_clear(&q->ans);
+			dns_answer_clear(&q->ans);
 		else if (q->cb_done)
-			answer_clear(&q->cb_ans);
+			dns_answer_clear(&q->cb_ans);
 		free(q->name);
 		free(q);
 	}

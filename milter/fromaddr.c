@@ -90,8 +90,8 @@ set_domain(struct fromaddr *a, const char *d, size_t len)
 		a->domain[k++] = (char)tolower(c);
 	}
 	a->domain[k] = '\0';
-	if (k == 0)
-		ok = false;
+	if (k == 0 || a->domain[k - 1] == '.')
+		ok = false; /* "example.com..": an empty last label */
 	a->domain_ok = ok;
 }
 

@@ -395,7 +395,8 @@ policy_xauth_render(const char *authserv_id, const struct policy_list *items,
 		if (j >= sizeof item)
 			j = sizeof item - 1;
 		b->full = false;
-		if (j > POLICY_MAX_XAUTH - b->len) {
+		/* room for the item and its "; " or ";\n\t" in front */
+		if (j + 3 > POLICY_MAX_XAUTH - b->len) {
 			/* never lose the action: drop items to make room */
 			b->len = 0;
 			b->col = 0;

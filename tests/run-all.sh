@@ -219,8 +219,8 @@ if [ "${AM_SKIP_ASAN:-0}" != 1 ]; then
 	fi
 fi
 
-# The libFuzzer target of the SPF record parser and macro expander
-# (tests/fuzz), built with clang under ASan/UBSan, runs for 30 s.
+# The libFuzzer targets of the parsers of network input (tests/fuzz),
+# built with clang under ASan/UBSan, run for about 60 s in all.
 if [ "${AM_SKIP_FUZZ:-0}" != 1 ]; then
 	export CC=clang
 	if build build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined \

@@ -277,6 +277,12 @@ test_keyname(void **state)
 		{"d=example.com; s=k\n;", "k._domainkey.example.com"},
 		{"", NULL},
 		{"garbage", NULL},
+		/* empty labels (fuzz_dkim_keyname) */
+		{"s=k; d=example.com..", NULL},
+		{"s=.k; d=example.com", NULL},
+		{"s=k.; d=example.com", NULL},
+		{"s=k; d=.example.com", NULL},
+		{"s=k; d=example..com", NULL},
 	};
 	char out[254], big[700];
 

@@ -374,6 +374,44 @@ test_xauth_long(void **state)
 	assert_int_equal(l.n, 0);
 }
 
+/*
+ * The action item survives however close the items come to the cap:
+ * sweep the space left for it across its length plus the separator
+ * (found by fuzz_xauth: the "; " or ";\n\t" in front was not counted).
+ */
+static void
+test_xauth_action_at_cap(void **state)
+{
+	struct policy_verdict v;
+	char why[150], val[241], fill[301];
+
+	(void)state;
+	memset(&v, 0, sizeof v);
+	v.wanted = v.action = AM_ACT_QUARANTINE;
+	memset(why, 'w', sizeof why - 1);
+	why[sizeof why - 1] = '\0';
+	snprintf(v.why, sizeof v.why, "%s", why);
+	memset(val, 'a', sizeof val - 1);
+	val[sizeof val - 1] = '\0';
+	for (size_t extra = 0; extra < sizeof fill - 1; extra++) {
+		struct policy_list l = { .n = 0 };
+		char *out;
+
+		for (int i = 0; i < 15; i++)
+			assert_int_equal(policy_list_add(&l, "k", val), 0);
+		memset(fill, 'f', extra);
+		fill[extra] = '\0';
+		if (extra > 0)
+			assert_int_equal(policy_list_add(&l, "f", fill), 0);
+		out = policy_xauth_render("mx.example.org", &l, &v);
+		assert_non_null(out);
+		assert_true(strlen(out) <= 4096);
+		assert_non_null(strstr(out, "action=quarantine reason=www"));
+		free(out);
+		policy_list_free(&l);
+	}
+}
+
 static void
 test_log_fields(void **state)
 {
@@ -502,6 +540,7 @@ main(void)
 		cmocka_unit_test(test_dns_error),
 		cmocka_unit_test(test_xauth),
 		cmocka_unit_test(test_xauth_long),
+		cmocka_unit_test(test_xauth_action_at_cap),
 		cmocka_unit_test(test_log_fields),
 		cmocka_unit_test(test_list_header),
 		cmocka_unit_test(test_from_domain),
