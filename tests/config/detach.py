@@ -62,6 +62,7 @@ def main():
         # Syslog no: the log stays on the stderr it was started with
         assert 'listening on unix:' in text, text
         assert 'exiting with status 0' in text, text
+        assert 'Sanitizer' not in text, text
 
         # a start failure reaches the starting process
         bad = ['-o', f'Socket=unix:{d}/no/such/dir/s', '-o', 'Syslog=no',
