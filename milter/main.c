@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ struct opts {
 	size_t nov;
 	bool foreground;           /* -f */
 	bool check;                /* -n */
+	int ready_fd;              /* without -f: tells the parent "up" */
 	const struct conf *boot;   /* the startup snapshot (borrowed): what
 	                            * the socket and resolver were built from */
 };
@@ -525,6 +527,59 @@ drain(const sigset_t *sigs)
 		 filter_sessions(), DRAIN_SECONDS);
 }
 
+/*
+ * Without -f: go to the background as daemons do (fork, setsid, stdin
+ * and stdout on /dev/null, stderr too unless it is the log). The
+ * parent waits on a pipe until the child is listening (one byte) or
+ * has ended (EOF), and exits 0 or with the child's status, so a start
+ * failure (socket, DNS, user) still reaches the caller. Must run
+ * before any thread exists. Returns the pipe's write end in the child,
+ * -1 if the fork cannot be done (then nothing has changed).
+ */
+static int
+detach(bool keep_stderr)
+{
+	int fds[2], null, status;
+	ssize_t n;
+	pid_t pid;
+	char b;
+
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		log_errno("cannot go to the background: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_errno("cannot go to the background: fork");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		do
+			n = read(fds[0], &b, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			_exit(0); /* the child is up and listening */
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			_exit(WEXITSTATUS(status));
+		_exit(1);
+	}
+	close(fds[0]);
+	(void)setsid();
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		(void)dup2(null, STDIN_FILENO);
+		(void)dup2(null, STDOUT_FILENO);
+		if (!keep_stderr)
+			(void)dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	return fds[1];
+}
+
 static int
 run(const struct opts *o, struct conf *c, sigset_t *sigs)
 {
@@ -580,6 +635,12 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		goto out;
 	}
 	log_info("authmilter %s listening on %s", AM_VERSION, c->socket);
+	if (o->ready_fd >= 0) {
+		/* detached: the parent may exit 0 now */
+		if (write(o->ready_fd, "1", 1) != 1)
+			log_errno("cannot tell the starting process");
+		close(o->ready_fd);
+	}
 	for (;;) {
 		if ((sig = sigwaitinfo(sigs, NULL)) < 0)
 			continue;
@@ -687,6 +748,16 @@ main(int argc, char **argv)
 	conf_publish(c);
 	c = conf_acquire(); /* the startup snapshot: socket, user, pid */
 	o.boot = c;
+	o.ready_fd = -1;
+	if (!o.foreground) {
+		o.ready_fd = detach(!c->syslog);
+		if (o.ready_fd < 0) {
+			rc = 1;
+			conf_release(c);
+			goto out;
+		}
+		main_thread = pthread_self(); /* the child's own */
+	}
 	rc = run(&o, c, &sigs);
 	conf_release(c);
 out:

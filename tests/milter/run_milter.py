@@ -617,6 +617,54 @@ def py_dkim_trimmed(sock, problems):
         m.s.close()
 
 
+INTERNAL_REPLY = '451 4.3.0 Temporary local problem, try again later'
+SMFIP_NR_HDR, SMFIP_NR_EOH = 0x80, 0x40000
+
+
+def py_internal_error(sock, problems):
+    """SPEC "Replies": a failure inside authmilter tempfails with
+    451 4.3.0, never accepts or discards. The trigger: more forged
+    A-R headers than the filter can track (FILTER_MAX_AR, 100000), which
+    it must not deliver with a forgery left in. Headers go without
+    replies (NR_HDR, NR_EOH) so the 100001 of them take a moment only.
+    A later message on the same connection is checked as usual."""
+    m = Milter(sock)
+    steps = m.negotiate(SMFIP_SKIP | SMFIP_HDR_LEADSPC | SMFIP_NR_HDR |
+                        SMFIP_NR_EOH)[2]
+    if steps & (SMFIP_NR_HDR | SMFIP_NR_EOH) != (SMFIP_NR_HDR |
+                                                  SMFIP_NR_EOH):
+        problems.append('negotiate: NR_HDR/NR_EOH not taken: %#x' % steps)
+        return
+    m.macro(b'C', [('j', 'mx.test')])
+    m.connect('client.example', '192.0.2.10')
+    m.z(b'H', 'client.example')
+    m.z(b'M', '<a@example.org>')
+    m.z(b'R', '<b@example.net>')
+    hdr = b'Authentication-Results\0 mx.test; none\0'
+    one = struct.pack('!I', 1 + len(hdr)) + b'L' + hdr
+    m.s.sendall(one * 100001)
+    m.send(b'L', b'From\0 a@example.org\0')
+    m.send(b'N')
+    code, body, mods = m.call(b'E')
+    if reply_of(code, body) != INTERNAL_REPLY:
+        problems.append('eom with 100001 forgeries: %r, want %r' %
+                        (reply_of(code, body), INTERNAL_REPLY))
+    changed = sorted({c for c, _ in mods if c in (b'i', b'h', b'm', b'q')})
+    if changed:
+        problems.append('tempfailed message was modified: %d changes '
+                        '(%r)' % (len(mods), changed))
+    # the next message of the session is not affected
+    m.z(b'M', '<c@example.org>')
+    m.z(b'R', '<d@example.net>')
+    m.send(b'L', b'From\0 c@example.org\0')
+    m.send(b'N')
+    code, body, mods = m.call(b'E')
+    if code != b'c' or ar_of(mods) is None:
+        problems.append('next message: %r, A-R %r' %
+                        (reply_of(code, body), ar_of(mods)))
+    m.send(b'Q')
+
+
 # Log lines the scenarios must leave (regular expressions).
 SCENARIO_LOG = {
     'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
@@ -625,6 +673,7 @@ SCENARIO_LOG = {
     'dnsbl-dryrun': [r'ip=192\.0\.2\.99 .*action="would reject" '],
     'dnsbl-quarantine': [r'action=quarantine '],
     'dns-tempfail': [r'tempfail by dnsbl: 451 4\.4\.3 '],
+    'internal-error': [r'internal error in forged headers'],
 }
 
 SCENARIOS = {
@@ -639,6 +688,7 @@ SCENARIOS = {
     'nr-early': py_nr_early,
     'sighup-flood': py_sighup_flood,
     'dkim-trimmed': py_dkim_trimmed,
+    'internal-error': py_internal_error,
 }
 
 

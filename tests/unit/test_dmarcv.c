@@ -386,6 +386,7 @@ struct kcase {
 	enum am_action action;
 	const char *reply;           /* expected reply or NULL */
 	const char *ar_part;         /* substring of the rendered A-R */
+	enum { K_DEFAULT, K_NO_ENFORCE, K_ACTIONS_TAG } conf;
 };
 
 static const struct kcase kcases[] = {
@@ -444,6 +445,31 @@ static const struct kcase kcases[] = {
 	{ "no record: none", "evil.test", { "x@nothing.test" }, NULL,
 	  AM_R_NONE, false, AM_R_NONE, AM_R_NONE, AM_ACT_NONE, NULL,
 	  "dmarc=none header.from=nothing.test" },
+	/* DMARCEnforce no: results reported, no action, no tempfail */
+	{ "DMARCEnforce no: p=reject failure only reported", "evil.test",
+	  { "alice@example.com" }, NULL, AM_R_NONE, false, AM_R_PASS,
+	  AM_R_FAIL, AM_ACT_NONE, NULL,
+	  "dmarc=fail (p=reject dis=reject) header.from=example.com",
+	  K_NO_ENFORCE },
+	{ "DMARCEnforce no: p=quarantine failure only reported",
+	  "evil.test", { "x@mail.example.com" }, NULL, AM_R_NONE, false,
+	  AM_R_NONE, AM_R_FAIL, AM_ACT_NONE, NULL,
+	  "dmarc=fail (p=quarantine dis=quarantine) "
+	  "header.from=mail.example.com", K_NO_ENFORCE },
+	{ "DMARCEnforce no: SERVFAIL is no tempfail", "evil.test",
+	  { "x@a.broken.test" }, NULL, AM_R_NONE, false, AM_R_NONE,
+	  AM_R_TEMPERROR, AM_ACT_NONE, NULL, "dmarc=temperror",
+	  K_NO_ENFORCE },
+	/* DMARCRejectAction and DMARCQuarantineAction are honoured */
+	{ "DMARCRejectAction tag", "evil.test", { "alice@example.com" },
+	  NULL, AM_R_NONE, false, AM_R_PASS, AM_R_FAIL, AM_ACT_TAG, NULL,
+	  "dmarc=fail (p=reject dis=reject) header.from=example.com",
+	  K_ACTIONS_TAG },
+	{ "DMARCQuarantineAction tag", "evil.test",
+	  { "x@mail.example.com" }, NULL, AM_R_NONE, false, AM_R_NONE,
+	  AM_R_FAIL, AM_ACT_TAG, NULL,
+	  "dmarc=fail (p=quarantine dis=quarantine) "
+	  "header.from=mail.example.com", K_ACTIONS_TAG },
 };
 
 static int
@@ -498,6 +524,11 @@ test_check(void **state)
 		cf.dmarc_reject_action = AM_ACT_REJECT;
 		cf.dmarc_quarantine_action = AM_ACT_QUARANTINE;
 		cf.on_dns_error = ONDNS_TEMPFAIL;
+		if (k->conf == K_NO_ENFORCE)
+			cf.dmarc_enforce = false;
+		if (k->conf == K_ACTIONS_TAG)
+			cf.dmarc_reject_action = cf.dmarc_quarantine_action =
+			    AM_ACT_TAG;
 		cf.dkim_max_signatures = 5;
 		cf.public_suffix_list = NULL;
 		memset(&c, 0, sizeof c);

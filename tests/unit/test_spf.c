@@ -405,9 +405,89 @@ test_ops(void **state)
 	free(ar);
 	free(sk.hdr);
 	authres_free(rep.ar);
+
+	/* ReceivedSPF no: the A-R result stays, no Received-SPF header */
+	cf.received_spf = false;
+	memset(&sk, 0, sizeof sk);
+	memset(&rep, 0, sizeof rep);
+	rep.ar = authres_new("mx.receiver.test");
+	rep.header = sink_header;
+	rep.logf = sink_log;
+	rep.priv = &sk;
+	spf_ops.report(&cn, &m, &cs, &ms, &out, &rep);
+	ar = authres_render(rep.ar);
+	assert_non_null(ar);
+	assert_non_null(strstr(ar, "spf=fail"));
+	assert_string_equal(sk.hdr_name, "");
+	assert_null(sk.hdr);
+	free(ar);
+	authres_free(rep.ar);
 	spf_ops.msg_free(&ms);
 	assert_null(ms.state);
 	dns_set_free(cn.dns);
+}
+
+/* SPFSoftfailAction applies to softfail, SPFFailAction does not. */
+static void
+test_softfail_action(void **state)
+{
+	static const struct {
+		const char *name;
+		enum am_action fail_act, soft_act, want;
+		const char *rcode, *xcode;
+	} scases[] = {
+	    {"softfail, both none", AM_ACT_NONE, AM_ACT_NONE, AM_ACT_NONE,
+	     "", ""},
+	    {"SPFFailAction does not apply", AM_ACT_REJECT, AM_ACT_NONE,
+	     AM_ACT_NONE, "", ""},
+	    {"SPFSoftfailAction reject", AM_ACT_NONE, AM_ACT_REJECT,
+	     AM_ACT_REJECT, "550", "5.7.23"},
+	    {"SPFSoftfailAction tempfail", AM_ACT_NONE, AM_ACT_TEMPFAIL,
+	     AM_ACT_TEMPFAIL, "450", "4.7.23"},
+	    {"SPFSoftfailAction tag", AM_ACT_REJECT, AM_ACT_TAG, AM_ACT_TAG,
+	     "", ""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof scases / sizeof scases[0]; i++) {
+		struct conf cf;
+		struct conn cn;
+		struct msg m;
+		struct check_slot cs = {0}, ms = {0};
+		struct check_outcome out;
+		struct timespec dl;
+
+		print_message("case: %s\n", scases[i].name);
+		memset(&cf, 0, sizeof cf);
+		memset(&cn, 0, sizeof cn);
+		memset(&m, 0, sizeof m);
+		memset(&out, 0, sizeof out);
+		cf.authserv_id = "mx.receiver.test";
+		cf.spf_fail_action = scases[i].fail_act;
+		cf.spf_softfail_action = scases[i].soft_act;
+		cn.conf = &cf;
+		cn.dns = dns_set_new("soft");
+		cn.family = AF_INET;
+		inet_pton(AF_INET, "192.0.2.9", &cn.addr.v4);
+		snprintf(cn.ip, sizeof cn.ip, "192.0.2.9");
+		cn.helo = "client.test";
+		m.mail_from = "joe@softfail.test";
+		assert_int_equal(spf_ops.on_mail(&cn, &m, &cs, &ms), 0);
+		dns_deadline(&dl, TIMEOUT_MS);
+		assert_int_equal(
+		    spf_ops.finish(&cn, &m, &cs, &ms, &dl, &out), 0);
+		assert_int_equal(out.result, AM_R_SOFTFAIL);
+		assert_int_equal(out.action, scases[i].want);
+		if (scases[i].rcode[0] != '\0') {
+			assert_string_equal(out.rcode, scases[i].rcode);
+			assert_string_equal(out.xcode, scases[i].xcode);
+			assert_string_equal(out.reply,
+					    "SPF validation failed for "
+					    "softfail.test");
+		}
+		spf_ops.msg_free(&ms);
+		dns_set_free(cn.dns);
+	}
 }
 
 static int
@@ -458,6 +538,7 @@ main(void)
 	    cmocka_unit_test(test_ptr_limit),
 	    cmocka_unit_test(test_nonblocking),
 	    cmocka_unit_test(test_ops),
+	    cmocka_unit_test(test_softfail_action),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
