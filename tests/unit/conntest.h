@@ -33,6 +33,7 @@
 #include "check.h"
 #include "conf.h"
 #include "dns.h"
+#include "dnstest.h"
 #include "log.h"
 #include "session.h"
 
@@ -50,21 +51,14 @@ static bool ct_have_dns;
 static inline int
 ct_setup(void **state)
 {
-	const char *fwd = getenv("AM_TEST_DNS");
-	struct dns_options opt = {.mode = DNS_MODE_FORWARD, .forward = fwd};
-	char err[256] = "";
+	int rc;
 
 	(void)state;
 	log_open(true, false);
 	log_setup(LOG_L_INFO, LOG_F_TEXT);
-	if (fwd == NULL)
-		return 0;
-	if (dns_init(&opt, err, sizeof err) != 0) {
-		fprintf(stderr, "dns_init: %s\n", err);
-		return -1;
-	}
-	ct_have_dns = true;
-	return 0;
+	rc = dnstest_init();
+	ct_have_dns = rc == 1;
+	return rc < 0 ? -1 : 0;
 }
 
 static inline int

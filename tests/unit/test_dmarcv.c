@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "dnstest.h"
 #include "amerr.h"
 #include "authres.h"
 #include "conf.h"
@@ -475,20 +476,8 @@ static const struct kcase kcases[] = {
 static int
 setup(void **state)
 {
-	struct dns_options opt = { DNS_MODE_FORWARD, getenv("AM_TEST_DNS"),
-				   NULL };
-	char err[256];
-
 	(void)state;
-	if (opt.forward == NULL) {
-		fprintf(stderr, "AM_TEST_DNS not set (run under with-dnsd)\n");
-		return -1;
-	}
-	if (dns_init(&opt, err, sizeof err) != 0) {
-		fprintf(stderr, "dns_init: %s\n", err);
-		return -1;
-	}
-	return 0;
+	return dnstest_init() == 1 ? 0 : -1;
 }
 
 static int
