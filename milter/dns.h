@@ -1,11 +1,13 @@
 /*
  * dns - the process-wide libunbound context and per-session query sets
  *
- * dns_init() creates the one libunbound context of the process (threaded
- * async mode, raised outgoing-range, 1 MB message and 2 MB RRset caches,
- * resolver mode and trust anchor from the configuration) and starts the
- * dispatcher thread that polls ub_fd() and runs ub_process(). Every
- * lookup of every check goes through it.
+ * dns_init() creates the one libunbound context of the process (event
+ * mode on a libevent base, raised outgoing-range, 1 MB message and 2 MB
+ * RRset caches, resolver mode and trust anchor from the configuration)
+ * and starts the dispatcher thread that runs its event loop: libunbound
+ * resolves inside that thread. Session threads queue their queries and
+ * wake it through an eventfd, once per batch. Every lookup of every
+ * check goes through it.
  *
  * A session owns one struct dns_set for its whole life. dns_submit()
  * starts a query at once and returns its handle; submitting the same
@@ -31,10 +33,13 @@
  *   Query handles and answers are owned by the set and stay valid until
  *   dns_set_free(). Answer data never changes once the status is not
  *   DNS_PENDING.
- * Threads: the context is shared by all threads. A set is used by one
- *   session thread; the dispatcher thread writes its result slots under
- *   the set's mutex (lock order: set mutex only; never held while calling
- *   libunbound's resolve functions or any smfi_*).
+ * Threads: the context is used by the dispatcher thread only. A set is
+ *   used by one session thread; the dispatcher writes its result slots
+ *   under one process-wide mutex (held for a few instructions, never
+ *   while calling libunbound or any smfi_*) and wakes the owner only
+ *   when what it waits for is complete. A query abandoned at its
+ *   deadline or by dns_set_free() needs no cancel round trip: its late
+ *   answer is dropped by the dispatcher.
  * Errors: DNS trouble is a status, never an error return. dns_init()
  *   returns a negative AM_E* code and fills a message buffer.
  * See also: LIBRARIES.md section 1, RFC 1035, RFC 4033.
