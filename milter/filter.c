@@ -55,6 +55,7 @@ struct fconn {
 	bool leadspc;         /* header values carry their leading space */
 	bool skip_body;       /* SMFIS_SKIP may be returned from body */
 	bool nr_hdr;          /* no replies to headers and EOH (NR_HDR/EOH) */
+	bool nr_body;         /* no reply to body chunks (NR_BODY) */
 	bool nr_early;        /* no replies to connect, HELO, MAIL (NR_CONN,
 	                       * NR_HELO, NR_MAIL: DelayReject) */
 	bool conn_failed;     /* connect/HELO failed with no reply to give */
@@ -329,6 +330,14 @@ fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	    (SMFIP_NR_HDR | SMFIP_NR_EOH))
 		*pf1 |= SMFIP_NR_HDR | SMFIP_NR_EOH;
 	fc->nr_hdr = (*pf1 & SMFIP_NR_HDR) != 0;
+	/*
+	 * Nor does a body chunk: no reply per chunk either. That rules out
+	 * SMFIS_SKIP (it is a reply), which only ever spared the MTA
+	 * sending the rest of a large unsigned message.
+	 */
+	if (f1 & SMFIP_NR_BODY)
+		*pf1 = (*pf1 | SMFIP_NR_BODY) & ~(unsigned long)SMFIP_SKIP;
+	fc->nr_body = (*pf1 & SMFIP_NR_BODY) != 0;
 	/*
 	 * With DelayReject, connect, HELO and MAIL give no verdict: their
 	 * replies are saved too (three round trips), and a failure there
@@ -648,7 +657,7 @@ hdr_reply(SMFICTX *ctx, sfsistat r)
 }
 
 /*
- * A failure kept by early_reply() or hdr_reply(): 421 4.3.2 for a
+ * A failure kept by early_reply(), hdr_reply() or fi_body(): 421 4.3.2 for a
  * connect refused by a drain, else 451 4.3.0 (already logged).
  */
 static bool
@@ -738,7 +747,7 @@ fi_eoh(SMFICTX *ctx)
 }
 
 static sfsistat
-fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+body_step(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	const char *who = NULL;
 	struct fconn *fc = fconn_of(ctx);
@@ -756,6 +765,24 @@ fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	if (rc < 0)
 		return internal_error(ctx, fc, who, rc);
 	return SMFIS_CONTINUE;
+}
+
+/*
+ * The reply to a body chunk: none when negotiated away (NR_BODY), and a
+ * failure is then kept for the end of message.
+ */
+static sfsistat
+fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	sfsistat r = body_step(ctx, chunk, len);
+	struct fconn *fc = fconn_of(ctx);
+	struct fmsg *fm = fc != NULL ? fmsg_of(fc) : NULL;
+
+	if (fc == NULL || !fc->nr_body)
+		return r;
+	if (r != SMFIS_CONTINUE && fm != NULL)
+		fm->failed = true;
+	return SMFIS_NOREPLY;
 }
 
 /*

@@ -26,6 +26,7 @@ Exit status 0 if everything held, 1 otherwise; the reasons are printed.
 import os
 import re
 import signal
+import shutil
 import socket
 import struct
 import subprocess
@@ -665,6 +666,47 @@ def py_internal_error(sock, problems):
     m.send(b'Q')
 
 
+SMFIP_NR_BODY = 0x80000
+
+
+def py_nr_body(sock, problems):
+    """NR_BODY offered: taken, and SKIP given up for it (SKIP is a reply).
+    Body chunks then get no reply at all: nothing is waiting on the
+    socket after three chunks, and end of message answers as usual with
+    the A-R header. A second message goes the same way."""
+    m = Milter(sock)
+    steps = m.negotiate(SMFIP_SKIP | SMFIP_HDR_LEADSPC | SMFIP_NR_BODY)[2]
+    if not steps & SMFIP_NR_BODY or steps & SMFIP_SKIP:
+        problems.append('negotiate: want NR_BODY without SKIP, got %#x' %
+                        steps)
+        return
+    m.macro(b'C', [('j', 'mx.test')])
+    m.connect('client.example', '192.0.2.10')
+    m.z(b'H', 'client.example')
+    for n in range(2):
+        m.z(b'M', '<a@example.org>')
+        m.z(b'R', '<b@example.net>')
+        m.z(b'L', 'From', ' a@example.org')
+        m.call(b'N')
+        for _ in range(3):
+            m.send(b'B', b'x' * 1000 + b'\r\n')
+        m.s.settimeout(0.3)
+        try:
+            stray = m.s.recv(64)
+        except socket.timeout:
+            stray = None
+        m.s.settimeout(30)
+        if stray is not None:
+            problems.append('message %d: reply to a body chunk: %r' %
+                            (n, stray))
+            return
+        code, body, mods = m.call(b'E')
+        if code != b'c' or ar_of(mods) is None:
+            problems.append('message %d: eom %r, A-R %r' %
+                            (n, reply_of(code, body), ar_of(mods)))
+    m.send(b'Q')
+
+
 # Log lines the scenarios must leave (regular expressions).
 SCENARIO_LOG = {
     'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
@@ -686,6 +728,7 @@ SCENARIOS = {
     'dns-tempfail': py_dns_tempfail,
     'drain': py_drain,
     'nr-early': py_nr_early,
+    'nr-body': py_nr_body,
     'sighup-flood': py_sighup_flood,
     'dkim-trimmed': py_dkim_trimmed,
     'internal-error': py_internal_error,
@@ -694,6 +737,10 @@ SCENARIOS = {
 
 def main():
     daemon, test = sys.argv[1], sys.argv[2]
+    if test.endswith('.lua') and shutil.which('miltertest') is None:
+        print('SKIP: miltertest(8) is not installed (Debian package '
+              'miltertest, listed in tests/packages.txt)')
+        sys.exit(77)
     extra = []
     args = sys.argv[3:]
     while args:
