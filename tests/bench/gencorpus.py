@@ -11,8 +11,10 @@ OUTDIR/zone.conf (unbound local-data for every name the corpus needs).
 Every message has names of its own, so no resolver cache can answer a
 message's lookups from an earlier message's:
   - sender domain dNNNNN.example: A, MX, SPF with a two-level include chain
-    (dNNNNN.example -> _s1.dNNNNN.example -> _s2.dNNNNN.example, which lists the
-    client IP), _dmarc TXT "p=reject", DKIM key TXT at sel._domainkey;
+    (the record of dNNNNN.example includes _s1.dNNNNN.example, whose record
+    lists the client IP: two dependent TXT lookups, the shape that gives
+    the OpenDKIM -> OpenDMARC chain the 88 ms at 20 ms DNS that issue 6
+    quotes), _dmarc TXT "p=reject", DKIM key TXT at sel._domainkey;
   - client IP 198.18.x.y (RFC 2544 benchmarking range): PTR to
     mail.dNNNNN.example, whose A is the client IP (iprev and HELO pass);
   - DNSBL bl.example and RHSBL rhsbl.example: no listing (NXDOMAIN), still a
@@ -114,8 +116,7 @@ def main():
             "local-data: '%s. 300 IN A %s'" % (helo, ip),
             "local-data: '%s. 300 IN PTR %s.'" % (rev(ip), helo),
             txt(d, "v=spf1 include:_s1.%s -all" % d),
-            txt("_s1." + d, "v=spf1 include:_s2.%s -all" % d),
-            txt("_s2." + d, "v=spf1 ip4:%s -all" % ip),
+            txt("_s1." + d, "v=spf1 ip4:%s -all" % ip),
             txt("_dmarc." + d, "v=DMARC1; p=reject"),
             txt("sel._domainkey." + d, ed_rec if ed else rsa_rec),
         ]

@@ -16,6 +16,7 @@ bench:table markers) and the plot docs/benchmarks.png.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -190,8 +191,16 @@ class Bench:
                        check=True)
         self.corpus = os.path.join(self.bt, "bench-corpus")
         idx = os.path.join(self.corpus, "index")
+        gen = os.path.join(self.a.top, "tests/bench/gencorpus.py")
+        with open(gen, "rb") as f:
+            gen_sha = hashlib.sha1(f.read()).hexdigest()
+        stamp = os.path.join(self.corpus, "generator.sha1")
+        old_sha = open(stamp).read().strip() if os.path.exists(stamp) \
+            else ""
+        # a corpus made by another version of gencorpus.py is made anew
         if self.a.regen or not os.path.exists(idx) or \
-                sum(1 for _ in open(idx)) != self.a.count:
+                sum(1 for _ in open(idx)) != self.a.count or \
+                old_sha != gen_sha:
             shutil.rmtree(self.corpus, ignore_errors=True)
             log("generating %d messages" % self.a.count)
             subprocess.run(["/usr/bin/python3",
@@ -199,6 +208,8 @@ class Bench:
                                          "gencorpus.py"),
                             self.corpus, "--count", str(self.a.count)],
                            check=True)
+            with open(stamp, "w") as f:
+                f.write(gen_sha + "\n")
         uc = os.path.join(self.work, "unbound.conf")
         with open(uc, "w") as f:
             f.write(UNBOUND_CONF.format(
