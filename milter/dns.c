@@ -26,17 +26,19 @@
 
 #define DNS_NAME_MAX 253      /* presentation octets without the final dot */
 /*
- * libunbound's caches, 1 MB of messages and 2 MB of RRsets (unbound's own
- * defaults are 4 MB each). They bound RSS: each entry takes a few hundred
- * bytes, and at 32 MB/64 MB a busy milter grew past 40 MB; at 4 MB/4 MB
- * it still peaked at 34.5 MB, at 1 MB/2 MB about 28 (docs/BENCHMARKS.md).
- * That still holds the answers of the last few thousand lookups, so hot
- * ones (big senders' SPF includes, DNSBL zones' NS, popular DKIM keys)
- * stay cached (LRU); the resolver forwarded to keeps its own, larger
- * cache behind this one.
+ * libunbound's caches, 512 KB of messages and 1 MB of RRsets (unbound's
+ * own defaults are 4 MB each). They bound RSS: each entry takes a few
+ * hundred bytes, and at 32 MB/64 MB a busy milter grew past 40 MB; at
+ * 4 MB/4 MB it peaked at 34.5 MB. In event mode (which resolves faster
+ * and keeps more in flight) 1 MB/2 MB peaked at 31.5-32 MB at 32
+ * sessions, 512 KB/1 MB at 29-30 MB (docs/BENCHMARKS.md). That still
+ * holds the answers of the last thousand or so lookups, so hot ones
+ * (big senders' SPF includes, DNSBL zones' NS, popular DKIM keys) stay
+ * cached (LRU); the resolver forwarded to keeps its own, larger cache
+ * behind this one.
  */
-#define DNS_MSG_CACHE "1m"
-#define DNS_RRSET_CACHE "2m"
+#define DNS_MSG_CACHE "512k"
+#define DNS_RRSET_CACHE "1m"
 
 /*
  * What the dispatcher knows of one query in flight: handed over through

@@ -2,7 +2,7 @@
  * dns - the process-wide libunbound context and per-session query sets
  *
  * dns_init() creates the one libunbound context of the process (event
- * mode on a libevent base, raised outgoing-range, 1 MB message and 2 MB
+ * mode on a libevent base, raised outgoing-range, 512 KB message and 1 MB
  * RRset caches, resolver mode and trust anchor from the configuration)
  * and starts the dispatcher thread that runs its event loop: libunbound
  * resolves inside that thread. Session threads queue their queries and
