@@ -928,6 +928,15 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	if (opt->mode != DNS_MODE_RECURSIVE &&
 	    (rc = set_opt(ctx, "infra-cache-min-rtt:", "1000", err, errlen)))
 		goto out;
+	/*
+	 * Without a trust anchor nothing can validate: every answer is
+	 * insecure. Leave libunbound's validator module out of the chain
+	 * then (its default is "validator iterator"), which spares each
+	 * answer a pass through it (docs/BENCHMARKS.md).
+	 */
+	if ((opt->trust_anchor == NULL || opt->trust_anchor[0] == '\0') &&
+	    (rc = set_opt(ctx, "module-config:", "iterator", err, errlen)))
+		goto out;
 	switch (opt->mode) {
 	case DNS_MODE_RECURSIVE:
 		break;
