@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <dkim.h>
+#include <event2/event.h>
 #include <libmilter/mfapi.h>
 #include <libpsl.h>
 #include <microhttpd.h>
@@ -101,6 +102,8 @@ print_version(void)
 	       AM_OPENDMARC_VERSION);
 	printf("libpsl %s\n", psl_get_version());
 	printf("libmicrohttpd %s\n", MHD_get_version());
+	printf("libevent %s (libunbound's event loop in dns.c)\n",
+	       event_get_version());
 }
 
 static int

@@ -12,7 +12,7 @@ if out.returncode != 0:
     sys.exit("-V exited %d: %s" % (out.returncode, out.stderr))
 lines = out.stdout.splitlines()
 want = ["authmilter", "libmilter", "libunbound", "libopendkim",
-        "libopendmarc", "libpsl", "libmicrohttpd"]
+        "libopendmarc", "libpsl", "libmicrohttpd", "libevent"]
 missing = []
 for name in want:
     if not any(re.match(r"%s \d+\.\d+" % re.escape(name), ln)
