@@ -640,16 +640,17 @@ add_forged(struct fmsg *fm)
 }
 
 /*
- * The reply to a header or EOH step: none when negotiated away, and a
- * failure is then kept for the next step that has a reply.
+ * The reply to a header, EOH (body false) or body step (body true): none
+ * when negotiated away (NR_HDR/NR_EOH, NR_BODY), and a failure is then
+ * kept for the next step that has a reply.
  */
 static sfsistat
-hdr_reply(SMFICTX *ctx, sfsistat r)
+msg_reply(SMFICTX *ctx, sfsistat r, bool body)
 {
 	struct fconn *fc = fconn_of(ctx);
 	struct fmsg *fm = fc != NULL ? fmsg_of(fc) : NULL;
 
-	if (fc == NULL || !fc->nr_hdr)
+	if (fc == NULL || !(body ? fc->nr_body : fc->nr_hdr))
 		return r;
 	if (r != SMFIS_CONTINUE && fm != NULL)
 		fm->failed = true;
@@ -657,7 +658,7 @@ hdr_reply(SMFICTX *ctx, sfsistat r)
 }
 
 /*
- * A failure kept by early_reply(), hdr_reply() or fi_body(): 421 4.3.2 for a
+ * A failure kept by early_reply() or msg_reply(): 421 4.3.2 for a
  * connect refused by a drain, else 451 4.3.0 (already logged).
  */
 static bool
@@ -717,7 +718,7 @@ header_step(SMFICTX *ctx, char *name, char *value)
 static sfsistat
 fi_header(SMFICTX *ctx, char *name, char *value)
 {
-	return hdr_reply(ctx, header_step(ctx, name, value));
+	return msg_reply(ctx, header_step(ctx, name, value), false);
 }
 
 static sfsistat
@@ -743,7 +744,7 @@ eoh_step(SMFICTX *ctx)
 static sfsistat
 fi_eoh(SMFICTX *ctx)
 {
-	return hdr_reply(ctx, eoh_step(ctx));
+	return msg_reply(ctx, eoh_step(ctx), false);
 }
 
 static sfsistat
@@ -767,22 +768,10 @@ body_step(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	return SMFIS_CONTINUE;
 }
 
-/*
- * The reply to a body chunk: none when negotiated away (NR_BODY), and a
- * failure is then kept for the end of message.
- */
 static sfsistat
 fi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
-	sfsistat r = body_step(ctx, chunk, len);
-	struct fconn *fc = fconn_of(ctx);
-	struct fmsg *fm = fc != NULL ? fmsg_of(fc) : NULL;
-
-	if (fc == NULL || !fc->nr_body)
-		return r;
-	if (r != SMFIS_CONTINUE && fm != NULL)
-		fm->failed = true;
-	return SMFIS_NOREPLY;
+	return msg_reply(ctx, body_step(ctx, chunk, len), true);
 }
 
 /*
