@@ -622,6 +622,10 @@ dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
 		}
 	}
 	a->ttl = ttl == UINT32_MAX ? 0 : ttl;
+	if (a->n == 0) {
+		free(a->rr);
+		a->rr = NULL;
+	}
 	a->status = a->n > 0 ? DNS_DATA : DNS_SERVFAIL;
 }
 

@@ -54,7 +54,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    a.status != DNS_NXDOMAIN && a.status != DNS_SERVFAIL &&
 	    a.status != DNS_BOGUS)
 		abort();
-	if ((a.status == DNS_DATA) != (a.n > 0) || a.n > DNS_MAX_RR)
+	if ((a.status == DNS_DATA) != (a.n > 0) || a.n > DNS_MAX_RR ||
+	    (a.n == 0 && a.rr != NULL))
 		abort();
 	if (rcode != 0 && a.status != DNS_SERVFAIL &&
 	    a.status != DNS_NXDOMAIN)

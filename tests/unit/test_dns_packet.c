@@ -366,6 +366,7 @@ test_malformed(void **state)
 	parse(&a, &p, DNS_T_A, 0, 0);
 	assert_int_equal(a.status, DNS_SERVFAIL);
 	assert_int_equal(a.n, 0);
+	assert_null(a.rr); /* nothing kept, nothing left allocated */
 
 	/* the question is not the type asked */
 	begin(&p, 0, 0, "example.com", 28);
