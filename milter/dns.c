@@ -507,10 +507,10 @@ dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
 {
 	unsigned char qname[NS_MAXCDNAME], cur[NS_MAXCDNAME];
 	struct pkt_rr prr;
-	size_t off, ans_off, count = 0;
+	size_t off, ans_off, cap;
 	unsigned qd, an;
 	uint32_t ttl = UINT32_MAX;
-	bool aliased = false;
+	bool aliased = false, matched = false;
 
 	a->rcode = -1;
 	if (rcode != 0 || msg == NULL || len < 12) {
@@ -580,37 +580,30 @@ dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
 		else
 			free(c);
 	}
-	off = ans_off;
-	for (unsigned i = 0; i < an; i++) {
-		if (!pkt_rr(msg, len, &off, &prr, false))
-			break; /* cannot happen: walked above */
-		if (prr.type == type && prr.class == 1 &&
-		    wire_eq(prr.owner, cur))
-			count++;
-	}
-	if (count == 0) {
-		a->ttl = ttl == UINT32_MAX ? 0 : ttl;
-		a->status = DNS_NODATA;
-		return;
-	}
-	if (count > DNS_MAX_RR) {
-		count = DNS_MAX_RR;
-		a->truncated = true;
-	}
-	a->rr = calloc(count, sizeof *a->rr);
-	if (a->rr == NULL) {
+	/*
+	 * One pass: room for every answer record (at most DNS_MAX_RR), the
+	 * records of type at the chain's end converted as they come.
+	 */
+	cap = an < DNS_MAX_RR ? an : DNS_MAX_RR;
+	if (cap > 0 && (a->rr = calloc(cap, sizeof *a->rr)) == NULL) {
 		a->status = DNS_SERVFAIL;
 		return;
 	}
 	off = ans_off;
-	for (unsigned i = 0; i < an && a->n < count; i++) {
-		struct dns_rr *rr = &a->rr[a->n];
+	for (unsigned i = 0; i < an; i++) {
+		struct dns_rr *rr;
 
 		if (!pkt_rr(msg, len, &off, &prr, false))
-			break;
+			break; /* cannot happen: walked above */
 		if (prr.type != type || prr.class != 1 ||
 		    !wire_eq(prr.owner, cur))
 			continue;
+		matched = true;
+		if (a->n == DNS_MAX_RR) {
+			a->truncated = true;
+			break;
+		}
+		rr = &a->rr[a->n];
 		if (rr_convert(msg, len, type, &prr, rr, &a->truncated)) {
 			if (prr.ttl < ttl)
 				ttl = prr.ttl;
@@ -620,6 +613,13 @@ dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
 			free(rr->txt);
 			memset(rr, 0, sizeof *rr);
 		}
+	}
+	if (!matched) {
+		free(a->rr);
+		a->rr = NULL;
+		a->ttl = ttl == UINT32_MAX ? 0 : ttl;
+		a->status = DNS_NODATA;
+		return;
 	}
 	a->ttl = ttl == UINT32_MAX ? 0 : ttl;
 	if (a->n == 0) {
