@@ -7,6 +7,10 @@
  * (the test was not started through tests/dnsd/with-dnsd.sh; a message
  * says so), -1 when dns_init() failed (its message is printed).
  *
+ * dnstest_setup() / dnstest_teardown() are that as a cmocka group setup
+ * (failing when the engine does not run) and its teardown, which also
+ * drops orgdom's public suffix list (loaded by the DMARC tests).
+ *
  * Ownership: the caller stops the engine with dns_shutdown().
  * Threads: call from the test's setup, before any query.
  */
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 
 #include "dns.h"
+#include "orgdom.h"
 
 static inline int
 dnstest_init(void)
@@ -34,6 +39,22 @@ dnstest_init(void)
 		return -1;
 	}
 	return 1;
+}
+
+static inline int
+dnstest_setup(void **state)
+{
+	(void)state;
+	return dnstest_init() == 1 ? 0 : -1;
+}
+
+static inline int
+dnstest_teardown(void **state)
+{
+	(void)state;
+	dns_shutdown();
+	orgdom_shutdown();
+	return 0;
 }
 
 #endif

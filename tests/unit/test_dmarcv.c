@@ -473,22 +473,6 @@ static const struct kcase kcases[] = {
 	  "header.from=mail.example.com", K_ACTIONS_TAG },
 };
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return dnstest_init() == 1 ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	dns_shutdown();
-	orgdom_shutdown();
-	return 0;
-}
-
 static void
 test_check(void **state)
 {
@@ -601,5 +585,5 @@ main(void)
 		cmocka_unit_test(test_check),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, dnstest_setup, dnstest_teardown);
 }

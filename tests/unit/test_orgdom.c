@@ -51,22 +51,6 @@ static const struct wcase wcases[] = {
 	  ORGDOM_TEMPERROR, "", 1200 },
 };
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return dnstest_init() == 1 ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	dns_shutdown();
-	orgdom_shutdown();
-	return 0;
-}
-
 static void
 test_walks(void **state)
 {
@@ -189,5 +173,5 @@ main(void)
 		cmocka_unit_test(test_psl_counter),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, dnstest_setup, dnstest_teardown);
 }
