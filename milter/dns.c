@@ -777,6 +777,8 @@ static void *
 dispatcher(void *arg)
 {
 	(void)arg;
+	/* "top -H" and ps -L show it by this name */
+	(void)pthread_setname_np(pthread_self(), "authmilter-dns");
 	if (event_base_dispatch(dns_base) < 0)
 		log_error("dns: the event loop failed");
 	return NULL;
