@@ -8,7 +8,9 @@
  * checks that only appear in X-Authmilter).
  *
  * The phase hooks start DNS queries on conn->dns and return at once;
- * they never wait. finish() is called when a decision needs the result:
+ * they never wait; progress() sends the next lookups of a chain as soon
+ * as the answers they depend on are in (SPEC: queries go out as early
+ * as their input is known). finish() is called when a decision needs the result:
  * at the first RCPT TO (DelayReject yes) or in the check's own phase
  * (DelayReject no) when its action can reject or tempfail, and at end of
  * message for every check. finish() may wait (dns_wait() with the given
@@ -92,6 +94,19 @@ struct check_ops {
 	int (*on_eoh)(struct conn *c, struct msg *m, struct check_slot *ms);
 	int (*on_body)(struct conn *c, struct msg *m, struct check_slot *ms,
 		       const unsigned char *chunk, size_t len);
+
+	/*
+	 * Non-blocking: send the queries that answers already in make
+	 * known (the forward lookups of a PTR name, an SPF include's
+	 * record), so that a chain of dependent lookups moves on at every
+	 * later hook of the session instead of waiting for finish().
+	 * Called before the hooks of HELO, MAIL, RCPT, each header, end of
+	 * headers and each body chunk; never waits, never fails (finish()
+	 * meets the same problem again and reports it). ms is NULL before
+	 * the first MAIL FROM.
+	 */
+	void (*progress)(struct conn *c, struct msg *m, struct check_slot *cs,
+			 struct check_slot *ms);
 
 	/* Wait (up to deadline) and decide; idempotent. */
 	int (*finish)(struct conn *c, struct msg *m, struct check_slot *cs,

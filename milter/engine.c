@@ -64,6 +64,18 @@ engine_has_body_hook(void)
 	return false;
 }
 
+/* Let each check send what the answers in so far make known. */
+static void
+engine_progress(struct conn *c, struct msg *m)
+{
+	EACH_CHECK(i, ops)
+	{
+		if (ops->progress != NULL)
+			ops->progress(c, m, &c->slot[i],
+				      m != NULL ? &m->slot[i] : NULL);
+	}
+}
+
 int
 engine_connect(struct conn *c, const char **who)
 {
@@ -88,6 +100,7 @@ engine_helo(struct conn *c, const char **who)
 {
 	int rc = 0;
 
+	engine_progress(c, NULL);
 	EACH_CHECK(i, ops)
 	{
 		if (ops->on_helo == NULL)
@@ -107,6 +120,7 @@ engine_mail(struct conn *c, struct msg *m, const char **who)
 {
 	int rc = 0;
 
+	engine_progress(c, m);
 	EACH_CHECK(i, ops)
 	{
 		if (ops->on_mail == NULL)
@@ -127,6 +141,7 @@ engine_rcpt(struct conn *c, struct msg *m, const char *rcpt,
 {
 	int rc = 0;
 
+	engine_progress(c, m);
 	EACH_CHECK(i, ops)
 	{
 		if (ops->on_rcpt == NULL)
@@ -147,6 +162,7 @@ engine_header(struct conn *c, struct msg *m, const char *name,
 {
 	int rc = 0;
 
+	engine_progress(c, m);
 	if (m->nheaders >= SESSION_MAX_HEADERS)
 		return 0;
 	m->nheaders++;
@@ -169,6 +185,7 @@ engine_eoh(struct conn *c, struct msg *m, const char **who)
 {
 	int rc = 0;
 
+	engine_progress(c, m);
 	EACH_CHECK(i, ops)
 	{
 		if (ops->on_eoh == NULL)
@@ -189,6 +206,7 @@ engine_body(struct conn *c, struct msg *m, const unsigned char *chunk,
 {
 	int rc = 0;
 
+	engine_progress(c, m);
 	EACH_CHECK(i, ops)
 	{
 		if (ops->on_body == NULL)

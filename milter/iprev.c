@@ -170,12 +170,14 @@ iprev_connect(struct conn *c, struct check_slot *cs)
 	return 0;
 }
 
-static int
-iprev_helo(struct conn *c, struct check_slot *cs)
+static void
+iprev_progress(struct conn *c, struct msg *m, struct check_slot *cs,
+	       struct check_slot *ms)
 {
+	(void)m;
+	(void)ms;
 	if (cs->state != NULL)
 		iprev_advance(c, cs->state);
-	return 0;
 }
 
 static int
@@ -243,7 +245,7 @@ const struct check_ops iprev_ops = {
     .name = "iprev",
     .ready = CHECK_PH_CONNECT,
     .on_connect = iprev_connect,
-    .on_helo = iprev_helo,
+    .progress = iprev_progress,
     .finish = iprev_finish,
     .report = iprev_report,
     .conn_free = iprev_conn_free,

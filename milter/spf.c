@@ -1070,6 +1070,7 @@ spf_check_free(struct spf_check *c)
 
 struct spf_msg {
 	struct spf_check *chk;	  /* owned */
+	struct dns_query *waitq;  /* the answer evaluation stopped at */
 	struct check_outcome out; /* what finish() decided */
 };
 
@@ -1099,8 +1100,30 @@ spf_on_mail(struct conn *c, struct msg *m, struct check_slot *cs,
 		return AM_ENOMEM;
 	}
 	ms->state = st;
-	/* Start the queries now; the answer is read at finish(). */
-	return spf_eval(st->chk, NULL) < 0 ? AM_ENOMEM : 0;
+	/* Start the queries now; progress() and finish() go on from here. */
+	return spf_eval(st->chk, &st->waitq) < 0 ? AM_ENOMEM : 0;
+}
+
+/*
+ * Evaluate again once the answer evaluation stopped at is in: the next
+ * records of an include or redirect chain, and the names of mx, a and
+ * ptr terms, go out now rather than at finish(). Out of memory here is
+ * met again, and reported, by finish().
+ */
+static void
+spf_progress(struct conn *c, struct msg *m, struct check_slot *cs,
+	     struct check_slot *ms)
+{
+	struct spf_msg *st = ms != NULL ? ms->state : NULL;
+
+	(void)c;
+	(void)m;
+	(void)cs;
+	if (st == NULL || st->waitq == NULL || st->out.done ||
+	    dns_answer(st->waitq)->status == DNS_PENDING)
+		return;
+	if (spf_eval(st->chk, &st->waitq) < 0)
+		st->waitq = NULL;
 }
 
 static int
@@ -1224,6 +1247,7 @@ const struct check_ops spf_ops = {
     .name = "spf",
     .ready = CHECK_PH_MAIL,
     .on_mail = spf_on_mail,
+    .progress = spf_progress,
     .finish = spf_finish,
     .report = spf_report,
     .msg_free = spf_msg_free,

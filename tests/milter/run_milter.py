@@ -707,6 +707,48 @@ def py_nr_body(sock, problems):
     m.send(b'Q')
 
 
+def qlog_has(text, timeout):
+    """Whether the test DNS server's query log shows text (waits)."""
+    path = os.environ.get('AM_TEST_DNS_QLOG')
+    end = time.monotonic() + timeout
+    while path:
+        if os.path.exists(path):
+            with open(path) as f:
+                if text in f.read():
+                    return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def py_spf_progress(sock, problems):
+    """An SPF include goes out as soon as the record naming it is in,
+    not at end of message: spfchain.test's record (answered after
+    300 ms) includes _s1.inc.test; with SPFFailAction none nothing waits
+    for SPF before end of message, yet the include's record must have
+    been asked (by the RCPT hook, 500 ms after MAIL) before EOM is
+    sent. The verdict is then spf=pass."""
+    m = Milter(sock)
+    m.negotiate()
+    m.macro(b'C', [('j', 'mx.test')])
+    m.connect('client.example', '192.0.2.1')
+    m.z(b'H', 'client.example')
+    m.z(b'M', '<a@spfchain.test>')
+    time.sleep(0.5)
+    m.z(b'R', '<b@example.net>')
+    if not qlog_has('_s1.inc.test TXT answered', 3.0):
+        problems.append('the include _s1.inc.test was not asked before '
+                        'end of message')
+    m.z(b'L', 'From', ' a@spfchain.test')
+    m.call(b'N')
+    code, body, mods = m.call(b'E')
+    ar = ar_of(mods) or ''
+    if 'spf=pass' not in ar:
+        problems.append('eom %r, A-R %r' % (reply_of(code, body), ar))
+    m.send(b'Q')
+
+
 # Log lines the scenarios must leave (regular expressions).
 SCENARIO_LOG = {
     'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
@@ -729,6 +771,7 @@ SCENARIOS = {
     'drain': py_drain,
     'nr-early': py_nr_early,
     'nr-body': py_nr_body,
+    'spf-progress': py_spf_progress,
     'sighup-flood': py_sighup_flood,
     'dkim-trimmed': py_dkim_trimmed,
     'internal-error': py_internal_error,

@@ -108,7 +108,7 @@ run_case(const struct ip_case *tc)
 	cf = ct_conf(kv);
 	ct_conn(&c, cf, tc->ip, "client.example.test");
 	assert_int_equal(iprev_ops.on_connect(&c, &cs), 0);
-	assert_int_equal(iprev_ops.on_helo(&c, &cs), 0);
+	iprev_ops.progress(&c, NULL, &cs, NULL);
 	dns_deadline(&dl, tc->wait_ms);
 	assert_int_equal(iprev_ops.finish(&c, NULL, &cs, NULL, &dl, &o), 0);
 	dns_deadline(&dl, 0);
@@ -169,8 +169,8 @@ test_iprev_cases(void **state)
 		run_case(&ip_cases[i]);
 }
 
-/* At HELO, once the PTR answer is in, the forward query goes out
- * without waiting for finish(). */
+/* At the next hook (HELO here), once the PTR answer is in, progress()
+ * sends the forward query without waiting for finish(). */
 static void
 test_iprev_helo_advances(void **state)
 {
@@ -188,7 +188,7 @@ test_iprev_helo_advances(void **state)
 	assert_int_equal(iprev_ops.on_connect(&c, &cs), 0);
 	nanosleep(&nap, NULL); /* the PTR answer arrives meanwhile */
 	assert_false(ct_queried("early.iprev.test", "A"));
-	assert_int_equal(iprev_ops.on_helo(&c, &cs), 0);
+	iprev_ops.progress(&c, NULL, &cs, NULL);
 	nanosleep(&nap, NULL);
 	assert_true(ct_wait_queried("early.iprev.test", "A", 1000));
 	assert_true(dns_set_wait_ms(c.dns) == 0.0);
