@@ -749,6 +749,37 @@ def py_spf_progress(sock, problems):
     m.send(b'Q')
 
 
+def task_nices(pid):
+    """{thread id: (name, nice)} of a process, from /proc."""
+    out = {}
+    for tid in os.listdir('/proc/%d/task' % pid):
+        with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+            st = f.read()
+        name = st[st.index('(') + 1:st.rindex(')')]
+        fields = st[st.rindex(')') + 2:].split()
+        out[int(tid)] = (name, int(fields[16]))  # field 19: nice
+    return out
+
+
+def py_session_nice(sock, problems):
+    """Session threads run 5 nice steps below the process; the main
+    thread and the DNS dispatcher (authmilter-dns) keep its priority."""
+    m, replies = session(sock, '192.0.2.1')
+    m.z(b'R', '<b@example.net>')
+    message_end(m, problems)
+    pid = DAEMON['proc'].pid
+    nices = task_nices(pid)
+    base = nices[pid][1]
+    dispatcher = [n for name, n in nices.values() if name == 'authmilter-dns']
+    if dispatcher != [base]:
+        problems.append('dispatcher nice %r, process %d' % (dispatcher, base))
+    want = min(base + 5, 19)
+    if not any(n == want for tid, (name, n) in nices.items()
+               if tid != pid and name != 'authmilter-dns'):
+        problems.append('no session thread at nice %d: %r' % (want, nices))
+    m.send(b'Q')
+
+
 # Log lines the scenarios must leave (regular expressions).
 SCENARIO_LOG = {
     'dnsbl-delay': [r'reject by dnsbl: 554 5\.7\.1 ',
@@ -772,6 +803,7 @@ SCENARIOS = {
     'nr-early': py_nr_early,
     'nr-body': py_nr_body,
     'spf-progress': py_spf_progress,
+    'session-nice': py_session_nice,
     'sighup-flood': py_sighup_flood,
     'dkim-trimmed': py_dkim_trimmed,
     'internal-error': py_internal_error,
