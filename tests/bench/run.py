@@ -4,8 +4,9 @@
 
 Inside a private network namespace (run.sh): brings lo up, generates the
 corpus (gencorpus.py; kept in BUILD/bench-corpus and reused unless
---regen), starts unbound serving the corpus's zone on 127.0.0.1:5300 and
-dnsdelay on 127.0.0.1:53 in front of it (0 ms, then 20 ms per query),
+--regen), starts unbound serving the corpus's zone on 127.0.0.1:53 (0 ms
+of delay), then on 127.0.0.1:5300 with dnsdelay on 127.0.0.1:53 in front
+of it (20 ms per query),
 and for each delay, each row and each concurrency (1, 8, 32) starts the
 milter(s) afresh (an empty cache), replays the corpus with amload for at
 most --seconds, and records messages/s, p50/p90/p99, the milters' CPU
@@ -74,7 +75,7 @@ PublicSuffixList /usr/share/publicsuffix/public_suffix_list.dat
 
 UNBOUND_CONF = """server:
   interface: 127.0.0.1@5300
-  port: 5300
+{direct}  port: 5300
   do-daemonize: no
   username: ""
   chroot: ""
@@ -102,7 +103,8 @@ def wait_port(port, proc, secs=15):
     t = time.time() + secs
     while time.time() < t:
         if proc.poll() is not None:
-            raise RuntimeError("milter exited with %d" % proc.returncode)
+            raise RuntimeError("%s exited with %d" % (proc.args[0],
+                                                      proc.returncode))
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return
@@ -210,16 +212,30 @@ class Bench:
                            check=True)
             with open(stamp, "w") as f:
                 f.write(gen_sha + "\n")
+
+    def start_dns(self, delay):
+        """The DNS server the milters ask on 127.0.0.1:53: unbound itself
+        at 0 ms, or dnsdelay in front of it (on :5300) holding every
+        answer back for delay ms. Returns the processes to stop."""
         uc = os.path.join(self.work, "unbound.conf")
         with open(uc, "w") as f:
             f.write(UNBOUND_CONF.format(
                 work=self.work, zone=os.path.join(self.corpus,
-                                                  "zone.conf")))
-        self.unbound = self.start(["unbound", "-d", "-c", uc],
-                                  "unbound.log")
-        time.sleep(1.0)
-        if self.unbound.poll() is not None:
-            raise RuntimeError("unbound did not start (see unbound.log)")
+                                                  "zone.conf"),
+                direct="  interface: 127.0.0.1@53\n" if delay == 0
+                else ""))
+        unbound = self.start(["unbound", "-d", "-c", uc], "unbound.log")
+        wait_port(5300, unbound)
+        if delay == 0:
+            wait_port(53, unbound)
+            return [unbound]
+        dd = self.start([os.path.join(self.bt, "tests/bench/dnsdelay"),
+                         "-l", "127.0.0.1:53", "-u", "127.0.0.1:5300",
+                         "-d", str(delay)], "dnsdelay.log")
+        time.sleep(0.2)
+        if dd.poll() is not None:
+            raise RuntimeError("dnsdelay did not start (see dnsdelay.log)")
+        return [unbound, dd]
 
     def one(self, row, conc, delay):
         name, milters, check = row
@@ -264,18 +280,14 @@ class Bench:
         try:
             self.setup()
             for delay in self.a.delays:
-                dd = self.start([os.path.join(self.bt, "tests/bench/"
-                                              "dnsdelay"),
-                                 "-l", "127.0.0.1:53",
-                                 "-u", "127.0.0.1:5300",
-                                 "-d", str(delay)], "dnsdelay.log")
-                time.sleep(0.2)
+                dns = self.start_dns(delay)
                 for row in ROWS:
                     if self.a.only and self.a.only not in row[0]:
                         continue
                     for conc in self.a.conc:
                         results.append(self.one(row, conc, delay))
-                self.stop(dd)
+                for p in dns:
+                    self.stop(p)
         finally:
             for p in list(self.procs):
                 self.stop(p)
