@@ -7,12 +7,14 @@ corpus (gencorpus.py; kept in BUILD/bench-corpus and reused unless
 --regen), starts unbound serving the corpus's zone on 127.0.0.1:53 (0 ms
 of delay), then on 127.0.0.1:5300 with dnsdelay on 127.0.0.1:53 in front
 of it (20 ms per query),
-and for each delay, each row and each concurrency (1, 8, 32) starts the
-milter(s) afresh (an empty cache), replays the corpus with amload for at
-most --seconds, and records messages/s, p50/p90/p99, the milters' CPU
-seconds per message (utime+stime from /proc), their peak RSS (VmHWM, the
-sum for a chain) and, for authmilter, the verdicts against the corpus's.
-Writes WORK/results.json, the table into docs/BENCHMARKS.md (between its
+and for each delay, --repeat times (3), each row and each concurrency (1,
+8, 32) starts the milter(s) afresh (an empty cache), replays the corpus
+with amload for at most --seconds, and records messages/s, p50/p90/p99,
+the milters' CPU seconds per message (utime+stime from /proc), their peak
+RSS (VmHWM, the sum for a chain) and, for authmilter, the verdicts
+against the corpus's. The repeats are interleaved (all rows, then all
+rows again) and combined into medians (combine()). Writes
+WORK/results-raw.json (every measurement), WORK/results.json, the table into docs/BENCHMARKS.md (between its
 bench:table markers) and the plot docs/benchmarks.png.
 """
 
@@ -281,19 +283,64 @@ class Bench:
             self.setup()
             for delay in self.a.delays:
                 dns = self.start_dns(delay)
-                for row in ROWS:
-                    if self.a.only and self.a.only not in row[0]:
-                        continue
-                    for conc in self.a.conc:
-                        results.append(self.one(row, conc, delay))
+                # Repeats interleaved (every row, then every row again),
+                # so that a drift of the machine's speed reaches all rows.
+                for rep in range(self.a.repeat):
+                    for row in ROWS:
+                        if self.a.only and self.a.only not in row[0]:
+                            continue
+                        for conc in self.a.conc:
+                            r = self.one(row, conc, delay)
+                            r["rep"] = rep
+                            results.append(r)
                 for p in dns:
                     self.stop(p)
         finally:
             for p in list(self.procs):
                 self.stop(p)
+        with open(os.path.join(self.work, "results-raw.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        results = combine(results)
         with open(os.path.join(self.work, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         return results
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def combine(raw):
+    """One result per (row, sessions, delay) from its repeats: medians of
+    msg/s, latencies and CPU per message; the highest peak RSS; messages,
+    actions and mismatches added up; each repeat's msg/s and p50 kept
+    (rates, p50s) for the ratios of report.py."""
+    out, keys = [], []
+    for r in raw:
+        k = (r["row"], r["conc"], r["delay"])
+        if k not in keys:
+            keys.append(k)
+    for k in keys:
+        rs = [r for r in raw if (r["row"], r["conc"], r["delay"]) == k]
+        c = dict(rs[0])
+        for f in ("rate", "p50_ms", "p90_ms", "p99_ms", "max_ms",
+                  "cpu_ms_per_msg", "seconds"):
+            c[f] = median([r[f] for r in rs])
+        c["rss_mb"] = max(r["rss_mb"] for r in rs)
+        for f in ("messages", "mismatches", "headers_added"):
+            c[f] = sum(r[f] for r in rs)
+        c["actions"] = {a: sum(r["actions"].get(a, 0) for r in rs)
+                        for a in rs[0]["actions"]}
+        c["rates"] = [r["rate"] for r in rs]
+        c["p50s"] = [r["p50_ms"] for r in rs]
+        c["repeats"] = len(rs)
+        c["exit"] = max(r["exit"] for r in rs)
+        c.pop("rep", None)
+        c.pop("stderr", None)
+        out.append(c)
+    return out
 
 
 def main():
@@ -303,6 +350,9 @@ def main():
     ap.add_argument("--count", type=int, default=3000)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--regen", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="measurements of each row, interleaved; the "
+                    "table gives their medians")
     ap.add_argument("--only", help="run only rows whose name has this")
     ap.add_argument("--conc", default=",".join(map(str, CONC)),
                     help="comma list of concurrencies (quick runs)")
