@@ -10,8 +10,8 @@
  * The phase hooks start DNS queries on conn->dns and return at once;
  * they never wait; progress() sends the next lookups of a chain as soon
  * as the answers they depend on are in (SPEC: queries go out as early
- * as their input is known). finish() is called when a decision needs the result:
- * at the first RCPT TO (DelayReject yes) or in the check's own phase
+ * as their input is known). finish() is called when a decision needs
+ * the result: at the first RCPT TO (DelayReject yes) or in the check's own phase
  * (DelayReject no) when its action can reject or tempfail, and at end of
  * message for every check. finish() may wait (dns_wait() with the given
  * deadline) and must be idempotent: a second call returns the same

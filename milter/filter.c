@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* filter - the libmilter callbacks: session state, checks, verdicts */
 #include <ctype.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
@@ -78,7 +78,7 @@ struct fconn {
  * the fair scheduler would give it the share of one thread among the
  * sessions, and every answer would wait behind their DKIM, header and
  * protocol work (docs/BENCHMARKS.md: at 32 sessions and 20 ms DNS, p50
- * 69 -> 58 ms). Lowering one's own priority needs no privilege.
+ * 66-79 -> 59-62 ms). Lowering one's own priority needs no privilege.
  */
 #define FILTER_SESSION_NICE 5
 
@@ -116,8 +116,9 @@ session_thread_nice(void)
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), want) != 0 &&
 	    !atomic_exchange(&filter_nice_warned, true))
 		log_warn("cannot lower the session threads' priority "
-			    "(setpriority: %s): DNS answers may wait longer "
-			    "under CPU load", strerror(errno));
+			 "(setpriority: %s): DNS answers may wait longer "
+			 "under CPU load",
+			 strerror(errno));
 }
 
 /* The session of ctx; every callback comes through here or fconn_get. */
