@@ -56,11 +56,17 @@ def start_daemon(daemon, tmp, extra):
             '-o', 'LogLevel=debug']
     for kv in extra:
         args += ['-o', kv]
-    log = open(os.path.join(tmp, 'log'), 'w')
+    logpath = os.path.join(tmp, 'log')
+    log = open(logpath, 'w')
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    # The socket file appears at bind(), a moment before listen(): wait
+    # for the daemon's own word that it listens (a connect in between
+    # is refused).
     for _ in range(200):
         if os.path.exists(sock):
-            return proc, sock
+            with open(logpath) as f:
+                if 'listening on' in f.read():
+                    return proc, sock
         if proc.poll() is not None:
             break
         time.sleep(0.05)
