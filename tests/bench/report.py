@@ -117,9 +117,10 @@ def plot(res, path):
             ax[i][0].plot(xs, [p[1] for p in pts], marker="o", label=row)
             ax[i][1].plot(xs, [p[2] for p in pts], marker="o", label=row)
         ax[i][0].set_title("throughput, DNS delay %d ms" % d)
-        ax[i][0].set_ylabel("messages/s")
+        ax[i][0].set_ylabel("messages/s (log scale)")
+        ax[i][0].set_yscale("log")
         ax[i][1].set_title("p99 latency, DNS delay %d ms" % d)
-        ax[i][1].set_ylabel("ms")
+        ax[i][1].set_ylabel("ms (log scale)")
         ax[i][1].set_yscale("log")
         for a in ax[i]:
             a.set_xscale("log", base=2)
@@ -127,8 +128,9 @@ def plot(res, path):
             a.set_xticklabels(["1", "8", "32"])
             a.set_xlabel("concurrent sessions")
             a.grid(True, alpha=0.3)
-    ax[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = ax[0][0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9)
     fig.savefig(path, dpi=80)
 
 
