@@ -22,13 +22,19 @@
  * end of headers, the body and end of message, honouring the steps and
  * replies each milter negotiated away (SMFIP_NO*, SMFIP_NR_*), then QUIT.
  * The latency of a message runs from the first connect() to the final
- * reply to end of message (or to the reply that ended it early).
+ * reply to end of message (or to the reply that ended it early). It is
+ * also split in two for the messages that get past RCPT TO: the
+ * envelope (connect() to the reply to the last RCPT TO, where a milter
+ * gives its connect, HELO and MAIL FROM verdicts) and the content (from
+ * there to the reply to end of message), so a run shows which of the
+ * two a milter's waits fall in.
  * Replay stops after COUNT messages (default: the corpus once) or after
  * SECONDS, whichever comes first. Each read waits at most TIMEOUT_MS
  * (default 10000); a timeout, a refused connection or a protocol error
  * ends that message with action "error" and is counted, never fatal.
  *
- * Output: messages/s, latency p50/p90/p99/max, the count of each final
+ * Output: messages/s, latency p50/p90/p99/max, the envelope/content
+ * split (p50, p99), the count of each final
  * action and of errors; with -x the count of messages whose final action
  * differs from the expected one; with -j the same as one JSON object.
  * -H N prints the headers the milters added to the first N messages
@@ -114,6 +120,9 @@ struct mconn {
 struct stats {
 	double *lat; /* owned, seconds, one per message done */
 	size_t nlat;
+	double *env;  /* owned, seconds: connect to the last RCPT reply */
+	double *cont; /* owned, seconds: from there to the EOM reply */
+	size_t nsplit;
 	uint64_t act[ACT_N];
 	uint64_t mismatch;
 	uint64_t hdradd;
@@ -572,6 +581,7 @@ struct run {
 	int final; /* enum act, or -1 while continuing */
 	char err[160];
 	uint64_t hdradd;
+	double t_env; /* when the last RCPT reply came; 0 if none did */
 };
 
 /* Apply a header-change reply from milter k to the delivery's headers. */
@@ -856,6 +866,8 @@ run_message(struct run *r, const struct message *m)
 		if (*rp == ',')
 			rp++;
 	}
+	if (rc == 0 && r->final < 0)
+		r->t_env = now();
 	/* DATA */
 	if (rc == 0) {
 		const char *kv[] = {"i", qid, NULL};
@@ -944,7 +956,7 @@ worker(void *arg)
 	for (;;) {
 		size_t i = atomic_fetch_add(&next_msg, 1);
 		const struct message *m;
-		double t0;
+		double t0, t1;
 		int a;
 
 		if (i >= want || (deadline > 0 && now() >= deadline))
@@ -952,8 +964,14 @@ worker(void *arg)
 		m = &msgs[i % nmsgs];
 		t0 = now();
 		r.hdradd = 0;
+		r.t_env = 0;
 		a = run_message(&r, m);
-		st->lat[st->nlat++] = now() - t0;
+		t1 = now();
+		st->lat[st->nlat++] = t1 - t0;
+		if (r.t_env > 0 && a != ACT_ERROR) {
+			st->env[st->nsplit] = r.t_env - t0;
+			st->cont[st->nsplit++] = t1 - r.t_env;
+		}
 		for (size_t h = 0; i < show_hdrs && h < r.hl.n; h++)
 			if (r.hl.owned[h])
 				fprintf(stderr, "%s: %s: %s:%s\n", m->file,
@@ -1076,7 +1094,10 @@ main(int argc, char **argv)
 		return 1;
 	for (int i = 0; i < conc; i++) {
 		st[i].lat = calloc(want, sizeof(double));
-		if (st[i].lat == NULL)
+		st[i].env = calloc(want, sizeof(double));
+		st[i].cont = calloc(want, sizeof(double));
+		if (st[i].lat == NULL || st[i].env == NULL ||
+		    st[i].cont == NULL)
 			return 1;
 	}
 	t0 = now();
@@ -1091,12 +1112,19 @@ main(int argc, char **argv)
 	el = now() - t0;
 
 	tot.lat = malloc((want + 1) * sizeof(double));
-	if (tot.lat == NULL)
+	tot.env = malloc((want + 1) * sizeof(double));
+	tot.cont = malloc((want + 1) * sizeof(double));
+	if (tot.lat == NULL || tot.env == NULL || tot.cont == NULL)
 		return 1;
 	for (int i = 0; i < conc; i++) {
 		memcpy(tot.lat + tot.nlat, st[i].lat,
 		       st[i].nlat * sizeof(double));
 		tot.nlat += st[i].nlat;
+		memcpy(tot.env + tot.nsplit, st[i].env,
+		       st[i].nsplit * sizeof(double));
+		memcpy(tot.cont + tot.nsplit, st[i].cont,
+		       st[i].nsplit * sizeof(double));
+		tot.nsplit += st[i].nsplit;
 		for (int a = 0; a < ACT_N; a++)
 			tot.act[a] += st[i].act[a];
 		tot.mismatch += st[i].mismatch;
@@ -1106,12 +1134,18 @@ main(int argc, char **argv)
 			       sizeof tot.firsterr);
 	}
 	qsort(tot.lat, tot.nlat, sizeof(double), cmp_double);
+	qsort(tot.env, tot.nsplit, sizeof(double), cmp_double);
+	qsort(tot.cont, tot.nsplit, sizeof(double), cmp_double);
 	{
 		double rate = el > 0 ? tot.nlat / el : 0;
 		double p50 = pct(tot.lat, tot.nlat, 0.50) * 1e3;
 		double p90 = pct(tot.lat, tot.nlat, 0.90) * 1e3;
 		double p99 = pct(tot.lat, tot.nlat, 0.99) * 1e3;
 		double mx = tot.nlat ? tot.lat[tot.nlat - 1] * 1e3 : 0;
+		double e50 = pct(tot.env, tot.nsplit, 0.50) * 1e3;
+		double e99 = pct(tot.env, tot.nsplit, 0.99) * 1e3;
+		double c50 = pct(tot.cont, tot.nsplit, 0.50) * 1e3;
+		double c99 = pct(tot.cont, tot.nsplit, 0.99) * 1e3;
 
 		if (!quiet) {
 			printf("messages %zu in %.3f s: %.1f msg/s, "
@@ -1120,6 +1154,9 @@ main(int argc, char **argv)
 			printf("latency ms: p50 %.3f p90 %.3f p99 %.3f "
 			       "max %.3f\n",
 			       p50, p90, p99, mx);
+			printf("split ms (%zu messages): envelope p50 %.3f "
+			       "p99 %.3f, content p50 %.3f p99 %.3f\n",
+			       tot.nsplit, e50, e99, c50, c99);
 			printf("actions:");
 			for (int a = 0; a < ACT_N; a++)
 				printf(" %s %" PRIu64, act_name[a],
@@ -1143,11 +1180,15 @@ main(int argc, char **argv)
 				"\"rate\": %.3f, \"sessions\": %d, "
 				"\"p50_ms\": %.3f, \"p90_ms\": %.3f, "
 				"\"p99_ms\": %.3f, \"max_ms\": %.3f, "
+				"\"split_messages\": %zu, "
+				"\"env_p50_ms\": %.3f, \"env_p99_ms\": %.3f, "
+				"\"content_p50_ms\": %.3f, "
+				"\"content_p99_ms\": %.3f, "
 				"\"headers_added\": %" PRIu64 ", "
 				"\"mismatches\": %" PRIu64 ", "
 				"\"checked\": %s, \"actions\": {",
 				tot.nlat, el, rate, conc, p50, p90, p99, mx,
-				tot.hdradd, tot.mismatch,
+				tot.nsplit, e50, e99, c50, c99, tot.hdradd, tot.mismatch,
 				check_expect ? "true" : "false");
 			for (int a = 0; a < ACT_N; a++)
 				fprintf(f, "%s\"%s\": %" PRIu64,
@@ -1157,10 +1198,15 @@ main(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	for (int i = 0; i < conc; i++)
+	for (int i = 0; i < conc; i++) {
 		free(st[i].lat);
+		free(st[i].env);
+		free(st[i].cont);
+	}
 	free(st);
 	free(th);
 	free(tot.lat);
+	free(tot.env);
+	free(tot.cont);
 	return check_expect && tot.mismatch > 0 ? 2 : 0;
 }

@@ -270,9 +270,12 @@ class Bench:
         for p in ps:
             self.stop(p)
         log("%-36s c=%-2d %2d ms: %8.1f msg/s p50 %7.2f p99 %7.2f ms "
+            "(envelope %.2f, content %.2f) "
             "cpu %.3f ms/msg rss %.1f MB actions %s%s" % (
                 name, conc, delay, res["rate"], res["p50_ms"],
-                res["p99_ms"], res["cpu_ms_per_msg"], res["rss_mb"],
+                res["p99_ms"], res.get("env_p50_ms", 0),
+                res.get("content_p50_ms", 0), res["cpu_ms_per_msg"],
+                res["rss_mb"],
                 res["actions"],
                 " mismatches %d" % res["mismatches"] if check else ""))
         return res
@@ -326,8 +329,9 @@ def combine(raw):
         rs = [r for r in raw if (r["row"], r["conc"], r["delay"]) == k]
         c = dict(rs[0])
         for f in ("rate", "p50_ms", "p90_ms", "p99_ms", "max_ms",
-                  "cpu_ms_per_msg", "seconds"):
-            c[f] = median([r[f] for r in rs])
+                  "cpu_ms_per_msg", "seconds", "env_p50_ms", "env_p99_ms",
+                  "content_p50_ms", "content_p99_ms"):
+            c[f] = median([r.get(f, 0) for r in rs])
         c["rss_mb"] = max(r["rss_mb"] for r in rs)
         for f in ("messages", "mismatches", "headers_added"):
             c[f] = sum(r[f] for r in rs)

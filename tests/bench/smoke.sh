@@ -30,6 +30,9 @@ for mode in "" -e; do
 	grep -q '"accept": 30,' "$tmp/out.json" || fail "not all accepted"
 	grep -q '"headers_added": 30,' "$tmp/out.json" || fail "headers"
 	grep -q '"error": 0}' "$tmp/out.json" || fail "errors"
+	# every message got past RCPT TO: each has its envelope/content split
+	grep -q '"split_messages": 30,' "$tmp/out.json" || fail "split count"
+	grep -q '"env_p50_ms": 0.000,' "$tmp/out.json" && fail "no envelope time"
 	kill "$pid"; wait "$pid" 2>/dev/null; pid=
 	rm -f "$tmp/sock"
 done
@@ -37,5 +40,6 @@ done
 "$amload" -i "$tmp/index" -m "unix:$tmp/sock" -c 1 -n 3 -j "$tmp/out.json" \
 	> /dev/null || fail "amload died on a dead milter"
 grep -q '"error": 3}' "$tmp/out.json" || fail "dead milter not counted"
+grep -q '"split_messages": 0,' "$tmp/out.json" || fail "split of errors"
 rm -rf "$tmp"
 echo "smoke: ok"
