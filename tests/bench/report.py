@@ -32,18 +32,26 @@ def table(res):
     out = ["Each row: the median of its repeats for msg/s, latencies and "
            "CPU; the highest peak RSS; messages, actions and verdict "
            "mismatches added up over the repeats.", "",
+           "CPU ms/msg is the milters' own; DNS and load are the DNS "
+           "server's (unbound, and the delaying relay at 20 ms) and the "
+           "load generator's, per message of the same run: the three "
+           "share the 2 cores.", "",
            "| DNS delay | row | sessions | messages | msg/s | p50 ms | "
-           "p99 ms | CPU ms/msg | peak RSS MB | actions | verdicts |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "p99 ms | CPU ms/msg | DNS, load CPU ms/msg | peak RSS MB | "
+           "actions | verdicts |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res:
         acts = ", ".join("%s %d" % (k, v) for k, v in r["actions"].items()
                          if v)
         ver = ("%d mismatches" % r["mismatches"]) if r["checked"] else "-"
         out.append("| %d ms | %s | %d | %d | %.0f | %.2f | %.2f | %.3f | "
-                   "%.1f | %s | %s |" % (
+                   "%.3f, %.3f | %.1f | %s | %s |" % (
                        r["delay"], r["row"], r["conc"], r["messages"],
                        r["rate"], r["p50_ms"], r["p99_ms"],
-                       r["cpu_ms_per_msg"], r["rss_mb"], acts, ver))
+                       r["cpu_ms_per_msg"],
+                       r.get("dns_cpu_ms_per_msg", 0),
+                       r.get("load_cpu_ms_per_msg", 0), r["rss_mb"],
+                       acts, ver))
     return out
 
 
