@@ -1188,7 +1188,8 @@ main(int argc, char **argv)
 				"\"mismatches\": %" PRIu64 ", "
 				"\"checked\": %s, \"actions\": {",
 				tot.nlat, el, rate, conc, p50, p90, p99, mx,
-				tot.nsplit, e50, e99, c50, c99, tot.hdradd, tot.mismatch,
+				tot.nsplit, e50, e99, c50, c99, tot.hdradd,
+				tot.mismatch,
 				check_expect ? "true" : "false");
 			for (int a = 0; a < ACT_N; a++)
 				fprintf(f, "%s\"%s\": %" PRIu64,
