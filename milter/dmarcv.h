@@ -19,8 +19,15 @@
  * SPF or DKIM pass is aligned; temperror when no aligned pass is known
  * and a DNS failure (walk, or an aligned SPF/DKIM temperror) might hide
  * one; fail otherwise; none without a policy record; permerror for a
- * bad From: (none, several fields, several domains, no usable domain)
- * or a record that gives no policy.
+ * bad From: (none, several fields, several domains, no usable domain,
+ * unparseable, over a cap) or a record that gives no policy.
+ *
+ * A bad From: fails closed (SPEC "Checks"): on_header collects every
+ * domain of every From: field (fromaddr_harvest(), also past the header
+ * cap: engine.c passes From: fields on), on_eoh starts their walks, and
+ * finish() applies the strictest of their policies as a DMARC failure
+ * (result permerror, header.from the domain whose policy applied); more
+ * than FROMADDR_MAX_DOMAINS domains count as p=reject.
  *
  * Actions (DMARCEnforce yes): a failure under reject gives
  * DMARCRejectAction with "550 5.7.1 Rejected by DMARC policy for

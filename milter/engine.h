@@ -64,7 +64,10 @@ int engine_helo(struct conn *c, const char **who);
 int engine_mail(struct conn *c, struct msg *m, const char **who);
 int engine_rcpt(struct conn *c, struct msg *m, const char *rcpt,
 		const char **who);
-/* engine_header - passes at most SESSION_MAX_HEADERS headers on. */
+/*
+ * engine_header - passes at most SESSION_MAX_HEADERS headers on, and
+ * past them only From: fields (logged once per message).
+ */
 int engine_header(struct conn *c, struct msg *m, const char *name,
 		  const char *value, const char **who);
 int engine_eoh(struct conn *c, struct msg *m, const char **who);

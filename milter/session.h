@@ -11,7 +11,8 @@
  *
  * Caps: a HELO name or envelope address is cut at SESSION_MAX_NAME
  *   octets; at most SESSION_MAX_HEADERS headers of a message are passed
- *   to the checks; at most SESSION_MAX_SIGS DKIM results are kept.
+ *   to the checks, and past them only From: fields (DMARC must see every
+ *   one); at most SESSION_MAX_SIGS DKIM results are kept.
  * Ownership: conn owns its dns set, helo, strings and every check's conn
  *   state; msg owns its strings and every check's msg state; conn->conf
  *   is one reference on a config snapshot, released at close.
