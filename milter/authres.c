@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "amerr.h"
 #include "authres.h"
@@ -546,4 +547,21 @@ out:
 	if (rc != 0)
 		out[0] = '\0';
 	return rc;
+}
+
+bool
+authres_is_ours(const char *value, const char *ours)
+{
+	char id[256];
+	size_t a, b;
+
+	if (ours == NULL || authres_authserv_id(value, id, sizeof id) != 0)
+		return false;
+	a = strlen(id);
+	b = strlen(ours);
+	if (a > 0 && id[a - 1] == '.')
+		a--;
+	if (b > 0 && ours[b - 1] == '.')
+		b--;
+	return a == b && a > 0 && strncasecmp(id, ours, a) == 0;
 }

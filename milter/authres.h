@@ -30,6 +30,7 @@
 #ifndef AM_AUTHRES_H
 #define AM_AUTHRES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define AUTHRES_MAX_METHODS 32
@@ -76,5 +77,12 @@ char *authres_render(const struct authres *ar);
  * value does not start with one. The caller compares case-insensitively.
  */
 int authres_authserv_id(const char *value, char *out, size_t outlen);
+
+/*
+ * authres_is_ours - whether an existing header value carries ours as its
+ * authserv-id: case-insensitive, a final dot on either side ignored
+ * ("mx.example." is the same host). Such a header is a forgery.
+ */
+bool authres_is_ours(const char *value, const char *ours);
 
 #endif

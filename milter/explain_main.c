@@ -269,10 +269,7 @@ one_header(struct run *r, const char *name, const char *value)
 	int rc = 0;
 
 	if (strcasecmp(name, AR_NAME) == 0) {
-		char id[256];
-
-		if (authres_authserv_id(value, id, sizeof id) == 0 &&
-		    strcasecmp(id, r->c.conf->authserv_id) == 0)
+		if (authres_is_ours(value, r->c.conf->authserv_id))
 			r->nforged++;
 	} else if (strcasecmp(name, "From") == 0 && r->from_hdr == NULL) {
 		r->from_hdr = strndup(value, SESSION_MAX_NAME);

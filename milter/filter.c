@@ -737,11 +737,8 @@ header_step(SMFICTX *ctx, char *name, char *value)
 	if (name == NULL || value == NULL)
 		return SMFIS_CONTINUE;
 	if (strcasecmp(name, FILTER_AR_NAME) == 0) {
-		char id[256];
-
 		fm->nar++;
-		if (authres_authserv_id(value, id, sizeof id) == 0 &&
-		    strcasecmp(id, c->conf->authserv_id) == 0) {
+		if (authres_is_ours(value, c->conf->authserv_id)) {
 			rc = add_forged(fm);
 			if (rc < 0)
 				return internal_error(ctx, fc, "header", rc);

@@ -62,11 +62,14 @@ FORGED = [
     "MX.Test.Example; spf=pass smtp.mailfrom=forged.test",
     "(forged) mx.test.example (really);\n\tdkim=pass header.d=forged.test",
     "  mx.test.example\n\t1; dmarc=pass header.from=forged.test",
+    '"mx.test.example"; dmarc=pass header.from=forged.test',
+    "mx.test.example.; dmarc=pass header.from=forged.test",
 ]
 FOREIGN = [
     "other.example; spf=fail smtp.mailfrom=foreign1.test",
     "mx.test.example.evil; dkim=pass header.d=foreign2.test",
     "sub.mx.test.example; dmarc=none header.from=foreign3.test",
+    "xmx.test.example; dmarc=none header.from=foreign4.test",
 ]
 
 

@@ -333,6 +333,37 @@ test_hostile_python(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Which existing headers are forgeries of ours (mx.test). */
+static void
+test_is_ours(void **state)
+{
+	static const struct {
+		const char *value;
+		bool ours;
+	} cases[] = {
+		{ "mx.test; spf=pass", true },
+		{ "MX.Test; spf=pass", true },
+		{ "mx.test.; spf=pass", true },
+		{ "\"mx.test\"; dmarc=pass", true },
+		{ "(c) mx.test (d); dkim=pass", true },
+		{ " mx.test\r\n\t1; dmarc=pass", true },
+		{ "mx.test..; spf=pass", false },
+		{ "mx.test.evil; spf=pass", false },
+		{ "sub.mx.test; spf=pass", false },
+		{ "; spf=pass", false },
+		{ "", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		print_message("case: %s\n", cases[i].value);
+		assert_int_equal(authres_is_ours(cases[i].value, "mx.test"),
+				 cases[i].ours);
+	}
+	assert_true(authres_is_ours("mx.test; none", "mx.test."));
+	assert_false(authres_is_ours("mx.test; none", NULL));
+}
+
 int
 main(void)
 {
@@ -340,6 +371,7 @@ main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_max_methods),
 		cmocka_unit_test(test_authserv_id),
+		cmocka_unit_test(test_is_ours),
 		cmocka_unit_test(test_hostile_python),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
