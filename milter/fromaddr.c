@@ -25,7 +25,7 @@ strip_comments(const char *v, size_t len, char *buf, size_t *blen)
 	for (i = 0; i < len; i++) {
 		char c = v[i];
 
-		if (c == '\r' || c == '\n')
+		if (c == '\r' || c == '\n' || (c == '\t' && !quoted))
 			c = ' ';
 		if (depth > 0) {
 			if (c == '\\' && i + 1 < len)
@@ -80,8 +80,22 @@ set_domain(struct fromaddr *a, const char *d, size_t len)
 	for (i = 0; i < len && k < sizeof a->domain - 1; i++) {
 		unsigned char c = (unsigned char)d[i];
 
-		if (c == ' ')
-			continue; /* CFWS between dot-atom parts */
+		if (c == ' ') {
+			/*
+			 * CFWS may stand around the dots of an obs-domain
+			 * ("bank . test"), nowhere else: "bank.test x" is
+			 * two words, not a host name.
+			 */
+			size_t j = i;
+
+			while (j < len && d[j] == ' ')
+				j++;
+			if (k > 0 && a->domain[k - 1] != '.' && j < len &&
+			    d[j] != '.')
+				ok = false;
+			i = j - 1;
+			continue;
+		}
 		if (c == '.') {
 			if (k == 0 || a->domain[k - 1] == '.')
 				ok = false;
@@ -140,16 +154,28 @@ mailbox(const char *seg, size_t len, struct fromaddr_list *out)
 	if (slen == 0)
 		goto out;
 
-	/* name-addr: the angle-addr at top level. */
+	/*
+	 * name-addr: the angle-addr at top level. Anything that could be a
+	 * second address makes the field an error (the caller then reads
+	 * every domain in it): an '@' in the display name (a phrase has
+	 * none: "ceo@bank.test <a@atk.test>"), a second '<', or text after
+	 * the '>'. Quoted strings may hold '<', '>' and '@'.
+	 */
 	open = unquoted_char(spec, slen, '<', false);
 	if (open != NULL) {
 		const char *lt = open + 1;
-		const char *gt = memchr(lt, '>', slen - (size_t)(lt - spec));
+		size_t rest = slen - (size_t)(lt - spec);
+		const char *gt = unquoted_char(lt, rest, '>', false);
 
 		if (gt == NULL) {
 			rc = AM_EINVAL;
 			goto out;
 		}
+		if (unquoted_char(spec, (size_t)(open - spec), '@', false) !=
+			    NULL ||
+		    unquoted_char(lt, (size_t)(gt - lt), '<', false) != NULL ||
+		    (size_t)(gt + 1 - spec) < slen)
+			rc = AM_EINVAL;
 		spec = lt;
 		slen = (size_t)(gt - lt);
 		/* obs-route "@a,@b:" */
@@ -163,8 +189,15 @@ mailbox(const char *seg, size_t len, struct fromaddr_list *out)
 		}
 	}
 
-	/* The domain follows the last '@' outside quotes. */
+	/*
+	 * The domain follows the last '@' outside quotes; an addr-spec has
+	 * one ("ceo@bank.test a@atk.test" is two addresses, no separator).
+	 */
 	at = unquoted_char(spec, slen, '@', true);
+	if (at != NULL &&
+	    unquoted_char(spec, (size_t)(at - spec), '@', false) != NULL &&
+	    rc == 0)
+		rc = AM_EINVAL;
 	out->total++;
 	if (out->n < FROMADDR_MAX) {
 		struct fromaddr *a = &out->addr[out->n++];
@@ -213,8 +246,12 @@ fromaddr_parse(const char *value, size_t len, struct fromaddr_list *out)
 			continue;
 		}
 		if (angle) {
-			if (c == '>')
+			if (c == '"')
+				quoted = true; /* may hold '>' */
+			else if (c == '>')
 				angle = false;
+			else if (c == '<' && rc == 0)
+				rc = AM_EINVAL;
 			continue;
 		}
 		if (c == '"') {
