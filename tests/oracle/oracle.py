@@ -674,9 +674,19 @@ def issue13_tags(res):
            if n.rstrip(' \t').lower() == 'from']
     if idx and idx[0] >= 1000:
         tags.append('1000-fields-before-from')
-    if any(re.search(r'@[^,;:<>"]*[ \t]+[^,;:<>@" \t]+[ \t]*:', v)
-           for v in stripped):
+    unq = [re.sub(r'"(?:[^"\\]|\\.)*"?', '""', v) for v in stripped]
+    if any(re.search(r'(?<![<,\s])@[^,;<>]*:', v) for v in unq):
         tags.append('addr-then-group')
+    # Not in issue 13's list:
+    if any(re.search(r'<[^<>"]*"[^"]*>[^"]*"', v) for v in stripped):
+        tags.append('new:quoted-">"-in-angle')
+    if any(re.search(r'>[^,;<]*@', v) for v in unq):
+        tags.append('new:addr-after-angle')
+    if any(re.search(r'@[^,;:<>]*<[^>]*[^\s>][^>]*>', v) for v in unq):
+        tags.append('new:addr-then-angle')
+    if any(re.search(r'@[^,;:<>\s]+\s+[^,;:<>@\s]+@', v)
+           for v in unq):
+        tags.append('new:addr-space-addr')
     return tags or ['other']
 
 
@@ -1052,7 +1062,8 @@ class Run:
                                 0, time.monotonic() - self.t0,
                                 self.sessions, s, ti])
                             e[0] += 1
-                    if self.args.verbose or ent[0] <= 1:
+                    if self.args.verbose or ent[0] <= 1 or \
+                            s.origin.endswith('.session'):
                         print('FAIL [%s] %s, message %d: %s' % (
                             cls, s.origin, ti + 1, detail), flush=True)
 
@@ -1085,6 +1096,8 @@ def main():
     ap.add_argument('--regress', default=os.path.join(HERE, 'regress'))
     ap.add_argument('--save', help='write the shrunk failures here')
     ap.add_argument('--no-shrink', action='store_true')
+    ap.add_argument('--shrink-seconds', type=float, default=60,
+                    help='time for shrinking, all classes together')
     ap.add_argument('--print', action='store_true',
                     help='print the sessions (with --only) and exit')
     ap.add_argument('-v', '--verbose', action='store_true')
@@ -1152,6 +1165,7 @@ def main():
             rc = 1
             print('%d failures in %d classes:' % (run.failures,
                                                   len(run.classes)))
+            shrink_until = time.monotonic() + args.shrink_seconds
             for cls, (n, first) in sorted(run.classes.items(),
                                           key=lambda kv: -kv[1][0]):
                 s, ti, kind, res, detail = first
@@ -1161,7 +1175,8 @@ def main():
                           n, cls, s.origin, ti + 1, t, k, detail,
                           ' '.join(features(res))))
                 small = s
-                if not args.no_shrink:
+                if not args.no_shrink and \
+                        time.monotonic() < shrink_until:
                     small = shrink(servers.sock, s, ti, cls)
                 text = render(small)
                 if len(text) > 6000:
