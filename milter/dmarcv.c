@@ -33,6 +33,12 @@ struct dstate {
 	bool list_id;              /* List-Id seen */
 	unsigned int ndkim;        /* DKIM-Signature fields scanned */
 	enum from_state from;      /* From: verdict (at eoh) */
+	struct fromaddr_set cand;  /* every domain of every From: field
+	                            * (fail-closed reading) */
+	bool failclosed;           /* permerror: cand's strictest policy
+	                            * applied as a failure */
+	bool fc_dnserr;            /* a DNS failure may hide a stricter one */
+	char fc_domain[ORGDOM_MAX_NAME]; /* the domain it came from */
 	bool eoh;                  /* on_eoh ran */
 	char from_domain[ORGDOM_MAX_NAME]; /* lower case, when FROM_OK */
 	struct orgdom_walk *walk[DMARCV_MAX_WALKS]; /* owned */
@@ -177,6 +183,7 @@ on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		goto out;
 	}
 	if (strcasecmp(name, "From") == 0) {
+		fromaddr_harvest(value, strlen(value), &st->cand);
 		if (st->nfrom++ == 0) {
 			size_t len = strnlen(value, FROMADDR_MAX_INPUT + 1);
 
@@ -260,11 +267,15 @@ on_eoh(struct conn *c, struct msg *m, struct check_slot *ms)
 	}
 	st->eoh = true;
 	parse_from(st);
-	if (st->from != FROM_OK)
-		goto out;
-	st->from_walk = walk_for(c, st, st->from_domain);
-	if (st->from_walk == NULL) {
-		st->from = FROM_BAD_DOMAIN;
+	if (st->from == FROM_OK) {
+		st->from_walk = walk_for(c, st, st->from_domain);
+		if (st->from_walk == NULL)
+			st->from = FROM_BAD_DOMAIN;
+	}
+	if (st->from != FROM_OK) {
+		/* fail closed: the policy of every domain From: names */
+		for (size_t i = 0; i < st->cand.n; i++)
+			(void)walk_for(c, st, st->cand.domain[i]);
 		goto out;
 	}
 	/* Does the From domain exist? (np=, RFC 9989 non-existent domain) */
@@ -506,6 +517,71 @@ need_walk(struct conn *c, struct dstate *st, const char *domain,
 		orgdom_walk_wait(w, c->dns, dl);
 }
 
+/*
+ * The fail-closed reading of a From: that gives permerror (SPEC "Checks",
+ * DMARC): the policy of every domain From: names is looked up and the
+ * strictest applies as if DMARC had failed for it (each domain's own t=
+ * relaxes its own disposition; np= counts where it is stricter). More
+ * domains than can be looked up count as a reject. Fills st->ev (result
+ * stays permerror) and st->fc_domain; returns whether a DNS failure may
+ * hide a stricter policy.
+ */
+static bool
+fail_closed(struct conn *c, struct dstate *st, const struct timespec *dl)
+{
+	struct dmarcv_eval *best = &st->ev, ev;
+	bool dnserr = false;
+
+	memset(best, 0, sizeof *best);
+	best->policy = DMARC_P_UNSET;
+	best->disposition = DMARC_P_NONE;
+	for (size_t i = 0; i < st->cand.n; i++) {
+		struct orgdom_walk *w = find_walk(st, st->cand.domain[i]);
+		struct dmarcv_input in = {0};
+
+		if (w == NULL)
+			continue; /* not a name a policy can be published at */
+		orgdom_walk_wait(w, c->dns, dl);
+		in.from_domain = w->domain;
+		in.from_walk = w;
+		for (int nx = 0; nx < 2; nx++) {
+			in.exists = nx ? DMARCV_NXDOMAIN : DMARCV_EXISTS;
+			dmarcv_evaluate(&in, &ev);
+			if (ev.result == AM_R_TEMPERROR)
+				dnserr = true;
+			if (!ev.have_policy ||
+			    (best->have_policy &&
+			     ev.disposition <= best->disposition))
+				continue;
+			*best = ev;
+			snprintf(st->fc_domain, sizeof st->fc_domain, "%s",
+				 w->domain);
+		}
+	}
+	if (st->cand.overflow) {
+		best->have_policy = true;
+		best->policy = best->disposition = DMARC_P_REJECT;
+		snprintf(st->fc_domain, sizeof st->fc_domain, "%s",
+			 st->cand.domain[0]);
+	}
+	best->result = AM_R_PERMERROR;
+	st->failclosed = best->have_policy;
+	if (st->cand.overflow)
+		snprintf(best->why, sizeof best->why,
+			 "%.40s; more than %d domains in From:, treated as "
+			 "p=reject",
+			 from_why(st->from), FROMADDR_MAX_DOMAINS);
+	else if (st->failclosed)
+		snprintf(best->why, sizeof best->why,
+			 "%.40s; strictest policy applied: %s of %.60s",
+			 from_why(st->from), dmarc_policy_str(best->policy),
+			 st->fc_domain);
+	else
+		snprintf(best->why, sizeof best->why, "%s", from_why(st->from));
+	st->evaluated = true;
+	return dnserr;
+}
+
 static void
 decide(struct conn *c, struct msg *m, struct dstate *st,
        struct check_outcome *out)
@@ -520,7 +596,7 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 	if (cf != NULL && !cf->dmarc_enforce)
 		return;
 
-	if (ev->result == AM_R_FAIL &&
+	if ((ev->result == AM_R_FAIL || st->failclosed) &&
 	    ev->disposition == DMARC_P_REJECT) {
 		out->action = cf != NULL ? cf->dmarc_reject_action
 					 : AM_ACT_REJECT;
@@ -546,8 +622,8 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 		snprintf(out->xcode, sizeof out->xcode, "5.7.1");
 		snprintf(out->reply, sizeof out->reply,
 			 "Rejected by DMARC policy for %.200s",
-			 st->from_domain);
-	} else if (ev->result == AM_R_FAIL &&
+			 st->failclosed ? st->fc_domain : st->from_domain);
+	} else if ((ev->result == AM_R_FAIL || st->failclosed) &&
 		   ev->disposition == DMARC_P_QUARANTINE) {
 		out->action = cf != NULL ? cf->dmarc_quarantine_action
 					 : AM_ACT_QUARANTINE;
@@ -555,6 +631,10 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 		   cf->on_dns_error == ONDNS_TEMPFAIL &&
 		   (!ev->have_policy ||
 		    ev->disposition != DMARC_P_NONE)) {
+		check_outcome_dns_tempfail(out);
+	} else if (st->fc_dnserr && cf != NULL &&
+		   cf->on_dns_error == ONDNS_TEMPFAIL) {
+		/* a From: domain's policy is unknown: it may be reject */
 		check_outcome_dns_tempfail(out);
 	}
 }
@@ -584,10 +664,11 @@ finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	if (st->from != FROM_OK || st->from_walk == NULL) {
 		if (st->from == FROM_OK)
 			st->from = FROM_BAD_DOMAIN;
-		out->result = AM_R_PERMERROR;
-		out->action = AM_ACT_NONE;
-		snprintf(out->why, sizeof out->why, "%s",
-			 from_why(st->from));
+		if (!st->eoh)
+			for (i = 0; i < st->cand.n; i++)
+				(void)walk_for(c, st, st->cand.domain[i]);
+		st->fc_dnserr = fail_closed(c, st, deadline);
+		decide(c, m, st, out);
 		goto done;
 	}
 
@@ -634,14 +715,25 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
        struct check_report *r)
 {
 	struct dstate *st = ms->state;
-	char comment[200];
+	char comment[256];
 
 	(void)c;
 	(void)m;
 	(void)cs;
 	if (r->ar != NULL &&
 	    authres_method(r->ar, "dmarc", am_result_str(o->result)) == 0) {
-		if (st != NULL && st->evaluated && st->ev.have_policy) {
+		if (st != NULL && st->failclosed) {
+			snprintf(comment, sizeof comment, "%.140s; dis=%s%s",
+				 st->ev.why,
+				 dmarc_policy_str(st->list_override
+							  ? DMARC_P_QUARANTINE
+							  : st->ev.disposition),
+				 st->list_override ? "; mailing list: reject "
+						     "lowered to quarantine"
+						   : "");
+			authres_comment(r->ar, comment);
+		} else if (st != NULL && st->evaluated &&
+			   st->ev.have_policy) {
 			snprintf(comment, sizeof comment, "p=%s dis=%s%s",
 				 dmarc_policy_str(st->ev.policy),
 				 st->list_override ? "quarantine"
@@ -660,11 +752,15 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 		if (st != NULL && st->from == FROM_OK)
 			authres_prop(r->ar, "header", "from",
 				     st->from_domain);
+		else if (st != NULL && st->failclosed)
+			authres_prop(r->ar, "header", "from", st->fc_domain);
 	}
 	if (r->logf != NULL) {
 		r->logf(r, "dmarc", am_result_str(o->result));
 		if (st != NULL && st->from == FROM_OK)
 			r->logf(r, "from_domain", st->from_domain);
+		else if (st != NULL && st->failclosed)
+			r->logf(r, "from_domain", st->fc_domain);
 		if (o->result != AM_R_PASS)
 			r->logf(r, "dmarc_why", o->why);
 	}

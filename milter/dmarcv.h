@@ -46,10 +46,11 @@
 
 #include "check.h"
 #include "dmarc_record.h"
+#include "fromaddr.h"
 #include "orgdom.h"
 #include "session.h"
 
-#define DMARCV_MAX_WALKS (2 + SESSION_MAX_SIGS)
+#define DMARCV_MAX_WALKS (2 + SESSION_MAX_SIGS + FROMADDR_MAX_DOMAINS)
 
 extern const struct check_ops dmarcv_ops;
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "amerr.h"
 #include "authres.h"
@@ -163,9 +164,24 @@ engine_header(struct conn *c, struct msg *m, const char *name,
 	int rc = 0;
 
 	engine_progress(c, m);
-	if (m->nheaders >= SESSION_MAX_HEADERS)
-		return 0;
-	m->nheaders++;
+	/*
+	 * Past the cap only From: fields still reach the checks: DMARC
+	 * must see every one (a From: hidden behind a header flood would
+	 * otherwise read as no From:); a DKIM signature or a header it
+	 * covers past the cap is simply not verified (never a pass).
+	 */
+	if (m->nheaders >= SESSION_MAX_HEADERS) {
+		if (!m->headers_capped)
+			log_sinfo(c->sid,
+				  "qid=%s: more than %d headers: only From: "
+				  "fields past the cap are checked",
+				  qid_or_dash(m), SESSION_MAX_HEADERS);
+		m->headers_capped = true;
+		if (strcasecmp(name, "From") != 0)
+			return 0;
+	} else {
+		m->nheaders++;
+	}
 	EACH_CHECK(i, ops)
 	{
 		if (ops->on_header == NULL)

@@ -500,10 +500,13 @@ connect_step(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 	free(c->our_name);
 	c->our_name = j ? capdup(j, SESSION_MAX_NAME) : NULL;
 	/*
-	 * A connection without an IP address (a local submission through
-	 * the MTA's own pickup) is not checked, like an internal host.
+	 * A connection whose address the MTA does not know (XCLIENT
+	 * ADDR=[UNAVAILABLE], an unknown family) is checked like any other:
+	 * the checks of the address itself say that they could not run,
+	 * and DMARC stands on DKIM alone. (Postfix's local submissions come
+	 * as 127.0.0.1, an internal host by default.)
 	 */
-	c->internal = c->family == 0 ||
+	c->internal = c->family != 0 &&
 		      cidr_list_match(&c->conf->internal_hosts, c->family,
 				      &c->addr);
 	c->skip = c->internal;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* fromaddr - the address domains of an RFC 5322 From: field */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,7 +183,7 @@ fromaddr_parse(const char *value, size_t len, struct fromaddr_list *out)
 {
 	char *buf = NULL;
 	size_t blen = 0, i, start = 0;
-	bool quoted = false, angle = false;
+	bool quoted = false, angle = false, group = false;
 	int rc = 0, r;
 
 	memset(out, 0, sizeof *out);
@@ -202,7 +203,7 @@ fromaddr_parse(const char *value, size_t len, struct fromaddr_list *out)
 		goto out;
 
 	for (i = 0; i <= blen; i++) {
-		char c = i < blen ? buf[i] : ',';
+		char c = i < blen ? buf[i] : (group ? ';' : ',');
 
 		if (quoted) {
 			if (c == '\\' && i + 1 < blen)
@@ -221,9 +222,25 @@ fromaddr_parse(const char *value, size_t len, struct fromaddr_list *out)
 		} else if (c == '<') {
 			angle = true;
 		} else if (c == ':') {
-			/* group: "display-name:" starts a list */
+			/*
+			 * group: "display-name:" starts a list. A display name
+			 * holds no unquoted '@' and groups do not nest: else
+			 * what precedes the ':' may be an address that a mail
+			 * client shows (CVE-2020-12272), so the field is
+			 * refused rather than read without it.
+			 */
+			if (group || unquoted_char(buf + start, i - start, '@',
+						   false) != NULL) {
+				if (rc == 0)
+					rc = AM_EINVAL;
+			}
+			group = true;
 			start = i + 1;
 		} else if (c == ',' || c == ';') {
+			if (c == ';' && !group && rc == 0)
+				rc = AM_EINVAL; /* ';' ends only a group */
+			if (c == ';')
+				group = false;
 			r = mailbox(buf + start, i - start, out);
 			if (r != 0 && rc == 0)
 				rc = r;
@@ -235,4 +252,101 @@ fromaddr_parse(const char *value, size_t len, struct fromaddr_list *out)
 out:
 	free(buf);
 	return rc;
+}
+
+void
+fromaddr_set_add(struct fromaddr_set *set, const char *domain)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->domain[i], domain) == 0)
+			return;
+	if (set->n >= FROMADDR_MAX_DOMAINS) {
+		set->overflow = true;
+		return;
+	}
+	snprintf(set->domain[set->n++], sizeof set->domain[0], "%s", domain);
+}
+
+static bool
+host_char(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '_' || c == '.';
+}
+
+/*
+ * Skip spaces, folds and (nested) comments from v[i]; the new index.
+ * At most FROMADDR_MAX_CFWS octets are skipped, so that a field of many
+ * '@' in one long comment costs linear time.
+ */
+#define FROMADDR_MAX_CFWS 256
+
+static size_t
+skip_cfws(const char *v, size_t len, size_t i)
+{
+	size_t end = len - i > FROMADDR_MAX_CFWS ? i + FROMADDR_MAX_CFWS : len;
+	int depth = 0;
+
+	for (; i < end; i++) {
+		char c = v[i];
+
+		if (depth > 0) {
+			if (c == '\\')
+				i++;
+			else if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+		} else if (c == '(') {
+			depth = 1;
+		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+			break;
+		}
+	}
+	return i;
+}
+
+void
+fromaddr_harvest(const char *value, size_t len, struct fromaddr_set *set)
+{
+	char d[FROMADDR_MAX_DOMAIN];
+
+	for (size_t i = 0; value != NULL && i < len; i++) {
+		size_t k = 0, j;
+		bool ok = true;
+
+		if (value[i] != '@')
+			continue;
+		/*
+		 * A domain, with the CFWS that obs-domain allows around its
+		 * dots ("bank . test"), lower case.
+		 */
+		j = skip_cfws(value, len, i + 1);
+		for (;;) {
+			size_t t;
+
+			while (j < len && host_char((unsigned char)value[j])) {
+				if (k + 1 >= sizeof d) {
+					ok = false;
+					break;
+				}
+				d[k++] = (char)tolower((unsigned char)value[j++]);
+			}
+			t = ok ? skip_cfws(value, len, j) : j;
+			if (t == j || t >= len || k == 0 ||
+			    !host_char((unsigned char)value[t]) ||
+			    (d[k - 1] != '.' && value[t] != '.'))
+				break;
+			j = t;
+		}
+		d[k] = '\0';
+		while (k > 0 && d[k - 1] == '.')
+			d[--k] = '\0';
+		if (!ok || k == 0)
+			continue;
+		for (size_t t = 0; t < k; t++)
+			if (d[t] == '.' && (t == 0 || d[t - 1] == '.'))
+				ok = false; /* an empty label */
+		if (ok)
+			fromaddr_set_add(set, d);
+	}
 }

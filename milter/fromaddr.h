@@ -10,8 +10,23 @@
  * (domain literal, 8-bit octets of an unconverted IDN, empty) is
  * reported with domain_ok false; the caller decides (DMARC: permerror).
  *
+ * A group's display name holds no '@' and groups do not nest: a field
+ * like "ceo@bank.test x:a@atk.test;" is AM_EINVAL, not read as the group
+ * alone (CVE-2020-12272), and so is a ';' outside a group.
+ *
+ * fromaddr_harvest() is the fail-closed reading for DMARC when the
+ * strict parse fails or finds several domains (RFC 9989 permerror):
+ * every host name that follows an '@' anywhere in the field (in quotes,
+ * comments and broken syntax too: what some mail client might show as
+ * an address), added to a set of distinct domains, so that the
+ * strictest policy among them can be applied.
+ *
  * Caps: at most FROMADDR_MAX_INPUT octets are read (more: AM_ERANGE);
  *   at most FROMADDR_MAX addresses are kept (total counts them all).
+ *   fromaddr_harvest() reads the whole value (no cap: it is one linear
+ *   pass, called once per From: field) and keeps at most
+ *   FROMADDR_MAX_DOMAINS distinct domains; past that it sets overflow,
+ *   which the caller must treat as the strictest outcome.
  * Ownership: the caller owns the list; nothing is allocated.
  * Threads: pure; safe from any thread.
  * Errors: AM_EINVAL for an unbalanced quote, comment or angle bracket;
@@ -39,6 +54,30 @@ struct fromaddr_list {
 	size_t total;   /* addresses seen (may exceed FROMADDR_MAX) */
 	struct fromaddr addr[FROMADDR_MAX];
 };
+
+#define FROMADDR_MAX_DOMAINS 8
+
+/* Distinct domains read from From: fields, for the fail-closed path. */
+struct fromaddr_set {
+	size_t n;       /* domains in domain */
+	bool overflow;  /* more distinct domains than FROMADDR_MAX_DOMAINS */
+	char domain[FROMADDR_MAX_DOMAINS][FROMADDR_MAX_DOMAIN]; /* lower
+	                 * case, no final dot, valid host names */
+};
+
+/*
+ * fromaddr_harvest - add to set every distinct host name that follows an
+ * '@' in len octets of value (see above). set must be zeroed before the
+ * first call; call it once per From: field. Never fails.
+ */
+void fromaddr_harvest(const char *value, size_t len,
+		      struct fromaddr_set *set);
+
+/*
+ * fromaddr_set_add - add domain (lower case, no final dot) to set unless
+ * it is there already; sets overflow when the set is full.
+ */
+void fromaddr_set_add(struct fromaddr_set *set, const char *domain);
 
 /*
  * fromaddr_parse - parse len octets of value into out (always reset).

@@ -192,9 +192,10 @@ iprev_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	if (c->skip || st == NULL || st->ptr == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_NONE;
+		/* RFC 8601 2.7.3: no address to check is a permanent error */
+		out->result = c->skip ? AM_R_SKIPPED : AM_R_PERMERROR;
 		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip ? "not checked" : "no client address");
+			 c->skip ? "not checked" : "client address unknown");
 		return 0;
 	}
 	if (!st->done) {
@@ -221,7 +222,8 @@ iprev_report(struct conn *c, struct msg *m, struct check_slot *cs,
 		authres_method(r->ar, "iprev", res);
 		if (o->result != AM_R_PASS)
 			authres_comment(r->ar, o->why);
-		authres_prop(r->ar, "smtp", "remote-ip", c->ip);
+		if (c->ip[0] != '\0')
+			authres_prop(r->ar, "smtp", "remote-ip", c->ip);
 		if (o->result == AM_R_PASS && st != NULL && st->name != NULL)
 			authres_prop(r->ar, "policy", "iprev", st->name);
 	}

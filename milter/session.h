@@ -64,7 +64,8 @@ struct msg {
 	char *mail_domain;       /* its domain, lower case, or NULL: owned */
 	bool null_sender;        /* MAIL FROM:<> */
 	unsigned int nrcpt;      /* RCPT TO seen */
-	unsigned int nheaders;   /* headers seen */
+	unsigned int nheaders;   /* headers passed to the checks */
+	bool headers_capped;     /* SESSION_MAX_HEADERS was passed */
 	struct auth_results auth; /* shared results */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
 };

@@ -60,7 +60,15 @@ printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' \
 	mv /etc/resolv.conf.qs /etc/resolv.conf
 
 # Precondition of the quick start: Postfix set up as "Internet Site",
-# i.e. what debconf writes for this host.
+# i.e. what debconf writes for this host. A machine whose Postfix was
+# installed with "No configuration" (as tests/run-all.sh does) has no
+# main.cf: start from Debian's template, as the package's configuration
+# script does for "Internet Site".
+if [ ! -f /etc/postfix/main.cf ]; then
+	cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf
+	[ -f /etc/postfix/master.cf ] ||
+		cp /usr/share/postfix/master.cf.dist /etc/postfix/master.cf
+fi
 postconf -e 'myhostname = mx.quickstart.test' \
 	'mydestination = $myhostname, localhost' \
 	'inet_interfaces = loopback-only' 'inet_protocols = ipv4' \

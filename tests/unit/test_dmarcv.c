@@ -69,6 +69,17 @@ static const struct fcase fcases[] = {
 	  { false } },
 	{ "obs-route", "<@relay.test:a@example.com>", 0, 1,
 	  { "example.com" }, { true } },
+	/* group syntax (CVE-2020-12272 class): an address before ':' */
+	{ "address before a group", "ceo@bank.test x:a@atk.test;", AM_EINVAL,
+	  0, { NULL }, { false } },
+	{ "nested group", "a: b: c@example.com;;", AM_EINVAL, 0, { NULL },
+	  { false } },
+	{ "';' outside a group", "a@example.com; b@example.net", AM_EINVAL,
+	  0, { NULL }, { false } },
+	{ "group then mailbox", "team: a@example.com;, b@example.com", 0, 2,
+	  { "example.com", "example.com" }, { true, true } },
+	{ "empty angle address", "ceo@bank.test <>", 0, 1, { "" },
+	  { false } },
 	{ "unclosed angle", "John <john@example.com", AM_EINVAL, 0, { NULL },
 	  { false } },
 	{ "unclosed quote", "\"John <john@example.com>", AM_EINVAL, 0,
@@ -121,6 +132,72 @@ test_fromaddr_caps(void **state)
 	assert_int_equal(fromaddr_parse(many, n, &fl), 0);
 	assert_int_equal(fl.total, 20);
 	assert_int_equal(fl.n, FROMADDR_MAX);
+}
+
+/* The fail-closed reading: every domain after an '@', anywhere. */
+static const struct hcase {
+	const char *name;
+	const char *value;
+	size_t n;
+	const char *domains[4];
+} hcases[] = {
+	{ "plain", "a@Example.COM.", 1, { "example.com" } },
+	{ "group syntax", "ceo@bank.test x:a@atk.test;", 2,
+	  { "bank.test", "atk.test" } },
+	{ "empty angle", "ceo@bank.test <>", 1, { "bank.test" } },
+	{ "quoted and commented", "\"x@q.test\" (y@c.test) <a@b.test>", 3,
+	  { "q.test", "c.test", "b.test" } },
+	{ "CFWS around dots", "a@ bank . test", 1, { "bank.test" } },
+	{ "comment after @", "a@(c)bank.test", 1, { "bank.test" } },
+	{ "duplicates once", "a@x.test, b@X.test, c@x.test.", 1,
+	  { "x.test" } },
+	{ "empty label skipped", "a@x..test, b@.y.test, c@", 0, { NULL } },
+	{ "no @", "plain text", 0, { NULL } },
+};
+
+static void
+test_fromaddr_harvest(void **state)
+{
+	char big[4096];
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof hcases / sizeof hcases[0]; i++) {
+		const struct hcase *c = &hcases[i];
+		struct fromaddr_set set = { 0 };
+
+		print_message("case: %s\n", c->name);
+		fromaddr_harvest(c->value, strlen(c->value), &set);
+		assert_int_equal(set.n, c->n);
+		assert_false(set.overflow);
+		for (size_t j = 0; j < set.n; j++)
+			assert_string_equal(set.domain[j], c->domains[j]);
+	}
+	/* more distinct domains than the set holds: overflow */
+	{
+		struct fromaddr_set set = { 0 };
+
+		for (int i = 0; i < FROMADDR_MAX_DOMAINS + 1; i++)
+			n += (size_t)snprintf(big + n, sizeof big - n,
+					      "u@d%d.test, ", i);
+		fromaddr_harvest(big, n, &set);
+		assert_int_equal(set.n, FROMADDR_MAX_DOMAINS);
+		assert_true(set.overflow);
+	}
+	/* many '@' in one unclosed comment: linear, and bounded */
+	{
+		struct fromaddr_set set = { 0 };
+		size_t len = 200000;
+		char *v = malloc(len);
+
+		assert_non_null(v);
+		v[0] = '(';
+		for (size_t i = 1; i < len; i++)
+			v[i] = i % 2 ? '@' : '(';
+		fromaddr_harvest(v, len, &set);
+		assert_int_equal(set.n, 0);
+		free(v);
+	}
 }
 
 /* Hostile input: random octets from the From: syntax alphabet. */
@@ -433,12 +510,60 @@ static const struct kcase kcases[] = {
 	{ "no From: permerror", "example.com", { NULL }, NULL, AM_R_NONE,
 	  false, AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL,
 	  "dmarc=permerror" },
-	{ "two From: fields permerror", "example.com",
+	/*
+	 * A From: that gives permerror fails closed (SPEC "Checks"): the
+	 * strictest policy among its domains applies as a failure, even
+	 * where an aligned SPF pass exists for one of them.
+	 */
+	{ "two From: fields: permerror, p=reject applied", "example.com",
 	  { "a@example.com", "b@example.com" }, NULL, AM_R_NONE, false,
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
+	  "Rejected by DMARC policy for example.com",
+	  "(several From: fields; strictest policy applied: reject of "
+	  "example.com; dis=reject)" },
+	{ "From: of two domains: the reject one wins", "evil.test",
+	  { "a@list.test, b@example.com" }, NULL, AM_R_NONE, false,
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
+	  "Rejected by DMARC policy for example.com",
+	  "header.from=example.com" },
+	{ "group syntax hides no address", "list.test",
+	  { "ceo@example.com x:a@list.test;" }, NULL, AM_R_NONE, false,
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
+	  "Rejected by DMARC policy for example.com",
+	  "(From: field cannot be parsed; strictest policy applied: "
+	  "reject of example.com; dis=reject)" },
+	{ "empty angle address after the address", "list.test",
+	  { "ceo@example.com <>" }, NULL, AM_R_NONE, false, AM_R_PASS,
+	  AM_R_PERMERROR, AM_ACT_REJECT,
+	  "Rejected by DMARC policy for example.com",
+	  "header.from=example.com" },
+	{ "two From: fields, p=none and t=y: quarantine", "list.test",
+	  { "a@list.test", "b@testing.test" }, NULL, AM_R_NONE, false,
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_QUARANTINE, NULL,
+	  "reject of testing.test; dis=quarantine)" },
+	{ "np= counts where it is stricter", "list.test",
+	  { "a@list.test, b@nx.example.com" }, NULL, AM_R_NONE, false,
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
+	  "Rejected by DMARC policy for nx.example.com",
+	  "header.from=nx.example.com" },
+	{ "more domains than can be looked up: reject", "list.test",
+	  { "a@a1.test, a@a2.test, a@a3.test, a@a4.test, a@a5.test",
+	    "a@a6.test, a@a7.test, a@a8.test, a@a9.test" }, NULL,
+	  AM_R_NONE, false, AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
+	  "Rejected by DMARC policy for a1.test",
+	  "more than 8 domains in From:, treated as p=reject" },
+	{ "two p=none domains: permerror, no action", "list.test",
+	  { "a@list.test, b@nothing.test" }, NULL, AM_R_NONE, false,
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL, "dmarc=permerror" },
-	{ "From: of two domains permerror", "example.com",
-	  { "a@example.com, b@evil.test" }, NULL, AM_R_NONE, false,
-	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL, "dmarc=permerror" },
+	{ "a From: domain's walk fails: tempfail", "list.test",
+	  { "a@list.test, b@a.broken.test" }, NULL, AM_R_NONE, false,
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_TEMPFAIL,
+	  "Temporary DNS failure, try again later", "dmarc=permerror" },
+	{ "fail closed, mailing list: quarantine", "list.test",
+	  { "a@list.test", "b@example.com" },
+	  "v=1; d=list.test; s=s; b=x", AM_R_PASS, true, AM_R_PASS,
+	  AM_R_PERMERROR, AM_ACT_QUARANTINE, NULL,
+	  "dis=quarantine; mailing list: reject lowered to quarantine)" },
 	{ "SERVFAIL in the walk: temperror, tempfail", "evil.test",
 	  { "x@a.broken.test" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_TEMPERROR, AM_ACT_TEMPFAIL,
@@ -579,6 +704,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fromaddr),
 		cmocka_unit_test(test_fromaddr_caps),
+		cmocka_unit_test(test_fromaddr_harvest),
 		cmocka_unit_test(test_fromaddr_random),
 		cmocka_unit_test(test_dkim_domain),
 		cmocka_unit_test(test_evaluate),

@@ -221,11 +221,13 @@ test_iprev_not_run(void **state)
 	assert_int_equal(iprev_ops.on_connect(&c, &cs), 0);
 	assert_null(cs.state);
 	assert_int_equal(iprev_ops.finish(&c, NULL, &cs, NULL, &dl, &o), 0);
-	assert_int_equal(o.result, AM_R_NONE);
+	/* an unknown client address is checked and cannot pass */
+	assert_int_equal(o.result, AM_R_PERMERROR);
+	assert_string_equal(o.why, "client address unknown");
 	ar = authres_new("mx.test");
 	ct_report_init(&rep, ar);
 	iprev_ops.report(&c, NULL, &cs, NULL, &o, &rep.r);
-	assert_int_equal(authres_count(ar), 0);
+	assert_int_equal(authres_count(ar), 1);
 	authres_free(ar);
 	ct_conn_free(&c);
 
