@@ -263,3 +263,30 @@ def names(raw, protected):
                 hits[r] = d
                 break
     return hits
+
+
+def shapes(value):
+    """The problem shapes of one From: field body, by name: those of
+    issue 13's list, and (prefix "new:") those the oracle found later.
+    For reports only: a shape says what the field looks like, not how
+    any parser reads it."""
+    s = strip_comments(value)
+    unq = re.sub(r'"(?:[^"\\]|\\.)*"?', '""', s)
+    out = []
+    if re.search(r'@[^<>]*<\s*>', s):
+        out.append('addr-then-empty-angle')
+    if len(value) > 16384:
+        out.append('from>16K')
+    if re.search(r'(?<![<,\s])@[^,;<>]*:', unq):
+        out.append('addr-then-group')
+    if re.search(r'<[^<>"]*"[^"]*[<>][^"]*"', s):
+        out.append('new:quoted-"<>"-in-angle')
+    if re.search(r'>[^,;<]*@', unq):
+        out.append('new:addr-after-angle')
+    if re.search(r'@[^,;:<>]*<[^>]*[^\s>][^>]*>', unq):
+        out.append('new:addr-then-angle')
+    if re.search(r'@\s*[^,;:<>\s]+\s+[^,;:<>@\s]+\s*@', unq):
+        out.append('new:addr-space-addr')
+    if re.search(r'<[^>]*<', unq) or re.search(r'^[^<]*>', unq):
+        out.append('new:stray-angle')
+    return out

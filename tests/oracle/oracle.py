@@ -659,34 +659,18 @@ def issue13_tags(res):
     tags = []
     if len(vals) >= 2:
         tags.append('two-from-fields')
-    stripped = [fromview.strip_comments(v) for v in vals]
     if len(vals) == 1:
         doms = set(fromview.field_readings(vals[0])['default'])
         if len(doms) >= 2:
             tags.append('mixed-domains')
-    if any(re.search(r'@[^<>]*<\s*>', v) for v in stripped):
-        tags.append('addr-then-empty-angle')
-    if any(len(v) > 16384 for v in vals):
-        tags.append('from>16K')
     if any(len(fromview.lenient_domains(v)) > 8 for v in vals):
         tags.append('>8-addresses')
     idx = [i for i, (n, _) in enumerate(fields)
            if n.rstrip(' \t').lower() == 'from']
     if idx and idx[0] >= 1000:
         tags.append('1000-fields-before-from')
-    unq = [re.sub(r'"(?:[^"\\]|\\.)*"?', '""', v) for v in stripped]
-    if any(re.search(r'(?<![<,\s])@[^,;<>]*:', v) for v in unq):
-        tags.append('addr-then-group')
-    # Not in issue 13's list:
-    if any(re.search(r'<[^<>"]*"[^"]*>[^"]*"', v) for v in stripped):
-        tags.append('new:quoted-">"-in-angle')
-    if any(re.search(r'>[^,;<]*@', v) for v in unq):
-        tags.append('new:addr-after-angle')
-    if any(re.search(r'@[^,;:<>]*<[^>]*[^\s>][^>]*>', v) for v in unq):
-        tags.append('new:addr-then-angle')
-    if any(re.search(r'@[^,;:<>\s]+\s+[^,;:<>@\s]+@', v)
-           for v in unq):
-        tags.append('new:addr-space-addr')
+    for v in vals:
+        tags += [t for t in fromview.shapes(v) if t not in tags]
     return tags or ['other']
 
 
