@@ -21,6 +21,17 @@
 
 #define DKIMV_SIGHDR "DKIM-Signature"
 #define DKIMV_MAX_NAME 253
+/*
+ * Octets of header block handed to libopendkim per message. The library
+ * keeps a copy of every header and a scratch buffer twice the largest,
+ * so without a cap a message's memory grows with the MTA's size limit
+ * (160 headers of 60 KB: 76 MB at 8 sessions). Past it no header goes
+ * to the library and every signature is permerror: never a pass.
+ */
+#define DKIMV_MAX_HEADER_BYTES_K 256
+#define DKIMV_MAX_HEADER_BYTES (DKIMV_MAX_HEADER_BYTES_K * 1024)
+#define AM_STR_(x) #x
+#define AM_STR(x) AM_STR_(x)
 
 /* A key name whose outcome the library cannot express (temperror, ...). */
 struct dkimv_key {
@@ -47,6 +58,8 @@ struct dkimv_msg {
 	bool eoh_done;              /* dkim_eoh has run */
 	bool nosig;                 /* libopendkim found no signature */
 	int libfail;                /* DKIM_STAT of a failed eoh/eom, or 0 */
+	size_t hbytes;              /* header octets given to the library */
+	bool toolarge;              /* DKIMV_MAX_HEADER_BYTES was passed */
 	bool done;                  /* finish() has run */
 	char *hbuf;                 /* "Name:value" scratch: owned */
 	size_t hbufsz;              /* its size */
@@ -500,6 +513,19 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 	 */
 	nl = strlen(name);
 	vl = strlen(value);
+	if (st->toolarge)
+		return 0;
+	if (nl + vl + 3 > DKIMV_MAX_HEADER_BYTES - st->hbytes) {
+		st->toolarge = true;
+		log_sinfo(st->sid, "dkim: header block over %d octets: no "
+			  "signature is verified",
+			  DKIMV_MAX_HEADER_BYTES);
+		free(st->hbuf);
+		st->hbuf = NULL;
+		st->hbufsz = 0;
+		return 0;
+	}
+	st->hbytes += nl + vl + 3;
 	need = nl + 2 + 2 * vl + 1;
 	if (need > st->hbufsz) {
 		char *nb = realloc(st->hbuf, need);
@@ -542,6 +568,8 @@ do_eoh(struct dkimv_msg *st)
 	if (st->eoh_done)
 		return 0;
 	st->eoh_done = true;
+	if (st->toolarge)
+		return 0;
 	stat = dkim_eoh(st->dkim);
 	switch (stat) {
 	case DKIM_STAT_OK:
@@ -584,7 +612,7 @@ dkimv_on_body(struct conn *c, struct msg *m, struct check_slot *ms,
 		return err;
 	if ((err = do_eoh(st)) < 0)
 		return err;
-	if (st->nosig || st->libfail != 0 || len == 0)
+	if (st->nosig || st->libfail != 0 || st->toolarge || len == 0)
 		return 0;
 	stat = dkim_body(st->dkim, (u_char *)(uintptr_t)chunk, len);
 	if (stat == DKIM_STAT_NORESOURCE)
@@ -747,6 +775,13 @@ collect_seen(struct dkimv_msg *st)
 {
 	const char *rs = st->libfail != 0 ? dkim_getresultstr(st->libfail)
 					  : "signature not parsed";
+	enum am_result res = AM_R_NEUTRAL;
+
+	if (st->toolarge) {
+		res = AM_R_PERMERROR;
+		rs = "header block over " AM_STR(DKIMV_MAX_HEADER_BYTES_K)
+		     " KB";
+	}
 
 	for (size_t i = 0; i < st->nseen && st->nres < SESSION_MAX_SIGS;
 	     i++) {
@@ -757,7 +792,7 @@ collect_seen(struct dkimv_msg *st)
 			 st->seen[i].domain);
 		snprintf(r->selector, sizeof r->selector, "%s",
 			 st->seen[i].selector);
-		r->result = AM_R_NEUTRAL;
+		r->result = res;
 		snprintf(r->why, sizeof r->why, "not verified: %s",
 			 rs != NULL ? rs : "library error");
 	}
@@ -815,7 +850,7 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	else
 		dns_deadline(&st->deadline, 1000U *
 			     (c->conf != NULL ? c->conf->dns_timeout : 5));
-	if (!st->nosig && st->libfail == 0) {
+	if (!st->nosig && st->libfail == 0 && !st->toolarge) {
 		stat = dkim_eom(st->dkim, NULL);
 		if (stat == DKIM_STAT_NORESOURCE) {
 			err = AM_ENOMEM;
@@ -831,8 +866,8 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 					   : "?");
 	}
 	collect(st);
-	if (st->nres == 0 && st->nsighdrs > 0 && (st->libfail != 0 ||
-						   st->nosig))
+	if (st->nres == 0 && st->nsighdrs > 0 &&
+	    (st->libfail != 0 || st->nosig || st->toolarge))
 		collect_seen(st);
 	if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
 		st->nignored += st->nsighdrs - DKIMV_MAX_SIGHDRS;
