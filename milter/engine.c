@@ -31,7 +31,7 @@ qid_or_dash(const struct msg *m)
 int
 engine_set_sender(struct msg *m, const char *arg)
 {
-	size_t len = strnlen(arg, SESSION_MAX_NAME);
+	size_t len = strlen(arg), dlen;
 	const char *at;
 
 	if (len >= 2 && arg[0] == '<' && arg[len - 1] == '>') {
@@ -41,7 +41,28 @@ engine_set_sender(struct msg *m, const char *arg)
 		arg++;
 		len--;
 	}
-	m->mail_from = strndup(arg, len);
+	at = memrchr(arg, '@', len);
+	dlen = at != NULL ? len - (size_t)(at - arg) : 0;
+	if (len <= SESSION_MAX_NAME) {
+		m->mail_from = strndup(arg, len);
+	} else if (at != NULL && dlen < SESSION_MAX_NAME / 2) {
+		/*
+		 * Over the cap: the local part is cut, never the domain, so
+		 * that SPF and the sender check ask about the real one
+		 * (a cut domain could be another, valid name).
+		 */
+		size_t keep = SESSION_MAX_NAME - dlen;
+
+		m->mail_from = malloc(SESSION_MAX_NAME + 1);
+		if (m->mail_from != NULL) {
+			memcpy(m->mail_from, arg, keep);
+			memcpy(m->mail_from + keep, at, dlen);
+			m->mail_from[SESSION_MAX_NAME] = '\0';
+		}
+	} else {
+		/* a domain this long is no host name, cut or not */
+		m->mail_from = strndup(arg, SESSION_MAX_NAME);
+	}
 	if (m->mail_from == NULL)
 		return AM_ENOMEM;
 	m->null_sender = m->mail_from[0] == '\0';

@@ -50,8 +50,9 @@ struct engine_report {
 
 /*
  * engine_set_sender - fill m->mail_from (the MAIL FROM argument without
- * <>, cut at SESSION_MAX_NAME), m->null_sender and m->mail_domain (lower
- * case, NULL without '@'). Returns 0 or AM_ENOMEM.
+ * <>, at most SESSION_MAX_NAME octets: past it the local part is cut,
+ * never a domain shorter than half the cap), m->null_sender and
+ * m->mail_domain (lower case, NULL without '@'). Returns 0 or AM_ENOMEM.
  */
 int engine_set_sender(struct msg *m, const char *arg);
 
