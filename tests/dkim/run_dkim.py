@@ -4,7 +4,7 @@
 
 Keys are generated at test time with openssl, messages are signed with
 dkimpy (Debian python3-dkim), all key records (plus those of the RFC
-6376 / RFC 8463 / dkimpy vectors in ../shared/conformance/dkim/keys.txt)
+6376 / RFC 8463 / dkimpy vectors in tests/dkim/vectors/keys.txt)
 are served by tests/dnsd/dnsd.py on a loopback port, and the C driver
 dkimv_run runs the dkim check on each message exactly as the milter
 feeds it. Every case asserts each signature's result and reason, the

@@ -125,7 +125,6 @@ export PATH=$bin:$PATH
 tree=$work/authmilter
 mkdir -p "$tree"
 (cd "$src" && git ls-files -z | xargs -0 cp --parents -t "$tree")
-[ ! -d "$src/../shared" ] || ln -s "$src/../shared" "$work/shared"
 
 # The quick start, from the README.
 script=$work/quickstart.sh

@@ -2,9 +2,9 @@
 /* test_dkimv - the dkim check on the RFC vectors, and its tag scan */
 /*
  * Runs with tests/unit/zones/dkimv.json served by dnsd (the key records
- * of ../shared/conformance/dkim/keys.txt, plus selectors of example.com
+ * of tests/dkim/vectors/keys.txt, plus selectors of example.com
  * that time out and SERVFAIL). The published vectors are read from
- * ../shared/conformance/dkim, found from AM_TEST_ZONES.
+ * tests/dkim/vectors, found from AM_TEST_ZONES.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -385,7 +385,7 @@ setup(void **state)
 
 		snprintf(root, sizeof root, "%s", vecdir);
 		n = snprintf(vecdir, sizeof vecdir,
-			     "%s/../shared/conformance/dkim", root);
+			     "%s/tests/dkim/vectors", root);
 		if (n < 0 || (size_t)n >= sizeof vecdir)
 			return -1;
 	}
