@@ -40,10 +40,10 @@
 #define DNS_MSG_CACHE "512k"
 #define DNS_RRSET_CACHE "1m"
 #define DNS_MIN_RTT "1000" /* ms: infra-cache-min-rtt with a forwarder */
-#define DNS_HOST_TTL "2"    /* s: infra-host-ttl (recovery time) */
+#define DNS_HOST_TTL "2"   /* s: infra-host-ttl (recovery time) */
 #define DNS_TICK_MS 250	   /* the dispatcher's probe timer */
-#define DNS_PROBE_AFTER_MS 500 /* a query this old with no success since
-				* it was sent asks for a probe */
+/* a query this old, with no success since it was sent, asks for a probe */
+#define DNS_PROBE_AFTER_MS 500
 
 /*
  * What the dispatcher knows of one query in flight: handed over through
@@ -56,8 +56,8 @@
  */
 struct dns_ticket {
 	struct dns_query *q;	  /* guarded by dns_mu; NULL: abandoned */
-	bool probe;		  /* a health probe: no query, never abandoned */
-	long long sent_ms;	  /* submitted (mono_ms) */
+	bool probe;	   /* a health probe: no query, never abandoned */
+	long long sent_ms; /* submitted (mono_ms) */
 	struct dns_ticket *next;  /* submission queue (dns_mu) */
 	struct dns_ticket *lprev; /* dns_live list (dns_mu) */
 	struct dns_ticket *lnext;
@@ -115,11 +115,11 @@ static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct dns_ticket *dns_queue;	       /* dns_mu */
 static struct dns_ticket **dns_queue_tail = &dns_queue;
 static struct dns_ticket *dns_live;	       /* dns_mu */
-static struct event *dns_timer_ev;     /* the probe timer (dispatcher) */
-static bool dns_in_resolve;	       /* dispatcher thread only: inside
-					* ub_resolve_event, where an answer
-					* comes from libunbound's cache */
-static enum dns_mode dns_mode_cur;     /* written by dns_init only */
+static struct event *dns_timer_ev; /* the probe timer (dispatcher) */
+static bool dns_in_resolve;	   /* dispatcher thread only: inside
+				    * ub_resolve_event, where an answer
+				    * comes from libunbound's cache */
+static enum dns_mode dns_mode_cur; /* written by dns_init only */
 
 /*
  * DNS health (dns.h). h_last_ok is written by the dispatcher at every
@@ -130,18 +130,18 @@ static enum dns_mode dns_mode_cur;     /* written by dns_init only */
  * h_mu never while taking dns_mu. h_cv (CLOCK_MONOTONIC, with h_mu)
  * wakes the threads in dns_health_settle().
  */
-static atomic_llong h_last_ok;	  /* mono_ms of the last network answer */
-static atomic_bool h_failing;	  /* failures are counted (h_mu) */
-static atomic_bool h_down;	  /* DNS is down (h_mu) */
-static atomic_bool h_probe_want;  /* a settling thread asks for a probe */
+static atomic_llong h_last_ok;	 /* mono_ms of the last network answer */
+static atomic_bool h_failing;	 /* failures are counted (h_mu) */
+static atomic_bool h_down;	 /* DNS is down (h_mu) */
+static atomic_bool h_probe_want; /* a settling thread asks for a probe */
 static pthread_mutex_t h_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t h_cv;	  /* settle waiters, with h_mu */
+static pthread_cond_t h_cv; /* settle waiters, with h_mu */
 static pthread_once_t h_once = PTHREAD_ONCE_INIT;
-static long long h_fail_since;	  /* h_mu: earliest send time counted */
-static long long h_down_since;	  /* h_mu: when DNS went down */
-static long long h_probe_at;	  /* h_mu: when the last probe went out */
+static long long h_fail_since; /* h_mu: earliest send time counted */
+static long long h_down_since; /* h_mu: when DNS went down */
+static long long h_probe_at;   /* h_mu: when the last probe went out */
 static char h_last_err[DNS_NAME_MAX + 64]; /* h_mu: the last failure */
-static char h_resolver[256];	  /* dns_init: "forward ADDR,..." etc. */
+static char h_resolver[256]; /* dns_init: "forward ADDR,..." etc. */
 
 /*
  * The default local zones of libunbound 1.17 (as printed by
@@ -690,7 +690,6 @@ log_answer(const char *tag, const struct dns_query *q,
 		   a->truncated ? " truncated" : "", a->ms);
 }
 
-
 static void deliver(struct dns_ticket *t, struct dns_answer *a);
 static void event_cb(void *arg, int rcode, void *pkt, int len, int sec,
 		     char *why_bogus, int was_ratelimited);
@@ -995,7 +994,8 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 				  now.tv_nsec / 1000000);
 	} else if (st == DNS_SERVFAIL) {
 		health_fail(t->sent_ms,
-			    (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+			    (long long)now.tv_sec * 1000 +
+				now.tv_nsec / 1000000,
 			    st, type, t->name);
 	}
 	if (t->probe && log_enabled(LOG_L_DEBUG))
@@ -1262,8 +1262,7 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * (docs/SECURITY-dns.md has the measurement).
 	 */
 	if ((rc = set_opt(ctx, "infra-keep-probing:", "yes", err, errlen)) ||
-	    (rc = set_opt(ctx, "infra-host-ttl:", DNS_HOST_TTL, err,
-			  errlen)))
+	    (rc = set_opt(ctx, "infra-host-ttl:", DNS_HOST_TTL, err, errlen)))
 		goto out;
 	/*
 	 * Without a trust anchor nothing can validate: every answer is
@@ -1608,8 +1607,8 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	}
 	t->q = q;
 	t->type = type;
-	t->sent_ms = (long long)q->start.tv_sec * 1000 +
-		     q->start.tv_nsec / 1000000;
+	t->sent_ms =
+	    (long long)q->start.tv_sec * 1000 + q->start.tv_nsec / 1000000;
 	memcpy(t->name, norm, strlen(norm) + 1);
 	pthread_mutex_lock(&dns_mu);
 	q->ticket = t;

@@ -68,7 +68,11 @@
  *   while calling libunbound or any smfi_*) and wakes the owner only
  *   when what it waits for is complete. A query abandoned at its
  *   deadline or by dns_set_free() needs no cancel round trip: its late
- *   answer is dropped by the dispatcher.
+ *   answer is dropped by the dispatcher (and still counts for DNS
+ *   health). The health state is process-wide: atomics read without a
+ *   lock on the answer path and by dns_down(), the rest under its own
+ *   mutex, never taken together with the set mutex; any thread may
+ *   record a failure (a timeout is seen by the owner's thread).
  * Errors: DNS trouble is a status, never an error return. dns_init()
  *   returns a negative AM_E* code and fills a message buffer.
  * See also: LIBRARIES.md section 1, RFC 1035, RFC 4033.
@@ -86,8 +90,8 @@
 #define DNS_MAX_TXT 8192    /* octets kept of one TXT record */
 #define DNS_MAX_QUERIES 512 /* new queries per message (per MAIL FROM) */
 #define DNS_MAX_CONN_QUERIES 4096 /* queries per set (per SMTP session) */
-#define DNS_DOWN_AFTER_MS 3000 /* failures with no success: DNS is down */
-#define DNS_PROBE_MS 1000      /* probe interval while lookups fail */
+#define DNS_DOWN_AFTER_MS 3000	  /* failures with no success: DNS is down */
+#define DNS_PROBE_MS 1000	  /* probe interval while lookups fail */
 
 enum dns_type {
 	DNS_T_A = 1,
@@ -234,7 +238,7 @@ enum dns_health {
 	DNS_HEALTH_UP = 0, /* lookups succeed: a failure is the domain's */
 	DNS_HEALTH_DOWN,   /* DNS is down */
 	DNS_HEALTH_UNSURE, /* deadline passed: nothing succeeded since the
-	                    * failures, but not yet for DNS_DOWN_AFTER_MS */
+			    * failures, but not yet for DNS_DOWN_AFTER_MS */
 };
 
 /*

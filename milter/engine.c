@@ -17,7 +17,7 @@
 #include "policy.h"
 #include "session.h"
 
-#define ENGINE_EOM_SHARE 4	   /* 1/4 of DNSTimeout kept for end of message */
+#define ENGINE_EOM_SHARE 4	 /* 1/4 of DNSTimeout kept for end of message */
 #define ENGINE_WAIT_SLACK_MS 100 /* waits this short cut no deadline */
 
 #define EACH_CHECK(i, ops)                                                  \
@@ -269,8 +269,7 @@ force_tempfail(const struct conf *cf, struct policy_verdict *v,
  * DNSTimeout, and its temperror must not be accepted.
  */
 static unsigned int
-wait_allowance_ms(const struct conn *c, enum check_phase upto,
-		  bool *shortened)
+wait_allowance_ms(const struct conn *c, enum check_phase upto, bool *shortened)
 {
 	double full = (double)c->conf->dns_timeout * 1000.0;
 	double keep = full / ENGINE_EOM_SHARE;

@@ -54,9 +54,9 @@ static atomic_ulong m_dns[M_NTYPE][M_NSTATUS];
 static atomic_ulong m_dns_bucket[M_NBUCKET]; /* not cumulative */
 static atomic_ullong m_dns_sum_us;           /* microseconds */
 static atomic_ulong m_internal;
-static atomic_int m_dns_down;                /* 0 or 1 */
-static atomic_ulong m_dns_changes[2];        /* [0] to up, [1] to down */
-static atomic_ulong m_dns_budget[2];         /* [0] message, [1] session */
+static atomic_int m_dns_down;		     /* 0 or 1 */
+static atomic_ulong m_dns_changes[2];	     /* [0] to up, [1] to down */
+static atomic_ulong m_dns_budget[2];	     /* [0] message, [1] session */
 static atomic_ulong m_reloads[2];            /* [0] failure, [1] success */
 static atomic_int m_last_reload_ok = 1;
 static atomic_llong m_last_reload_time;      /* 0 until the first */
@@ -332,8 +332,8 @@ m_dns_render(FILE *fp)
 		"authmilter_dns_state_changes_total{to=\"up\"} %lu\n",
 		get(&m_dns_changes[1]), get(&m_dns_changes[0]));
 	m_head(fp, "dns_budget_exceeded_total", "counter",
-	       "Messages tempfailed because they reached a DNS query "
-	       "budget, per message or per session.");
+	       "Times a message reached its DNS query budget, or a "
+	       "session its own (the message is tempfailed).");
 	fprintf(fp,
 		"authmilter_dns_budget_exceeded_total{scope=\"message\"} "
 		"%lu\n"

@@ -15,10 +15,10 @@
  *   check_results_total{check,result}, actions_total{action,dry_run},
  *   dns_queries_total{type,outcome}, dns_query_duration_seconds
  *   (histogram), dns_down (gauge, 0 or 1), dns_state_changes_total{to},
- *   dns_budget_exceeded_total{scope}, internal_errors_total, config_reloads_total{result},
- *   config_last_reload_successful, config_last_reload_timestamp_seconds,
- *   psl_mismatches_total, build_info{version,libmilter,...}, and
- *   start_time_seconds.
+ *   dns_budget_exceeded_total{scope}, internal_errors_total,
+ *   config_reloads_total{result}, config_last_reload_successful,
+ *   config_last_reload_timestamp_seconds, psl_mismatches_total,
+ *   build_info{version,libmilter,...}, and start_time_seconds.
  *
  * Caps: at most METRICS_MAX_CHECKS checks are counted (further indexes
  *   are ignored); the server accepts METRICS_MAX_CONN connections at a

@@ -879,11 +879,11 @@ test_budget_per_message(void **state)
  * back without a port change (as a forwarder that stops and restarts).
  */
 struct relay {
-	int fd;		      /* what libunbound talks to */
-	int up;		      /* towards dnsd */
+	int fd; /* what libunbound talks to */
+	int up; /* towards dnsd */
 	struct sockaddr_in dnsd;
 	struct sockaddr_in client[65536]; /* by DNS id */
-	atomic_bool drop;     /* black-hole everything */
+	atomic_bool drop;		  /* black-hole everything */
 	atomic_bool stop;
 	pthread_t th;
 	unsigned short port;
@@ -917,8 +917,8 @@ relay_main(void *arg)
 			n = recv(r->up, buf, sizeof buf, 0);
 			if (n >= 12 && !atomic_load(&r->drop))
 				(void)sendto(r->fd, buf, (size_t)n, 0,
-					     (struct sockaddr *)&r->client
-						 [buf[0] << 8 | buf[1]],
+					     (struct sockaddr *)&r
+						 ->client[buf[0] << 8 | buf[1]],
 					     sizeof(struct sockaddr_in));
 		}
 	}
