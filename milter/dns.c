@@ -40,7 +40,7 @@
 #define DNS_MSG_CACHE "512k"
 #define DNS_RRSET_CACHE "1m"
 #define DNS_MIN_RTT "1000" /* ms: infra-cache-min-rtt with a forwarder */
-#define DNS_HOST_TTL "2"   /* s: infra-host-ttl (recovery time) */
+#define DNS_HOST_TTL "1"   /* s: infra-host-ttl (recovery time) */
 #define DNS_TICK_MS 250	   /* the dispatcher's probe timer */
 /* a query this old, with no success since it was sent, asks for a probe */
 #define DNS_PROBE_AFTER_MS 500
@@ -1256,10 +1256,14 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * stopped answering: its retransmit timeout doubles up to
 	 * infra-cache-max-rtt (120 s), and past 12 s it only sends a probe
 	 * now and then, so no query reached a returned forwarder for 13-16
-	 * s. infra-keep-probing keeps a query going to a server thought
-	 * down, and the max RTT bounds the back-off: the next query after
-	 * the return reaches the server within DNS_MAX_RTT ms
-	 * (docs/SECURITY-dns.md has the measurement).
+	 * s, and a lookup of a name asked during the outage joined the
+	 * query still backing off (a spoof was delivered as temperror).
+	 * infra-keep-probing keeps queries going to a server thought down,
+	 * and a 1 s infra-host-ttl forgets the backed-off timeout within a
+	 * second, so every lookup reaches a returned server within about
+	 * 1 s (docs/SECURITY-dns.md has the measurements). Lowering
+	 * infra-cache-max-rtt instead marked a forwarder unusable after a
+	 * few dropped queries for one dead domain: every lookup failed.
 	 */
 	if ((rc = set_opt(ctx, "infra-keep-probing:", "yes", err, errlen)) ||
 	    (rc = set_opt(ctx, "infra-host-ttl:", DNS_HOST_TTL, err, errlen)))

@@ -262,7 +262,7 @@ def test_dns_outage_no_spoof_delivered(mta, key, outage_dnsd, authmilter_bin,
         d = mta.wait_delivered(r)
         assert "dkim=pass" in harness.unfold(
             d.authentication_results()[0]), d.authentication_results()
-        assert recovered < 3.0, recovered
+        assert recovered < 2.5, recovered
         am.wait_log(r"DNS is back: lookups succeed again after [0-9.]+ s "
                     r"down", timeout=5)
         assert metric(mport, "authmilter_dns_down") == 0
