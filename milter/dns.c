@@ -39,6 +39,11 @@
  */
 #define DNS_MSG_CACHE "512k"
 #define DNS_RRSET_CACHE "1m"
+#define DNS_MIN_RTT "1000" /* ms: infra-cache-min-rtt with a forwarder */
+#define DNS_HOST_TTL "1"   /* s: infra-host-ttl (recovery time) */
+#define DNS_TICK_MS 250	   /* the dispatcher's probe timer */
+/* a query this old, with no success since it was sent, asks for a probe */
+#define DNS_PROBE_AFTER_MS 500
 
 /*
  * What the dispatcher knows of one query in flight: handed over through
@@ -51,6 +56,8 @@
  */
 struct dns_ticket {
 	struct dns_query *q;	  /* guarded by dns_mu; NULL: abandoned */
+	bool probe;	   /* a health probe: no query, never abandoned */
+	long long sent_ms; /* submitted (mono_ms) */
 	struct dns_ticket *next;  /* submission queue (dns_mu) */
 	struct dns_ticket *lprev; /* dns_live list (dns_mu) */
 	struct dns_ticket *lnext;
@@ -83,8 +90,11 @@ struct dns_set {
 	char *tag;		   /* owned: log prefix */
 	struct dns_query *head;	   /* owned: the queries, newest first */
 	size_t nq;		   /* queries in the list */
-	struct dns_query overflow; /* returned past DNS_MAX_QUERIES */
+	struct dns_query overflow; /* returned past a budget */
 	double wait_ms;		   /* owner thread only */
+	size_t msg_nq;		   /* owner: queries added in this message */
+	unsigned long ntimeouts;   /* dns_mu: queries timed out, ever */
+	enum dns_budget over;	   /* owner: the budget reached, if any */
 };
 
 /*
@@ -105,6 +115,33 @@ static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct dns_ticket *dns_queue;	       /* dns_mu */
 static struct dns_ticket **dns_queue_tail = &dns_queue;
 static struct dns_ticket *dns_live;	       /* dns_mu */
+static struct event *dns_timer_ev; /* the probe timer (dispatcher) */
+static bool dns_in_resolve;	   /* dispatcher thread only: inside
+				    * ub_resolve_event, where an answer
+				    * comes from libunbound's cache */
+static enum dns_mode dns_mode_cur; /* written by dns_init only */
+
+/*
+ * DNS health (dns.h). h_last_ok is written by the dispatcher at every
+ * answer from the network and read by whoever records a failure; the
+ * rest is guarded by h_mu, with h_failing and h_down mirrored in
+ * atomics so that the answer path and dns_down() take no lock while
+ * all is well. Lock order: dns_mu is never held while taking h_mu, and
+ * h_mu never while taking dns_mu. h_cv (CLOCK_MONOTONIC, with h_mu)
+ * wakes the threads in dns_health_settle().
+ */
+static atomic_llong h_last_ok;	 /* mono_ms of the last network answer */
+static atomic_bool h_failing;	 /* failures are counted (h_mu) */
+static atomic_bool h_down;	 /* DNS is down (h_mu) */
+static atomic_bool h_probe_want; /* a settling thread asks for a probe */
+static pthread_mutex_t h_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t h_cv; /* settle waiters, with h_mu */
+static pthread_once_t h_once = PTHREAD_ONCE_INIT;
+static long long h_fail_since; /* h_mu: earliest send time counted */
+static long long h_down_since; /* h_mu: when DNS went down */
+static long long h_probe_at;   /* h_mu: when the last probe went out */
+static char h_last_err[DNS_NAME_MAX + 64]; /* h_mu: the last failure */
+static char h_resolver[256]; /* dns_init: "forward ADDR,..." etc. */
 
 /*
  * The default local zones of libunbound 1.17 (as printed by
@@ -148,6 +185,15 @@ ts_ms(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 +
 	       (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 void
@@ -644,6 +690,250 @@ log_answer(const char *tag, const struct dns_query *q,
 		   a->truncated ? " truncated" : "", a->ms);
 }
 
+static void deliver(struct dns_ticket *t, struct dns_answer *a);
+static void event_cb(void *arg, int rcode, void *pkt, int len, int sec,
+		     char *why_bogus, int was_ratelimited);
+
+static void
+h_cv_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Forget every health observation (dns_init). */
+static void
+health_reset(void)
+{
+	pthread_once(&h_once, h_cv_init);
+	pthread_mutex_lock(&h_mu);
+	atomic_store(&h_last_ok, 0);
+	atomic_store(&h_failing, false);
+	atomic_store(&h_down, false);
+	atomic_store(&h_probe_want, false);
+	h_fail_since = 0;
+	h_down_since = 0;
+	h_probe_at = 0;
+	h_last_err[0] = '\0';
+	pthread_mutex_unlock(&h_mu);
+}
+
+/*
+ * Counted failures since h_fail_since and no success: DNS is down once
+ * that lasts DNS_DOWN_AFTER_MS. h_mu held.
+ */
+static void
+health_eval(long long now)
+{
+	if (atomic_load(&h_down) || !atomic_load(&h_failing) ||
+	    now - h_fail_since < DNS_DOWN_AFTER_MS)
+		return;
+	atomic_store(&h_down, true);
+	h_down_since = now;
+	log_warn("DNS is down: no lookup has succeeded for %.1f s (last "
+		 "error: %s; resolver: %s); every message is tempfailed "
+		 "(451 4.4.3) until lookups succeed again",
+		 (double)(now - h_fail_since) / 1e3,
+		 h_last_err[0] ? h_last_err : "-", h_resolver);
+	metrics_dns_down(true);
+	pthread_cond_broadcast(&h_cv);
+}
+
+/*
+ * An answer came from the network (any thread; the dispatcher): DNS
+ * works. Ends the failures counted before now, and a down state.
+ */
+static void
+health_ok(long long now)
+{
+	atomic_store(&h_last_ok, now);
+	if (!atomic_load(&h_failing) && !atomic_load(&h_down))
+		return;
+	pthread_mutex_lock(&h_mu);
+	/* a failure of a query sent after this answer stays counted */
+	if (atomic_load(&h_failing) && h_fail_since <= now) {
+		atomic_store(&h_failing, false);
+		h_fail_since = 0;
+	}
+	if (atomic_load(&h_down) && !atomic_load(&h_failing)) {
+		atomic_store(&h_down, false);
+		log_warn("DNS is back: lookups succeed again after %.1f s "
+			 "down (resolver: %s)",
+			 (double)(now - h_down_since) / 1e3, h_resolver);
+		metrics_dns_down(false);
+	}
+	pthread_cond_broadcast(&h_cv);
+	pthread_mutex_unlock(&h_mu);
+}
+
+/*
+ * A query sent at sent failed at now (SERVFAIL, engine error, or the
+ * owner's deadline): counted unless something succeeded since it was
+ * sent (then it is that domain's failure, not DNS's).
+ */
+static void
+health_fail(long long sent, long long now, enum dns_status st,
+	    enum dns_type type, const char *name)
+{
+	char esc[DNS_NAME_MAX * 4 + 8];
+
+	if (sent < atomic_load(&h_last_ok))
+		return;
+	pthread_mutex_lock(&h_mu);
+	if (!atomic_load(&h_failing) || sent < h_fail_since)
+		h_fail_since = sent;
+	atomic_store(&h_failing, true);
+	snprintf(h_last_err, sizeof h_last_err, "%s for %s/%s",
+		 dns_status_str(st),
+		 log_escape(name, DNS_NAME_MAX + 1, esc, sizeof esc),
+		 dns_type_str(type));
+	health_eval(now);
+	pthread_mutex_unlock(&h_mu);
+}
+
+bool
+dns_down(void)
+{
+	return atomic_load(&h_down);
+}
+
+static void dispatcher_wake(void);
+
+enum dns_health
+dns_health_settle(struct dns_set *set, const struct timespec *deadline)
+{
+	enum dns_health h;
+	struct timespec t0, t1;
+	bool asked = false;
+
+	if (!atomic_load(&h_failing) && !atomic_load(&h_down))
+		return DNS_HEALTH_UP;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&h_mu);
+	for (;;) {
+		long long now = mono_ms(), until;
+		struct timespec at;
+
+		health_eval(now);
+		if (atomic_load(&h_down) || !atomic_load(&h_failing))
+			break;
+		if (!asked && dns_thread_running) {
+			/* a working DNS answers the probe at once */
+			atomic_store(&h_probe_want, true);
+			dispatcher_wake();
+			asked = true;
+		}
+		until = h_fail_since + DNS_DOWN_AFTER_MS;
+		at.tv_sec = (time_t)(until / 1000);
+		at.tv_nsec = (long)(until % 1000) * 1000000L;
+		if (deadline->tv_sec < at.tv_sec ||
+		    (deadline->tv_sec == at.tv_sec &&
+		     deadline->tv_nsec < at.tv_nsec))
+			at = *deadline;
+		if (pthread_cond_timedwait(&h_cv, &h_mu, &at) == ETIMEDOUT &&
+		    at.tv_sec == deadline->tv_sec &&
+		    at.tv_nsec == deadline->tv_nsec) {
+			health_eval(mono_ms());
+			break;
+		}
+	}
+	h = atomic_load(&h_down)      ? DNS_HEALTH_DOWN
+	    : atomic_load(&h_failing) ? DNS_HEALTH_UNSURE
+				      : DNS_HEALTH_UP;
+	pthread_mutex_unlock(&h_mu);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	set->wait_ms += ts_ms(&t0, &t1);
+	return h;
+}
+
+/*
+ * Send a probe when failures are counted, DNS is down, or (stale) a
+ * query has waited DNS_PROBE_AFTER_MS with no success since it was
+ * sent, at most every DNS_PROBE_MS (dispatcher thread): a random name,
+ * so that the answer must come from the network.
+ */
+static void
+probe_maybe(bool stale)
+{
+	struct dns_ticket *t;
+	long long now = mono_ms();
+	unsigned long long r;
+	int id = 0, rc;
+
+	pthread_mutex_lock(&h_mu);
+	if ((!stale && !atomic_load(&h_failing) && !atomic_load(&h_down)) ||
+	    (h_probe_at != 0 && now - h_probe_at < DNS_PROBE_MS)) {
+		pthread_mutex_unlock(&h_mu);
+		return;
+	}
+	h_probe_at = now;
+	pthread_mutex_unlock(&h_mu);
+	t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return;
+	r = ((unsigned long long)(unsigned)random() << 32) ^
+	    (unsigned long long)random() ^ (unsigned long long)now;
+	if (dns_mode_cur == DNS_MODE_RECURSIVE)
+		snprintf(t->name, sizeof t->name, "authmilter-probe-%016llx.",
+			 r);
+	else
+		snprintf(t->name, sizeof t->name,
+			 "authmilter-probe-%016llx.invalid.", r);
+	t->probe = true;
+	t->type = DNS_T_A;
+	t->sent_ms = now;
+	pthread_mutex_lock(&dns_mu);
+	t->lnext = dns_live;
+	if (dns_live != NULL)
+		dns_live->lprev = t;
+	dns_live = t;
+	pthread_mutex_unlock(&dns_mu);
+	if (log_enabled(LOG_L_DEBUG))
+		log_debug("dns %s/A: health probe sent", t->name);
+	dns_in_resolve = true;
+	rc = ub_resolve_event(dns_ctx, t->name, DNS_T_A, 1, t, event_cb, &id);
+	dns_in_resolve = false;
+	if (rc != 0) {
+		struct dns_answer a = {.status = DNS_SERVFAIL, .rcode = -1};
+
+		deliver(t, &a);
+	}
+}
+
+/*
+ * The probe timer (every DNS_TICK_MS). While all is well it only
+ * looks further when nothing succeeded for DNS_PROBE_AFTER_MS: then a
+ * query in flight that long, sent after the last success, asks for a
+ * probe, so that by its deadline the question "that domain, or DNS?"
+ * is answered.
+ */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	long long now = mono_ms(), ok = atomic_load(&h_last_ok);
+	bool stale = false;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!atomic_load(&h_failing) && !atomic_load(&h_down) &&
+	    now - ok >= DNS_PROBE_AFTER_MS) {
+		pthread_mutex_lock(&dns_mu);
+		for (struct dns_ticket *t = dns_live; t != NULL; t = t->lnext)
+			if (!t->probe && t->sent_ms >= ok &&
+			    now - t->sent_ms >= DNS_PROBE_AFTER_MS) {
+				stale = true;
+				break;
+			}
+		pthread_mutex_unlock(&dns_mu);
+	}
+	probe_maybe(stale);
+}
+
 static void
 live_unlink(struct dns_ticket *t)
 {
@@ -666,6 +956,8 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 	struct dns_query *q;
 	struct timespec now;
 	enum dns_type type = t->type;
+	enum dns_status st = a->status;
+	bool cached = dns_in_resolve;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&dns_mu);
@@ -691,6 +983,24 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 		metrics_dns(type, a->status, a->ms);
 	else
 		dns_answer_clear(a);
+	/*
+	 * DNS health: an answer from the network is a success; one from
+	 * libunbound's cache (given inside ub_resolve_event) says nothing
+	 * about the servers. A SERVFAIL is a failure either way.
+	 */
+	if (st == DNS_DATA || st == DNS_NODATA || st == DNS_NXDOMAIN) {
+		if (!cached)
+			health_ok((long long)now.tv_sec * 1000 +
+				  now.tv_nsec / 1000000);
+	} else if (st == DNS_SERVFAIL) {
+		health_fail(t->sent_ms,
+			    (long long)now.tv_sec * 1000 +
+				now.tv_nsec / 1000000,
+			    st, type, t->name);
+	}
+	if (t->probe && log_enabled(LOG_L_DEBUG))
+		log_debug("dns %s/A: health probe: %s%s", t->name,
+			  dns_status_str(st), cached ? " (cached)" : "");
 	free(t);
 }
 
@@ -757,8 +1067,10 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		name_present(t->name, present, sizeof present);
+		dns_in_resolve = true;
 		rc = ub_resolve_event(dns_ctx, present, (int)t->type, 1, t,
 				      event_cb, &id);
+		dns_in_resolve = false;
 		if (rc != 0) {
 			struct dns_answer a = {.status = DNS_SERVFAIL,
 					       .rcode = -1};
@@ -771,6 +1083,8 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			deliver(t, &a);
 		}
 	}
+	if (atomic_exchange(&h_probe_want, false))
+		probe_maybe(false);
 }
 
 static void *
@@ -878,7 +1192,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 {
 	struct ub_ctx *ctx = NULL;
 	struct event_base *base = NULL;
-	struct event *ev = NULL;
+	struct event *ev = NULL, *tev = NULL;
+	struct timeval tick = {0, DNS_TICK_MS * 1000};
 	int efd = -1;
 	sigset_t all, old;
 	int rc;
@@ -932,7 +1247,26 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * advises raising this for forwarders).
 	 */
 	if (opt->mode != DNS_MODE_RECURSIVE &&
-	    (rc = set_opt(ctx, "infra-cache-min-rtt:", "1000", err, errlen)))
+	    (rc = set_opt(ctx, "infra-cache-min-rtt:", DNS_MIN_RTT, err,
+			  errlen)))
+		goto out;
+	/*
+	 * Recovery (SPEC: lookups succeed again within 2 seconds of DNS
+	 * coming back). By default libunbound backs off from a server that
+	 * stopped answering: its retransmit timeout doubles up to
+	 * infra-cache-max-rtt (120 s), and past 12 s it only sends a probe
+	 * now and then, so no query reached a returned forwarder for 13-16
+	 * s, and a lookup of a name asked during the outage joined the
+	 * query still backing off (a spoof was delivered as temperror).
+	 * infra-keep-probing keeps queries going to a server thought down,
+	 * and a 1 s infra-host-ttl forgets the backed-off timeout within a
+	 * second, so every lookup reaches a returned server within about
+	 * 1 s (docs/SECURITY-dns.md has the measurements). Lowering
+	 * infra-cache-max-rtt instead marked a forwarder unusable after a
+	 * few dropped queries for one dead domain: every lookup failed.
+	 */
+	if ((rc = set_opt(ctx, "infra-keep-probing:", "yes", err, errlen)) ||
+	    (rc = set_opt(ctx, "infra-host-ttl:", DNS_HOST_TTL, err, errlen)))
 		goto out;
 	/*
 	 * Without a trust anchor nothing can validate: every answer is
@@ -997,10 +1331,33 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		if (rc != 0)
 			goto out;
 	}
+	tev = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
+	if (tev == NULL || event_add(tev, &tick) != 0) {
+		snprintf(err, errlen, "libevent: cannot start the probe timer");
+		rc = AM_ELIB;
+		goto out;
+	}
+	switch (opt->mode) {
+	case DNS_MODE_FORWARD:
+		snprintf(h_resolver, sizeof h_resolver, "forward %s",
+			 opt->forward);
+		break;
+	case DNS_MODE_RESOLVCONF:
+		snprintf(h_resolver, sizeof h_resolver,
+			 "resolvconf (the servers of /etc/resolv.conf)");
+		break;
+	default:
+		snprintf(h_resolver, sizeof h_resolver,
+			 "recursive from the root servers");
+		break;
+	}
+	health_reset();
+	dns_mode_cur = opt->mode;
 	atomic_store(&dns_stop, false);
 	dns_ctx = ctx;
 	dns_base = base;
 	dns_wake_ev = ev;
+	dns_timer_ev = tev;
 	dns_efd = efd;
 	/* The dispatcher takes no signals. */
 	sigfillset(&all);
@@ -1015,6 +1372,7 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		dns_ctx = NULL;
 		dns_base = NULL;
 		dns_wake_ev = NULL;
+		dns_timer_ev = NULL;
 		dns_efd = -1;
 		rc = AM_ESYS;
 		goto out;
@@ -1024,6 +1382,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 out:
 	if (ctx != NULL)
 		ub_ctx_delete(ctx);
+	if (tev != NULL)
+		event_free(tev);
 	if (ev != NULL)
 		event_free(ev);
 	if (efd >= 0)
@@ -1062,6 +1422,10 @@ dns_shutdown(void)
 	if (dns_wake_ev != NULL) {
 		event_free(dns_wake_ev);
 		dns_wake_ev = NULL;
+	}
+	if (dns_timer_ev != NULL) {
+		event_free(dns_timer_ev);
+		dns_timer_ev = NULL;
 	}
 	if (dns_base != NULL) {
 		event_base_free(dns_base);
@@ -1205,16 +1569,26 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 		if (q->type == type && q->invalid == !valid &&
 		    strcmp(q->name, norm) == 0)
 			return q;
-	if (set->nq >= DNS_MAX_QUERIES) {
+	if (set->over != DNS_BUDGET_OK)
+		return &set->overflow;
+	if (set->nq >= DNS_MAX_CONN_QUERIES || set->msg_nq >= DNS_MAX_QUERIES) {
+		bool conn = set->nq >= DNS_MAX_CONN_QUERIES;
+
+		set->over = conn ? DNS_BUDGET_CONNECTION : DNS_BUDGET_MESSAGE;
 		log_swarn(set->tag,
-			  "dns: more than %d queries in one "
-			  "session; answering SERVFAIL",
-			  DNS_MAX_QUERIES);
+			  "dns: DNS query budget reached: %d queries %s "
+			  "(%s); nothing more is sent and the message is "
+			  "tempfailed",
+			  conn ? DNS_MAX_CONN_QUERIES : DNS_MAX_QUERIES,
+			  conn ? "in one session" : "for one message",
+			  conn ? "DNS_MAX_CONN_QUERIES" : "DNS_MAX_QUERIES");
+		metrics_dns_budget(conn);
 		return &set->overflow;
 	}
 	q = query_new(set, norm, type);
 	if (q == NULL)
 		return &set->overflow;
+	set->msg_nq++;
 	if (!valid) {
 		q->invalid = true;
 		q->ans.status = DNS_INVALID;
@@ -1237,6 +1611,8 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	}
 	t->q = q;
 	t->type = type;
+	t->sent_ms =
+	    (long long)q->start.tv_sec * 1000 + q->start.tv_nsec / 1000000;
 	memcpy(t->name, norm, strlen(norm) + 1);
 	pthread_mutex_lock(&dns_mu);
 	q->ticket = t;
@@ -1274,9 +1650,13 @@ dns_answer(const struct dns_query *cq)
 	return &q->ans;
 }
 
-/* Time out what is still pending of q (or all); dns_mu held. */
+/*
+ * Time out what is still pending of q (or all); dns_mu held. *first is
+ * set to the earliest timed-out query (for the health count).
+ */
 static bool
-cancel_pending(struct dns_set *set, struct dns_query *only)
+cancel_pending(struct dns_set *set, struct dns_query *only,
+	       struct dns_query **first)
 {
 	struct timespec now;
 	bool timedout = false;
@@ -1291,6 +1671,12 @@ cancel_pending(struct dns_set *set, struct dns_query *only)
 		q->ans.ms = ts_ms(&q->start, &now);
 		log_answer(set->tag, q, &q->ans);
 		metrics_dns(q->type, DNS_TIMEOUT, q->ans.ms);
+		set->ntimeouts++;
+		if (*first == NULL ||
+		    (q->start.tv_sec < (*first)->start.tv_sec ||
+		     (q->start.tv_sec == (*first)->start.tv_sec &&
+		      q->start.tv_nsec < (*first)->start.tv_nsec)))
+			*first = q;
 		timedout = true;
 	}
 	return timedout;
@@ -1301,6 +1687,7 @@ dns_wait(struct dns_set *set, struct dns_query *q,
 	 const struct timespec *deadline)
 {
 	struct timespec t0, t1;
+	struct dns_query *first = NULL;
 	bool timedout = false;
 	int rc = 0;
 
@@ -1318,12 +1705,22 @@ dns_wait(struct dns_set *set, struct dns_query *q,
 	set->waiting = false;
 	set->waitq = NULL;
 	if (q != NULL ? q->inflight : set->inflight > 0)
-		timedout = cancel_pending(set, q);
+		timedout = cancel_pending(set, q, &first);
 	for (struct dns_query *p = q != NULL ? q : set->head; p != NULL;
 	     p = q != NULL ? NULL : p->next)
 		query_sync(p);
 	pthread_mutex_unlock(&dns_mu);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/*
+	 * The query stays in the set: its name and start are stable. One
+	 * given up after less than DNS_PROBE_AFTER_MS (a deadline already
+	 * spent) says nothing about the servers.
+	 */
+	if (first != NULL && ts_ms(&first->start, &t1) >= DNS_PROBE_AFTER_MS)
+		health_fail((long long)first->start.tv_sec * 1000 +
+				first->start.tv_nsec / 1000000,
+			    (long long)t1.tv_sec * 1000 + t1.tv_nsec / 1000000,
+			    DNS_TIMEOUT, first->type, first->name);
 	set->wait_ms += ts_ms(&t0, &t1);
 	return timedout ? AM_ETIMEOUT : 0;
 }
@@ -1338,6 +1735,27 @@ void
 dns_set_reset_wait(struct dns_set *set)
 {
 	set->wait_ms = 0;
+}
+
+void
+dns_set_new_message(struct dns_set *set)
+{
+	set->wait_ms = 0;
+	set->msg_nq = 0;
+	if (set->over == DNS_BUDGET_MESSAGE)
+		set->over = DNS_BUDGET_OK;
+}
+
+enum dns_budget
+dns_set_over_budget(const struct dns_set *set)
+{
+	return set->over;
+}
+
+unsigned long
+dns_set_timeouts(const struct dns_set *set)
+{
+	return set->ntimeouts; /* written by the owner's thread only */
 }
 
 const char *

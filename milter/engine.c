@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,9 @@
 #include "metrics.h"
 #include "policy.h"
 #include "session.h"
+
+#define ENGINE_EOM_SHARE 4	 /* 1/4 of DNSTimeout kept for end of message */
+#define ENGINE_WAIT_SLACK_MS 100 /* waits this short cut no deadline */
 
 #define EACH_CHECK(i, ops)                                                  \
 	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) \
@@ -258,16 +262,76 @@ out:
 	return rc;
 }
 
+/*
+ * Make v a tempfail that no check's result can weaken (only a reject
+ * stays): the DNS budget or DNS down (SPEC "DNS down is not a remote
+ * error"). DryRun still only says what it would do.
+ */
+static void
+force_tempfail(const struct conf *cf, struct policy_verdict *v,
+	       const char *xcode, const char *reply, const char *why)
+{
+	if (v->wanted >= AM_ACT_REJECT)
+		return;
+	v->wanted = AM_ACT_TEMPFAIL;
+	v->action = AM_ACT_TEMPFAIL;
+	v->dry_run = false;
+	v->check = "dns";
+	snprintf(v->why, sizeof v->why, "%s", why);
+	snprintf(v->rcode, sizeof v->rcode, "451");
+	snprintf(v->xcode, sizeof v->xcode, "%s", xcode);
+	snprintf(v->reply, sizeof v->reply, "%s", reply);
+	if (strstr(v->failed, "dns") == NULL) {
+		size_t len = strlen(v->failed);
+
+		if (len + 5 < sizeof v->failed)
+			snprintf(v->failed + len, sizeof v->failed - len,
+				 "%sdns", len ? "," : "");
+	}
+	if (cf->dry_run) {
+		v->dry_run = true;
+		v->action = AM_ACT_NONE;
+	}
+}
+
+/*
+ * How long a decision may wait for DNS (SPEC: a message never waits
+ * longer than DNSTimeout in all for answers that do not come): what
+ * this message has not spent of DNSTimeout yet, less, before end of
+ * message, the share kept for end of message (ENGINE_EOM_SHARE), so
+ * that a message whose RCPT TO decision waited out a dead lookup still
+ * has time for the DKIM keys and DMARC records asked at end of
+ * headers. *shortened says that earlier waits of the message cut this
+ * one below its share: a query that times out then never had its
+ * DNSTimeout, and its temperror must not be accepted.
+ */
+static unsigned int
+wait_allowance_ms(const struct conn *c, enum check_phase upto, bool *shortened)
+{
+	double full = (double)c->conf->dns_timeout * 1000.0;
+	double keep = full / ENGINE_EOM_SHARE;
+	double left = full - dns_set_wait_ms(c->dns);
+
+	if (upto != CHECK_PH_EOM)
+		left -= keep;
+	*shortened = left + ENGINE_WAIT_SLACK_MS < full - keep;
+	return left > 0 ? (unsigned int)left : 0;
+}
+
 int
 engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 	      enum check_phase upto, bool all, struct policy_verdict *v)
 {
 	struct policy_entry ent[SESSION_MAX_CHECKS];
 	struct timespec deadline;
+	enum dns_health health = DNS_HEALTH_UP;
+	enum dns_budget budget;
+	unsigned long timeouts = dns_set_timeouts(c->dns);
+	bool temperror = false, shortened;
 	size_t n = 0;
 	int rc = 0;
 
-	dns_deadline(&deadline, c->conf->dns_timeout * 1000U);
+	dns_deadline(&deadline, wait_allowance_ms(c, upto, &shortened));
 	EACH_CHECK(i, ops)
 	{
 		struct check_outcome *o = &out[i];
@@ -287,13 +351,54 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 				goto out;
 			}
 			o->done = true;
+			/* a temperror that the policy could act upon */
+			if (o->result == AM_R_TEMPERROR &&
+			    policy_max_action(c->conf, ops->name) >=
+				AM_ACT_TEMPFAIL)
+				temperror = true;
 			policy_dns_error(c->conf, ops->name, o);
 		}
 		ent[n].check = ops->name;
 		ent[n].o = o;
 		n++;
 	}
+	/*
+	 * A lookup failed: is it that domain's, or is DNS down? Wait
+	 * (within what is left of DNSTimeout) until that is settled.
+	 */
+	if (temperror)
+		health = dns_health_settle(c->dns, &deadline);
 	policy_decide(c->conf, ent, n, v);
+	budget = dns_set_over_budget(c->dns);
+	if (budget != DNS_BUDGET_OK) {
+		char why[sizeof v->why];
+
+		snprintf(why, sizeof why, "DNS query budget reached (%d %s)",
+			 budget == DNS_BUDGET_MESSAGE ? DNS_MAX_QUERIES
+						      : DNS_MAX_CONN_QUERIES,
+			 budget == DNS_BUDGET_MESSAGE ? "per message"
+						      : "per session");
+		force_tempfail(c->conf, v, "4.7.0",
+			       budget == DNS_BUDGET_MESSAGE
+				   ? "Too many DNS lookups for one message, "
+				     "try again later"
+				   : "Too many DNS lookups in this session, "
+				     "try again later",
+			       why);
+	} else if (temperror && shortened &&
+		   dns_set_timeouts(c->dns) != timeouts) {
+		force_tempfail(c->conf, v, "4.4.3",
+			       "Temporary DNS failure, try again later",
+			       "DNS answers still missing when the message "
+			       "had waited DNSTimeout in all");
+	} else if (health != DNS_HEALTH_UP || dns_down()) {
+		force_tempfail(c->conf, v, "4.4.3",
+			       "Temporary DNS failure, try again later",
+			       health == DNS_HEALTH_UNSURE
+				   ? "DNS failing: no lookup succeeded "
+				     "while this message waited"
+				   : "DNS is down: no lookup succeeds");
+	}
 out:
 	return rc;
 }

@@ -3,10 +3,15 @@
  *
  * The part of a milter session that does not talk to the MTA: the phase
  * hooks of every check in table order (engine_connect() ... engine_body()),
- * the decision at a phase (engine_decide(): finish the ready checks,
- * apply OnDNSError, ask policy_decide()), the report of the finished
- * checks (engine_report()), the header values that would be added
- * (engine_render()), the per-message log line (engine_log()) and its
+ * the decision at a phase (engine_decide(): finish the ready checks
+ * within what is left of the message's DNSTimeout, apply OnDNSError,
+ * ask policy_decide(), then tempfail whatever the checks said when a
+ * DNS budget was reached (451 4.7.0), DNS is down or failing (451
+ * 4.4.3, after dns_health_settle()), or a check that could reject got
+ * no answer because the message's wait budget cut its wait short),
+ * the report of the finished checks (engine_report()), the header
+ * values that would be added (engine_render()), the per-message log
+ * line (engine_log()) and its
  * metrics (engine_count()). filter.c (the daemon) and authmilter-explain
  * both drive a session through these functions, so the explain tool
  * shows exactly what the daemon decides and writes.

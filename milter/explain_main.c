@@ -421,7 +421,7 @@ run_session(struct run *r, const struct opts *o, const char *msg,
 	c->msg = &r->m;
 	r->have_msg = true;
 	c->nmsgs++;
-	dns_set_reset_wait(c->dns);
+	dns_set_new_message(c->dns);
 	rc = engine_set_sender(&r->m, o->from != NULL ? o->from : "");
 	if (rc < 0)
 		return rc;

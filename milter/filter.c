@@ -602,7 +602,7 @@ envfrom_step(SMFICTX *ctx, char **argv)
 	c->msg = &fm->m;
 	c->nmsgs++;
 	memset(fc->cout, 0, sizeof fc->cout);
-	dns_set_reset_wait(c->dns);
+	dns_set_new_message(c->dns);
 	rc = engine_set_sender(&fm->m, argv && argv[0] ? argv[0] : "");
 	if (rc < 0)
 		return internal_error(ctx, fc, "mail", rc);

@@ -54,6 +54,9 @@ static atomic_ulong m_dns[M_NTYPE][M_NSTATUS];
 static atomic_ulong m_dns_bucket[M_NBUCKET]; /* not cumulative */
 static atomic_ullong m_dns_sum_us;           /* microseconds */
 static atomic_ulong m_internal;
+static atomic_int m_dns_down;		     /* 0 or 1 */
+static atomic_ulong m_dns_changes[2];	     /* [0] to up, [1] to down */
+static atomic_ulong m_dns_budget[2];	     /* [0] message, [1] session */
 static atomic_ulong m_reloads[2];            /* [0] failure, [1] success */
 static atomic_int m_last_reload_ok = 1;
 static atomic_llong m_last_reload_time;      /* 0 until the first */
@@ -131,6 +134,19 @@ metrics_dns(enum dns_type t, enum dns_status s, double ms)
 	atomic_fetch_add_explicit(&m_dns_sum_us,
 				  (unsigned long long)(ms > 0 ? ms * 1000 : 0),
 				  memory_order_relaxed);
+}
+
+void
+metrics_dns_down(bool down)
+{
+	atomic_store(&m_dns_down, down ? 1 : 0);
+	inc(&m_dns_changes[down ? 1 : 0]);
+}
+
+void
+metrics_dns_budget(bool conn)
+{
+	inc(&m_dns_budget[conn ? 1 : 0]);
 }
 
 void
@@ -304,6 +320,26 @@ m_dns_render(FILE *fp)
 					     memory_order_relaxed) /
 			1e6);
 	fprintf(fp, "authmilter_dns_query_duration_seconds_count %lu\n", cum);
+	m_head(fp, "dns_down", "gauge",
+	       "1 while DNS as a whole is down (no lookup succeeds; every "
+	       "message is tempfailed), else 0.");
+	fprintf(fp, "authmilter_dns_down %d\n", atomic_load(&m_dns_down));
+	m_head(fp, "dns_state_changes_total", "counter",
+	       "Times DNS as a whole went down (to=\"down\") or came back "
+	       "(to=\"up\").");
+	fprintf(fp,
+		"authmilter_dns_state_changes_total{to=\"down\"} %lu\n"
+		"authmilter_dns_state_changes_total{to=\"up\"} %lu\n",
+		get(&m_dns_changes[1]), get(&m_dns_changes[0]));
+	m_head(fp, "dns_budget_exceeded_total", "counter",
+	       "Times a message reached its DNS query budget, or a "
+	       "session its own (the message is tempfailed).");
+	fprintf(fp,
+		"authmilter_dns_budget_exceeded_total{scope=\"message\"} "
+		"%lu\n"
+		"authmilter_dns_budget_exceeded_total{scope=\"session\"} "
+		"%lu\n",
+		get(&m_dns_budget[0]), get(&m_dns_budget[1]));
 }
 
 char *

@@ -14,10 +14,11 @@
  *   messages_total, messages_skipped_total{reason},
  *   check_results_total{check,result}, actions_total{action,dry_run},
  *   dns_queries_total{type,outcome}, dns_query_duration_seconds
- *   (histogram), internal_errors_total, config_reloads_total{result},
- *   config_last_reload_successful, config_last_reload_timestamp_seconds,
- *   psl_mismatches_total, build_info{version,libmilter,...}, and
- *   start_time_seconds.
+ *   (histogram), dns_down (gauge, 0 or 1), dns_state_changes_total{to},
+ *   dns_budget_exceeded_total{scope}, internal_errors_total,
+ *   config_reloads_total{result}, config_last_reload_successful,
+ *   config_last_reload_timestamp_seconds, psl_mismatches_total,
+ *   build_info{version,libmilter,...}, and start_time_seconds.
  *
  * Caps: at most METRICS_MAX_CHECKS checks are counted (further indexes
  *   are ignored); the server accepts METRICS_MAX_CONN connections at a
@@ -64,6 +65,15 @@ void metrics_action(enum am_action a, bool dry_run);
 
 /* metrics_dns - one answered or timed-out query and its latency. */
 void metrics_dns(enum dns_type t, enum dns_status s, double ms);
+
+/* metrics_dns_down - DNS as a whole went down (true) or came back. */
+void metrics_dns_down(bool down);
+
+/*
+ * metrics_dns_budget - a set reached its DNS query budget: the
+ * session's (conn) or one message's.
+ */
+void metrics_dns_budget(bool conn);
 
 /* metrics_internal_error - a session was tempfailed with 451 4.3.0. */
 void metrics_internal_error(void);
