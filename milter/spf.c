@@ -33,6 +33,7 @@ enum res {
 /* Mechanism outcomes besides the results above. */
 #define MATCH 100
 #define NOMATCH 101
+#define TOOLONG 102 /* target(): the expansion is over SPF_MACRO_MAX */
 
 struct spf_check {
 	struct dns_set *dns;	       /* borrowed */
@@ -306,7 +307,9 @@ expand(struct ev *ev, const char *spec, const char *domain, unsigned int flags,
 /*
  * The target name of a term: its domain-spec expanded (or <domain>),
  * trailing dot dropped, cut to 253 octets. Returns 0 (out may be an
- * invalid name: test with name_ok), RES_PENDING or RES_PERMERROR.
+ * invalid name: test with name_ok), RES_PENDING, RES_PERMERROR, or
+ * TOOLONG when the expansion would pass SPF_MACRO_MAX octets (out is
+ * then ""): the caller's term is a permerror, never "no match".
  */
 static int
 target(struct ev *ev, const char *spec, const char *domain, char *out,
@@ -322,7 +325,7 @@ target(struct ev *ev, const char *spec, const char *domain, char *out,
 	rc = expand(ev, spec, domain, 0, buf, sizeof buf);
 	if (rc == RES_NONE) {
 		out[0] = '\0'; /* too long to expand: not a usable name */
-		return 0;
+		return TOOLONG;
 	}
 	if (rc != 0)
 		return rc;
@@ -343,6 +346,19 @@ count_lookup(struct ev *ev, const char *term)
 		return RES_PERMERROR;
 	}
 	return 0;
+}
+
+/*
+ * A term whose domain-spec expands past SPF_MACRO_MAX octets: permerror
+ * (a processing limit, as s. 4.6.4), not a term that matches nothing,
+ * which would let a "-exists:%{l}..." term be skipped by a long local
+ * part.
+ */
+static int
+too_long(struct ev *ev, const char *term)
+{
+	setwhy3(ev, "macro expansion over 8192 octets at ", term, "");
+	return RES_PERMERROR;
 }
 
 static int
@@ -636,7 +652,7 @@ eval_mech(struct ev *ev, const struct spf_mech *m, const char *domain,
 	if ((rc = count_lookup(ev, m->text)) != 0)
 		return rc;
 	if ((rc = target(ev, m->domain, domain, name, sizeof name)) != 0)
-		return rc;
+		return rc == TOOLONG ? too_long(ev, m->text) : rc;
 	switch (m->type) {
 	case SPF_MECH_INCLUDE:
 		return mech_include(ev, name, depth);
@@ -794,6 +810,8 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 		if ((rc = count_lookup(ev, "redirect")) != 0)
 			goto out;
 		rc = target(ev, r->redirect, domain, name, sizeof name);
+		if (rc == TOOLONG)
+			rc = too_long(ev, "redirect");
 		if (rc != 0)
 			goto out;
 		if (!name_ok(name)) {

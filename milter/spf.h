@@ -28,8 +28,10 @@
  *   and redirect terms across the whole check (then permerror); at most
  *   SPF_MAX_VOID lookups that return NXDOMAIN or no data (then
  *   permerror); an MX answer with more than SPF_MAX_MX names is
- *   permerror; only the first SPF_MAX_PTR PTR names are validated; an
- *   explanation is cut at SPF_EXP_MAX octets.
+ *   permerror; only the first SPF_MAX_PTR PTR names are validated; a
+ *   term's domain-spec whose expansion passes SPF_MACRO_MAX octets
+ *   (spf_macro.h) is permerror (an exp= one gives the default
+ *   explanation); an explanation is cut at SPF_EXP_MAX octets.
  * Ownership: a check copies every input string; free it with
  *   spf_check_free() (NULL ok). It borrows the dns_set, which must
  *   outlive it. spf_outcome() points into the check.

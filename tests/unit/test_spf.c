@@ -490,6 +490,108 @@ test_softfail_action(void **state)
 	}
 }
 
+/*
+ * A local query set (dns_set_new_local): a table of TXT and A answers,
+ * everything else NXDOMAIN. No dnsd needed.
+ */
+struct local_rr {
+	const char *name;
+	enum dns_type type;
+	const char *data; /* TXT text or dotted quad */
+};
+
+static void
+local_answer(void *arg, const char *name, enum dns_type type,
+	     struct dns_answer *a)
+{
+	const struct local_rr *t = arg;
+
+	a->status = DNS_NXDOMAIN;
+	for (; t->name != NULL; t++) {
+		if (strcmp(t->name, name) != 0 || t->type != type)
+			continue;
+		a->rr = calloc(1, sizeof *a->rr);
+		assert_non_null(a->rr);
+		if (type == DNS_T_TXT) {
+			a->rr[0].txt = strdup(t->data);
+			assert_non_null(a->rr[0].txt);
+			a->rr[0].txtlen = strlen(t->data);
+		} else {
+			inet_pton(AF_INET, t->data, &a->rr[0].a);
+		}
+		a->n = 1;
+		a->status = DNS_DATA;
+		return;
+	}
+}
+
+/* 200 times %{l} with a 64-octet local part: 12800 octets, over 8192. */
+#define BOMB                                                                 \
+	"%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}"  \
+	"%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}"
+#define BOMB200 BOMB BOMB BOMB BOMB BOMB BOMB "%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}"
+#define L64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
+/*
+ * A domain-spec that expands past SPF_MACRO_MAX is permerror. It used to
+ * make the term match nothing, so "-exists:<bomb> +all" passed any
+ * sender with a long enough local part (fail open).
+ */
+static void
+test_macro_cap(void **state)
+{
+	static const struct local_rr zone[] = {
+	    {"neg.test", DNS_T_TXT, "v=spf1 -exists:" BOMB200 ".bl.test +all"},
+	    {"a.test", DNS_T_TXT, "v=spf1 a:" BOMB200 ".test -all"},
+	    {"redir.test", DNS_T_TXT, "v=spf1 redirect=" BOMB200 ".test"},
+	    {"short.test", DNS_T_TXT, "v=spf1 -exists:%{l}.bl.test +all"},
+	    {"exp.test", DNS_T_TXT, "v=spf1 -all exp=" BOMB200 ".test"},
+	    {NULL, 0, NULL},
+	};
+	static const struct {
+		const char *from;
+		enum am_result want;
+		const char *why;
+	} lc[] = {
+	    {L64 "@neg.test", AM_R_PERMERROR, "macro expansion over 8192"},
+	    {"u@neg.test", AM_R_PASS, NULL}, /* 200 octets: fine */
+	    {L64 "@a.test", AM_R_PERMERROR, "macro expansion over 8192"},
+	    {L64 "@redir.test", AM_R_PERMERROR, "at redirect"},
+	    {L64 "@short.test", AM_R_PASS, NULL},
+	    {L64 "@exp.test", AM_R_FAIL, NULL}, /* default explanation */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++) {
+		struct spf_request rq = {0};
+		struct dns_set *set = dns_set_new_local("t", local_answer,
+							(void *)zone);
+		struct spf_check *c;
+		const struct spf_outcome *o;
+
+		assert_non_null(set);
+		set_addr(&rq, "192.0.2.1");
+		rq.sender = lc[i].from;
+		rq.helo = "h.test";
+		c = spf_check_new(set, &rq);
+		assert_non_null(c);
+		/* every answer is in at once: one evaluation finishes */
+		assert_int_equal(spf_eval(c, NULL), SPF_DONE);
+		o = spf_outcome(c);
+		if (o->result != lc[i].want)
+			fail_msg("%s: got %s (%s), want %s", lc[i].from,
+				 am_result_str(o->result), o->why,
+				 am_result_str(lc[i].want));
+		if (lc[i].why != NULL && strstr(o->why, lc[i].why) == NULL)
+			fail_msg("%s: reason \"%s\" lacks \"%s\"", lc[i].from,
+				 o->why, lc[i].why);
+		if (lc[i].want == AM_R_FAIL)
+			assert_true(o->exp_default);
+		spf_check_free(c);
+		dns_set_free(set);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -539,6 +641,7 @@ main(void)
 	    cmocka_unit_test(test_nonblocking),
 	    cmocka_unit_test(test_ops),
 	    cmocka_unit_test(test_softfail_action),
+	    cmocka_unit_test(test_macro_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
