@@ -117,9 +117,14 @@ run_msg(struct run *r, const char *text, unsigned int timeout_s)
 		name[colon - p] = '\0';
 		value = strndup(colon + 1, (size_t)(e - colon - 1));
 		assert_non_null(value);
-		assert_int_equal(dkimv_ops.on_header(&r->conn, &r->msg,
-						     &r->msg.slot[0], name,
-						     value), 0);
+		/* as engine.c: at most SESSION_MAX_HEADERS, counted */
+		if (r->msg.nheaders < SESSION_MAX_HEADERS) {
+			r->msg.nheaders++;
+			assert_int_equal(
+			    dkimv_ops.on_header(&r->conn, &r->msg,
+						&r->msg.slot[0], name, value),
+			    0);
+		}
 		free(value);
 		p = e + 1;
 	}
@@ -227,6 +232,64 @@ test_vectors(void **state)
 		if (vc->nwant == 0)
 			assert_int_equal(r.out.result, AM_R_NONE);
 		run_free(&r);
+		free(text);
+	}
+}
+
+/*
+ * A signed header appended below SESSION_MAX_HEADERS junk headers never
+ * reaches the library, which then verifies the old instance: that must
+ * not pass (it did: fail open). A message that reaches the cap has no
+ * pass even when nothing was appended (it cannot be told apart).
+ */
+static void
+test_header_cap(void **state)
+{
+	/* the vector has 7 headers */
+	static const struct {
+		int junk;
+		bool append; /* the forged Subject after the junk */
+		enum am_result want;
+	} hc[] = {
+	    {10, true, AM_R_FAIL},
+	    {SESSION_MAX_HEADERS, true, AM_R_POLICY}, /* passed before */
+	    {SESSION_MAX_HEADERS - 8, true, AM_R_FAIL}, /* 1000th: seen */
+	    {SESSION_MAX_HEADERS - 8, false, AM_R_PASS}, /* 999 */
+	    {SESSION_MAX_HEADERS - 7, false, AM_R_POLICY}, /* the cap */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof hc / sizeof hc[0]; i++) {
+		char *text = slurp("rfc6376-appendix-a.eml");
+		char *end = strstr(text, "\n\n");
+		size_t hl = (size_t)(end - text) + 1;
+		size_t sz = strlen(text) + 32 * (size_t)hc[i].junk + 64;
+		char *msg = malloc(sz);
+		size_t o;
+		struct run r;
+		const struct dkimv_result *res;
+
+		assert_non_null(end);
+		assert_non_null(msg);
+		memcpy(msg, text, hl);
+		o = hl;
+		for (int j = 0; j < hc[i].junk; j++)
+			o += (size_t)snprintf(msg + o, sz - o, "X-J%d: x\n", j);
+		if (hc[i].append)
+			o += (size_t)snprintf(msg + o, sz - o,
+					      "Subject: pay account 666\n");
+		snprintf(msg + o, sz - o, "%s", end + 1);
+		run_msg(&r, msg, 1);
+		print_message("header cap %d junk%s\n", hc[i].junk,
+			      hc[i].append ? " and a Subject" : "");
+		assert_int_equal(dkimv_result_count(&r.msg.slot[0]), 1);
+		res = dkimv_result_get(&r.msg.slot[0], 0);
+		assert_int_equal(res->result, hc[i].want);
+		assert_int_equal(r.msg.auth.dkim[0].result, hc[i].want);
+		if (hc[i].want == AM_R_POLICY)
+			assert_non_null(strstr(res->why, "not all verified"));
+		run_free(&r);
+		free(msg);
 		free(text);
 	}
 }
@@ -412,6 +475,7 @@ main(void)
 		cmocka_unit_test(test_keyname),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_idempotent),
+		cmocka_unit_test(test_header_cap),
 		cmocka_unit_test(test_report),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
