@@ -50,6 +50,7 @@ struct spf_check {
 	char timestamp[24];	       /* t */
 	bool valid;		       /* the identity passed s. 4.3 */
 	bool done;		       /* out is final */
+	unsigned int prefetched;       /* queries prefetch added to dns */
 	struct spf_outcome out;
 };
 
@@ -374,6 +375,27 @@ count_void(struct ev *ev, const char *name)
 static int select_record(const struct dns_answer *a, const struct dns_rr **rec);
 
 /*
+ * Submit a query ahead of evaluation, within SPF_MAX_PREFETCH new
+ * queries per check (answers that come out of order can make prefetch
+ * walk far past where evaluation stops: tens of mx terms whose include
+ * is still pending). Returns NULL, sending nothing, once over it.
+ */
+static struct dns_query *
+pf_submit(struct ev *ev, const char *name, enum dns_type type)
+{
+	struct spf_check *c = ev->c;
+	size_t n0 = dns_set_count(c->dns);
+	struct dns_query *q;
+
+	if (c->prefetched >= SPF_MAX_PREFETCH)
+		return NULL;
+	q = dns_submit(c->dns, name, type);
+	if (dns_set_count(c->dns) > n0)
+		c->prefetched++;
+	return q;
+}
+
+/*
  * Submit the address lookups of the names in an MX answer (none if it
  * has more than SPF_MAX_MX: permerror) or a PTR answer (the first
  * SPF_MAX_PTR).
@@ -391,8 +413,7 @@ prefetch_names(struct ev *ev, const struct dns_answer *a, bool ptr)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (name_ok(a->rr[i].name))
-			(void)dns_submit(ev->c->dns, a->rr[i].name,
-					 addr_type(ev->c));
+			(void)pf_submit(ev, a->rr[i].name, addr_type(ev->c));
 }
 
 static void prefetch(struct ev *ev, const struct spf_record *r,
@@ -407,11 +428,14 @@ static void
 prefetch_target(struct ev *ev, const char *name, unsigned int *budget,
 		unsigned int depth)
 {
-	struct dns_query *q = dns_submit(ev->c->dns, name, DNS_T_TXT);
-	const struct dns_answer *a = dns_answer(q);
+	struct dns_query *q = pf_submit(ev, name, DNS_T_TXT);
+	const struct dns_answer *a;
 	const struct dns_rr *rec;
 	struct spf_record *r = NULL;
 
+	if (q == NULL)
+		return;
+	a = dns_answer(q);
 	if (depth >= MAX_DEPTH || a->status != DNS_DATA ||
 	    select_record(a, &rec) != 0)
 		return;
@@ -457,8 +481,8 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 					     : (const void *)&c->v6,
 			c->family == AF_INET ? "in-addr.arpa" : "ip6.arpa", rev,
 			sizeof rev) == 0) {
-			q = dns_submit(c->dns, rev, DNS_T_PTR);
-			prefetch_names(ev, dns_answer(q), true);
+			if ((q = pf_submit(ev, rev, DNS_T_PTR)) != NULL)
+				prefetch_names(ev, dns_answer(q), true);
 		}
 		if (usesp || m->type == SPF_MECH_PTR)
 			continue;
@@ -470,14 +494,14 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 			prefetch_target(ev, name, budget, depth);
 			break;
 		case SPF_MECH_A:
-			(void)dns_submit(c->dns, name, addr_type(c));
+			(void)pf_submit(ev, name, addr_type(c));
 			break;
 		case SPF_MECH_EXISTS:
-			(void)dns_submit(c->dns, name, DNS_T_A);
+			(void)pf_submit(ev, name, DNS_T_A);
 			break;
 		case SPF_MECH_MX:
-			q = dns_submit(c->dns, name, DNS_T_MX);
-			prefetch_names(ev, dns_answer(q), false);
+			if ((q = pf_submit(ev, name, DNS_T_MX)) != NULL)
+				prefetch_names(ev, dns_answer(q), false);
 			break;
 		default:
 			break;

@@ -592,6 +592,107 @@ test_macro_cap(void **state)
 	}
 }
 
+/*
+ * Slow includes, fast everything else: q.test is "include:a1.q.test
+ * mx:x1.q.test ... mx:x9.q.test -all", each a<k> is "include:a<k+1>"
+ * and 9-k mx terms, every mx name has 10 MX hosts of its own. An
+ * include's record comes on its 10th ask, everything else at once.
+ */
+struct slow_world {
+	unsigned int asks[16]; /* per include a<k> */
+};
+
+static void
+slow_answer(void *arg, const char *name, enum dns_type type,
+	    struct dns_answer *a)
+{
+	struct slow_world *sw = arg;
+	char txt[512];
+	size_t o = 0;
+	unsigned int k, n;
+
+	if (type == DNS_T_TXT && (strcmp(name, "q.test") == 0 ||
+				  sscanf(name, "a%u.q.test", &k) == 1)) {
+		if (strcmp(name, "q.test") == 0)
+			k = 0;
+		else if (k >= 16 || ++sw->asks[k] < 10)
+			return; /* pending */
+		o = (size_t)snprintf(txt, sizeof txt,
+				     "v=spf1 include:a%u.q.test", k + 1);
+		for (n = 1; k < 10 && n < 10 - k; n++)
+			o += (size_t)snprintf(txt + o, sizeof txt - o,
+					      " mx:x%u-%u.q.test", k, n);
+		snprintf(txt + o, sizeof txt - o, " ?all");
+		a->rr = calloc(1, sizeof *a->rr);
+		assert_non_null(a->rr);
+		a->rr[0].txt = strdup(txt);
+		assert_non_null(a->rr[0].txt);
+		a->rr[0].txtlen = strlen(txt);
+		a->n = 1;
+		a->status = DNS_DATA;
+	} else if (type == DNS_T_MX && name[0] == 'x') {
+		a->rr = calloc(10, sizeof *a->rr);
+		assert_non_null(a->rr);
+		for (n = 0; n < 10; n++) {
+			snprintf(txt, sizeof txt, "h%u.%s", n, name);
+			a->rr[n].name = strdup(txt);
+			assert_non_null(a->rr[n].name);
+		}
+		a->n = 10;
+		a->status = DNS_DATA;
+	} else if (type == DNS_T_A && name[0] == 'h') {
+		a->rr = calloc(1, sizeof *a->rr);
+		assert_non_null(a->rr);
+		inet_pton(AF_INET, "198.51.100.2", &a->rr[0].a);
+		a->n = 1;
+		a->status = DNS_DATA;
+	} else {
+		a->status = DNS_NXDOMAIN;
+	}
+}
+
+/*
+ * Prefetching walks past a pending include into later terms; with fast
+ * answers it sent some 500 queries for a check that evaluates 11 terms.
+ * At most SPF_MAX_QUERIES now, with the same result.
+ */
+static void
+test_prefetch_cap(void **state)
+{
+	struct slow_world sw;
+	struct spf_request rq = {0};
+	struct dns_set *set;
+	struct spf_check *c;
+	struct dns_query *q;
+	const struct spf_outcome *o;
+	int rc;
+
+	(void)state;
+	memset(&sw, 0, sizeof sw);
+	set = dns_set_new_local("t", slow_answer, &sw);
+	assert_non_null(set);
+	set_addr(&rq, "192.0.2.1");
+	rq.sender = "u@q.test";
+	rq.helo = "h.test";
+	c = spf_check_new(set, &rq);
+	assert_non_null(c);
+	while ((rc = spf_eval(c, &q)) == SPF_PENDING) {
+		assert_non_null(q);
+		/* time passes: the include is asked for until it comes */
+		while (dns_answer(q)->status == DNS_PENDING)
+			;
+	}
+	assert_int_equal(rc, SPF_DONE);
+	o = spf_outcome(c);
+	assert_int_equal(o->result, AM_R_PERMERROR);
+	assert_non_null(strstr(o->why, "more than 10 DNS lookups"));
+	print_message("queries: %zu\n", dns_set_count(set));
+	assert_true(dns_set_count(set) <= SPF_MAX_QUERIES);
+	assert_true(dns_set_count(set) <= 11 + SPF_MAX_PREFETCH);
+	spf_check_free(c);
+	dns_set_free(set);
+}
+
 static int
 setup(void **state)
 {
@@ -642,6 +743,7 @@ main(void)
 	    cmocka_unit_test(test_ops),
 	    cmocka_unit_test(test_softfail_action),
 	    cmocka_unit_test(test_macro_cap),
+	    cmocka_unit_test(test_prefetch_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
