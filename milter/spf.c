@@ -539,7 +539,17 @@ match_addrs(struct ev *ev, const char *name, unsigned int c4, unsigned int c6,
 	}
 	if (a->status != DNS_DATA)
 		return NOMATCH;
-	return answer_has_client(ev->c, a, c4, c6) ? MATCH : NOMATCH;
+	if (answer_has_client(ev->c, a, c4, c6))
+		return MATCH;
+	if (a->truncated) {
+		/*
+		 * Over DNS_MAX_RR addresses: the client may be among the
+		 * ones not kept, so "no match" would skip a -a term.
+		 */
+		setwhy3(ev, "more than 64 addresses for ", name, "");
+		return RES_PERMERROR;
+	}
+	return NOMATCH;
 }
 
 static int

@@ -28,7 +28,9 @@
  *   and redirect terms across the whole check (then permerror); at most
  *   SPF_MAX_VOID lookups that return NXDOMAIN or no data (then
  *   permerror); an MX answer with more than SPF_MAX_MX names is
- *   permerror; only the first SPF_MAX_PTR PTR names are validated; a
+ *   permerror; an A/AAAA answer of an a or mx term cut at DNS_MAX_RR
+ *   records (dns.h) that does not hold the client is permerror; only
+ *   the first SPF_MAX_PTR PTR names are validated; a
  *   term's domain-spec whose expansion passes SPF_MACRO_MAX octets
  *   (spf_macro.h) is permerror (an exp= one gives the default
  *   explanation); an explanation is cut at SPF_EXP_MAX octets. Lookups

@@ -507,6 +507,17 @@ local_answer(void *arg, const char *name, enum dns_type type,
 	const struct local_rr *t = arg;
 
 	a->status = DNS_NXDOMAIN;
+	if (strcmp(name, "big.test") == 0 && type == DNS_T_A) {
+		/* 64 addresses kept of more (dns.c's cap), none the client */
+		a->rr = calloc(DNS_MAX_RR, sizeof *a->rr);
+		assert_non_null(a->rr);
+		for (size_t i = 0; i < DNS_MAX_RR; i++)
+			a->rr[i].a.s_addr = htonl(0xc6336400u + (uint32_t)i);
+		a->n = DNS_MAX_RR;
+		a->truncated = true;
+		a->status = DNS_DATA;
+		return;
+	}
 	for (; t->name != NULL; t++) {
 		if (strcmp(t->name, name) != 0 || t->type != type)
 			continue;
@@ -535,7 +546,9 @@ local_answer(void *arg, const char *name, enum dns_type type,
 /*
  * A domain-spec that expands past SPF_MACRO_MAX is permerror. It used to
  * make the term match nothing, so "-exists:<bomb> +all" passed any
- * sender with a long enough local part (fail open).
+ * sender with a long enough local part (fail open). So is an address
+ * answer cut at DNS_MAX_RR records without the client: "-a:big +all"
+ * passed a client among the addresses not kept.
  */
 static void
 test_macro_cap(void **state)
@@ -546,6 +559,8 @@ test_macro_cap(void **state)
 	    {"redir.test", DNS_T_TXT, "v=spf1 redirect=" BOMB200 ".test"},
 	    {"short.test", DNS_T_TXT, "v=spf1 -exists:%{l}.bl.test +all"},
 	    {"exp.test", DNS_T_TXT, "v=spf1 -all exp=" BOMB200 ".test"},
+	    {"trunc.test", DNS_T_TXT, "v=spf1 -a:big.test +all"},
+	    {"trunc2.test", DNS_T_TXT, "v=spf1 a:big.test/24 -all"},
 	    {NULL, 0, NULL},
 	};
 	static const struct {
@@ -559,6 +574,9 @@ test_macro_cap(void **state)
 	    {L64 "@redir.test", AM_R_PERMERROR, "at redirect"},
 	    {L64 "@short.test", AM_R_PASS, NULL},
 	    {L64 "@exp.test", AM_R_FAIL, NULL}, /* default explanation */
+	    /* the client may be among the addresses not kept: not a skip */
+	    {"u@trunc.test", AM_R_PERMERROR, "more than 64 addresses"},
+	    {"u@trunc2.test", AM_R_PERMERROR, "more than 64 addresses"},
 	};
 
 	(void)state;
