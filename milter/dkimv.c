@@ -764,25 +764,25 @@ collect_seen(struct dkimv_msg *st)
 }
 
 /*
- * The engine hands over at most SESSION_MAX_HEADERS headers. Past the
- * cap the library verified a header block the recipient does not see:
- * a copy of a signed header appended after the cap ("Subject:" below
- * 1000 junk headers) is the instance h= selects (RFC 6376 5.4.2), yet
- * it never reached dkim_header(), so the old one was verified. No
- * signature of such a message may pass: policy. A message of exactly
- * SESSION_MAX_HEADERS headers, which cannot be told apart, is treated
- * the same.
+ * The engine hands over at most SESSION_MAX_HEADERS headers, and
+ * on_header gives libopendkim at most DKIMV_MAX_SIGHDRS DKIM-Signature
+ * headers. Past either cap the library verified a header block the
+ * recipient does not see: a copy of a signed header appended after the
+ * cap ("Subject:" below 1000 junk headers) is the instance h= selects
+ * (RFC 6376 5.4.2), yet it never reached dkim_header(), so the old one
+ * was verified. No signature of such a message may pass: policy. A
+ * message of exactly SESSION_MAX_HEADERS headers, which cannot be told
+ * apart, is treated the same. what names the cap for the reason.
  */
 static void
-refuse_capped(struct dkimv_msg *st)
+refuse_capped(struct dkimv_msg *st, const char *what)
 {
 	for (size_t i = 0; i < st->nres; i++) {
 		if (st->res[i].result != AM_R_PASS)
 			continue;
 		st->res[i].result = AM_R_POLICY;
 		snprintf(st->res[i].why, sizeof st->res[i].why,
-			 "%d headers or more: not all verified",
-			 SESSION_MAX_HEADERS);
+			 "too many %s: not all verified", what);
 	}
 }
 
@@ -858,7 +858,9 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 						   st->nosig))
 		collect_seen(st);
 	if (m != NULL && m->nheaders >= SESSION_MAX_HEADERS)
-		refuse_capped(st);
+		refuse_capped(st, "headers");
+	else if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
+		refuse_capped(st, "signature headers");
 	if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
 		st->nignored += st->nsighdrs - DKIMV_MAX_SIGHDRS;
 done:

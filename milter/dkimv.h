@@ -35,10 +35,12 @@
  * Caps: at most min(DKIMMaxSignatures, SESSION_MAX_SIGS) signatures are
  *   verified; at most DKIMV_MAX_SIGHDRS DKIM-Signature headers are handed
  *   to libopendkim at all (the ones below are dropped, which bounds the
- *   body hashing a hostile message can ask for); a message that reached
- *   SESSION_MAX_HEADERS headers (the engine passes no more) has no
- *   passing signature: a pass becomes policy, since the headers past
- *   the cap, which h= may select, were never verified; a key record is
+ *   body hashing a hostile message can ask for); a message with more,
+ *   or that reached SESSION_MAX_HEADERS headers (the engine passes no
+ *   more), has no passing signature: a pass becomes policy, since the
+ *   headers past the cap, which h= may select, were never verified
+ *   ("too many headers" or "too many signature headers: not all
+ *   verified"); a key record is
  *   at most 1024 octets (libopendkim's buffer); the d=/s= scan reads at
  *   most the header value and copies at most 253 octets of key name.
  * Ownership: the per-message state lives in the check's msg slot and is

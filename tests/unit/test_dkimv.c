@@ -287,7 +287,61 @@ test_header_cap(void **state)
 		assert_int_equal(res->result, hc[i].want);
 		assert_int_equal(r.msg.auth.dkim[0].result, hc[i].want);
 		if (hc[i].want == AM_R_POLICY)
-			assert_non_null(strstr(res->why, "not all verified"));
+			assert_non_null(
+			    strstr(res->why, "too many headers: not all"));
+		run_free(&r);
+		free(msg);
+		free(text);
+	}
+}
+
+/*
+ * More than DKIMV_MAX_SIGHDRS DKIM-Signature headers: the ones past it
+ * never reach the library, so nothing passes (DKIMMaxSignatures of them
+ * are still verified and reported).
+ */
+static void
+test_sighdr_cap(void **state)
+{
+	static const struct {
+		int copies;
+		enum am_result want;
+	} sc[] = {
+	    {DKIMV_MAX_SIGHDRS, AM_R_PASS},
+	    {DKIMV_MAX_SIGHDRS + 1, AM_R_POLICY},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
+		char *text = slurp("rfc6376-appendix-a.eml");
+		char *rest = strstr(text, "\nReceived:");
+		size_t sl = (size_t)(rest - text) + 1;
+		size_t sz = strlen(text) + sl * (size_t)sc[i].copies;
+		char *msg = malloc(sz);
+		size_t o = 0;
+		struct run r;
+
+		/* the vector starts with its DKIM-Signature, then Received: */
+		assert_non_null(rest);
+		assert_non_null(msg);
+		for (int j = 0; j < sc[i].copies; j++) {
+			memcpy(msg + o, text, sl);
+			o += sl;
+		}
+		snprintf(msg + o, sz - o, "%s", rest + 1);
+		run_msg(&r, msg, 1);
+		print_message("%d signature headers\n", sc[i].copies);
+		assert_int_equal(dkimv_result_count(&r.msg.slot[0]), 5);
+		for (size_t j = 0; j < 5; j++) {
+			const struct dkimv_result *res =
+			    dkimv_result_get(&r.msg.slot[0], j);
+
+			assert_int_equal(res->result, sc[i].want);
+			if (sc[i].want == AM_R_POLICY)
+				assert_non_null(strstr(
+				    res->why, "too many signature headers"));
+		}
+		assert_int_equal(r.out.result, sc[i].want);
 		run_free(&r);
 		free(msg);
 		free(text);
@@ -476,6 +530,7 @@ main(void)
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_header_cap),
+		cmocka_unit_test(test_sighdr_cap),
 		cmocka_unit_test(test_report),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
