@@ -22,7 +22,8 @@
  *  - a signature passes only if the world has a TXT record at its key
  *    name s._domainkey.d (an absent, failed or timed-out key never
  *    passes), and only with one record there; never when the message
- *    reached SESSION_MAX_HEADERS headers (the rest were not verified);
+ *    reached SESSION_MAX_HEADERS headers or had more than
+ *    DKIMV_MAX_SIGHDRS DKIM-Signature headers (the rest were not seen);
  *  - at most 2 * maxsigs distinct key queries (header-time prefetch of
  *    the first maxsigs, and the key callback's own);
  *  - the Authentication-Results value passes fuzz_header_ok().
@@ -70,6 +71,8 @@ heap_in_use(void)
 }
 
 /* One header: name and value as libmilter passes them. */
+static unsigned int nsighdrs; /* DKIM-Signature headers fed */
+
 static int
 feed_header(struct conn *c, struct msg *m, const char *h, size_t len,
 	    size_t *octets)
@@ -96,6 +99,8 @@ feed_header(struct conn *c, struct msg *m, const char *h, size_t len,
 		memmove(value, value + k, strlen(value + k) + 1);
 	}
 	*octets += strlen(name) + strlen(value);
+	if (strcasecmp(name, "DKIM-Signature") == 0)
+		nsighdrs++;
 	rc = dkimv_ops.on_header(c, m, &m->slot[0], name, value);
 	free(name);
 	free(value);
@@ -164,6 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cn.dns == NULL)
 		abort();
 	heap0 = heap_in_use();
+	nsighdrs = 0;
 
 	/* headers: up to an empty line, or a line that is no header */
 	p = msg;
@@ -257,8 +263,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_text(r->why);
 		if (r->result != AM_R_PASS)
 			continue;
-		if (m.nheaders >= SESSION_MAX_HEADERS)
-			abort(); /* headers past the cap were not verified */
+		if (m.nheaders >= SESSION_MAX_HEADERS ||
+		    nsighdrs > DKIMV_MAX_SIGHDRS)
+			abort(); /* headers past a cap were not verified */
 		/* a pass needs the key record in the world, and only one */
 		snprintf(key, sizeof key, "%s._domainkey.%s", r->selector,
 			 r->domain);
