@@ -67,8 +67,10 @@ enum fw_kind {
 };
 
 struct fw_line {
-	const char *owner; /* into the input */
+	const char *owner; /* into the input copy */
 	size_t olen;
+	char *oname;	   /* owned: owner as a query name (fw_owner) */
+	size_t onl;	   /* its length */
 	enum fw_kind kind;
 	int qtype;	   /* status lines: the type, or 0 for all */
 	const char *data;  /* the rest of the line */
@@ -120,6 +122,21 @@ fw_type(const char *s, size_t n)
 		if (strlen(m[i].s) == n && strncasecmp(s, m[i].s, n) == 0)
 			return m[i].t;
 	return -1;
+}
+
+static inline size_t fw_owner(const char *o, size_t olen, char *out,
+			      size_t outlen);
+
+/* The owner of l as a query name, once (the lookups compare it). */
+static inline void
+fw_decode(struct fw_line *l)
+{
+	char o[1024];
+
+	l->onl = fw_owner(l->owner, l->olen, o, sizeof o);
+	if ((l->oname = malloc(l->onl + 1)) == NULL)
+		abort();
+	memcpy(l->oname, o, l->onl + 1);
 }
 
 static inline void
@@ -195,6 +212,7 @@ fuzz_world_parse(struct fuzz_world *w, const char *in, size_t len)
 			if (l->qtype < 0)
 				continue;
 		}
+		fw_decode(l);
 		w->nline++;
 	}
 }
@@ -243,28 +261,24 @@ fw_owner(const char *o, size_t olen, char *out, size_t outlen)
 	return k;
 }
 
-/* Does owner (olen octets) name name exactly? */
+/* Does line l's owner name name (nl octets) exactly? */
 static inline bool
-fw_owner_is(const char *owner, size_t olen, const char *name)
+fw_owner_is(const struct fw_line *l, const char *name, size_t nl)
 {
-	char o[1024];
-	size_t n = fw_owner(owner, olen, o, sizeof o);
-
-	return n == strlen(name) && memcmp(o, name, n) == 0;
+	return l->onl == nl && memcmp(l->oname, name, nl) == 0;
 }
 
-/* Is owner "*.suffix" and name below suffix? */
+/* Is l's owner "*.suffix" and name below suffix? */
 static inline bool
-fw_wild_matches(const char *owner, size_t olen, const char *name)
+fw_wild_matches(const struct fw_line *l, const char *name, size_t nl)
 {
-	char o[1024];
-	size_t nl = strlen(name), sl;
+	size_t sl;
 
-	if (olen < 3 || owner[0] != '*' || owner[1] != '.')
+	if (l->onl < 3 || l->oname[0] != '*' || l->oname[1] != '.')
 		return false;
-	sl = fw_owner(owner + 2, olen - 2, o, sizeof o);
+	sl = l->onl - 2;
 	return nl > sl + 1 && name[nl - sl - 1] == '.' &&
-	       memcmp(name + nl - sl, o, sl) == 0;
+	       memcmp(name + nl - sl, l->oname + 2, sl) == 0;
 }
 
 static inline char *
@@ -366,9 +380,9 @@ fw_delay(const struct fuzz_world *w, const char *name, enum dns_type type)
 	for (size_t i = 0; i < w->nline; i++) {
 		const struct fw_line *l = &w->line[i];
 
-		if (l->kind == FW_DELAY &&
-		    (fw_owner_is(l->owner, l->olen, name) ||
-		     fw_wild_matches(l->owner, l->olen, name)))
+		if (l->kind == FW_DELAY && (fw_owner_is(l, name, strlen(name)) ||
+					    fw_wild_matches(l, name,
+							    strlen(name))))
 			return (unsigned int)strtoul(l->data, NULL, 10) %
 			       (FW_MAX_DELAY + 1);
 	}
@@ -388,6 +402,7 @@ fuzz_world_answer(void *arg, const char *name, enum dns_type type,
 	struct fw_asked *q = NULL;
 	bool exact = false, exists = false;
 	enum dns_status st = DNS_PENDING;
+	size_t nl = strlen(name);
 
 	w->asks++;
 	if (strlen(name) > w->maxname)
@@ -409,15 +424,15 @@ fuzz_world_answer(void *arg, const char *name, enum dns_type type,
 
 	for (size_t i = 0; i < w->nline && !exact; i++)
 		if (w->line[i].kind != FW_KEY && w->line[i].kind != FW_DELAY &&
-		    fw_owner_is(w->line[i].owner, w->line[i].olen, name))
+		    fw_owner_is(&w->line[i], name, nl))
 			exact = true;
 	for (size_t i = 0; i < w->nline; i++) {
 		const struct fw_line *l = &w->line[i];
 
 		if (l->kind == FW_KEY || l->kind == FW_DELAY)
 			continue;
-		if (exact ? !fw_owner_is(l->owner, l->olen, name)
-			  : !fw_wild_matches(l->owner, l->olen, name))
+		if (exact ? !fw_owner_is(l, name, nl)
+			  : !fw_wild_matches(l, name, nl))
 			continue;
 		exists = true;
 		if (l->kind == FW_NXDOMAIN) {
@@ -473,6 +488,9 @@ static inline void
 fuzz_world_close(struct fuzz_world *w)
 {
 	fuzz_world_free(w);
+	for (size_t i = 0; i < w->nline; i++)
+		free(w->line[i].oname);
+	w->nline = 0;
 	free(w->buf);
 	w->buf = NULL;
 }
