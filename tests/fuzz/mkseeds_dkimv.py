@@ -18,7 +18,9 @@ With --check, each vector and variant is run through REPLAY (the
 replay build of the target, AM_FUZZ_STATS=1) and its dkim result
 compared: pass unmodified; permerror without a key, with two, with one
 over 1024 octets or with a NUL; temperror for SERVFAIL, timeout and
-bogus; policy past the header cap: the local query set gives what the
+bogus; policy past the header cap, for a key under DKIMMinimumKeyBits
+and for rsa-sha1; neutral for a d= that is no host name: the local
+query set gives what the
 loopback DNS server gives in test_dkimv.
 """
 import argparse
@@ -122,6 +124,16 @@ def main():
                  body)
         seeds.append(s)
         checks.append((v + " header cap", s, "policy"))
+        # key too small for DKIMMinimumKeyBits, rsa-sha1, a bad d=
+        s = seed(world, lf, minbits=2048)
+        seeds.append(s)
+        checks.append((v + " minbits 2048", s, "policy"))
+        s = seed(world, lf.replace(b"a=rsa-sha256", b"a=rsa-sha1", 1))
+        seeds.append(s)
+        checks.append((v + " rsa-sha1", s, "policy"))
+        s = seed(world, lf.replace(b"d=example.com", b"d=exa!mple.com", 1))
+        seeds.append(s)
+        checks.append((v + " bad d=", s, "neutral"))
     for s in seeds:
         name = hashlib.sha1(s).hexdigest()[:16]
         with open(os.path.join(args.out, name), "wb") as f:

@@ -213,7 +213,13 @@ def eval_max():
     return ("eval-max", lines, "192.0.2.3", "u@m.example", "h.example")
 
 
-BOMBS += [over_prefetch(), eval_max()]
+BOMBS += [over_prefetch(), eval_max(),
+          ("a-65-addresses", ["big.example TXT v=spf1 -a:big.example +all"] +
+           ["big.example A 198.51.100.%d" % i for i in range(65)],
+           "192.0.2.3", "u@big.example", "h.example"),
+          ("redirect-bomb", ["rb.example TXT v=spf1 redirect=" +
+                             "%{l}" * 200 + ".rb.example"],
+           "192.0.2.3", L64 + "@rb.example", "h.example")]
 
 
 def main():
