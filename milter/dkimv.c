@@ -798,6 +798,30 @@ collect_seen(struct dkimv_msg *st)
 	}
 }
 
+/*
+ * The engine hands over at most SESSION_MAX_HEADERS headers, and
+ * on_header gives libopendkim at most DKIMV_MAX_SIGHDRS DKIM-Signature
+ * headers. Past either cap the library verified a header block the
+ * recipient does not see: a copy of a signed header appended after the
+ * cap ("Subject:" below 1000 junk headers) is the instance h= selects
+ * (RFC 6376 5.4.2), yet it never reached dkim_header(), so the old one
+ * was verified. No signature of such a message may pass: policy
+ * (msg->headers_capped: a header was held back, so a message of exactly
+ * SESSION_MAX_HEADERS headers is verified as usual). what names the cap
+ * for the reason.
+ */
+static void
+refuse_capped(struct dkimv_msg *st, const char *what)
+{
+	for (size_t i = 0; i < st->nres; i++) {
+		if (st->res[i].result != AM_R_PASS)
+			continue;
+		st->res[i].result = AM_R_POLICY;
+		snprintf(st->res[i].why, sizeof st->res[i].why,
+			 "too many %s: not all verified", what);
+	}
+}
+
 static void
 outcome(struct dkimv_msg *st, struct check_outcome *out)
 {
@@ -869,6 +893,10 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	if (st->nres == 0 && st->nsighdrs > 0 &&
 	    (st->libfail != 0 || st->nosig || st->toolarge))
 		collect_seen(st);
+	if (m != NULL && m->headers_capped)
+		refuse_capped(st, "headers");
+	else if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
+		refuse_capped(st, "signature headers");
 	if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
 		st->nignored += st->nsighdrs - DKIMV_MAX_SIGHDRS;
 done:

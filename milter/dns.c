@@ -95,6 +95,8 @@ struct dns_set {
 	size_t msg_nq;		   /* owner: queries added in this message */
 	unsigned long ntimeouts;   /* dns_mu: queries timed out, ever */
 	enum dns_budget over;	   /* owner: the budget reached, if any */
+	dns_local_fn *local;	   /* answers without libunbound, or NULL */
+	void *local_arg;	   /* borrowed: local's argument */
 };
 
 /*
@@ -1484,6 +1486,29 @@ bad:
 	return NULL;
 }
 
+struct dns_set *
+dns_set_new_local(const char *tag, dns_local_fn *fn, void *arg)
+{
+	struct dns_set *set = dns_set_new(tag);
+
+	if (set != NULL) {
+		set->local = fn;
+		set->local_arg = arg;
+	}
+	return set;
+}
+
+/* Ask a local set's answer function for q's answer (owner thread). */
+static void
+local_answer(struct dns_set *set, struct dns_query *q)
+{
+	if (q->ans.status != DNS_PENDING)
+		return;
+	set->local(set->local_arg, q->name, q->type, &q->ans);
+	if (q->ans.status != DNS_PENDING)
+		log_answer(set->tag, q, &q->ans);
+}
+
 /*
  * Stop waiting for q (dns_mu held): its ticket is abandoned, and the
  * dispatcher drops the answer if one still comes. Nothing to wait for.
@@ -1601,6 +1626,10 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 			    dns_type_str(type));
 		return q;
 	}
+	if (set->local != NULL) {
+		local_answer(set, q);
+		return q;
+	}
 	if (dns_ctx == NULL || !dns_thread_running ||
 	    (t = calloc(1, sizeof *t)) == NULL) {
 		q->ans.status = DNS_SERVFAIL;
@@ -1642,7 +1671,9 @@ dns_answer(const struct dns_query *cq)
 	/* The object is never const; only the handle is. */
 	struct dns_query *q = (struct dns_query *)cq;
 
-	if (q->ans.status == DNS_PENDING) {
+	if (q->ans.status == DNS_PENDING && q->set->local != NULL) {
+		local_answer(q->set, q);
+	} else if (q->ans.status == DNS_PENDING) {
 		pthread_mutex_lock(&dns_mu);
 		query_sync(q);
 		pthread_mutex_unlock(&dns_mu);
@@ -1693,6 +1724,19 @@ dns_wait(struct dns_set *set, struct dns_query *q,
 
 	if (q == &set->overflow)
 		return 0;
+	if (set->local != NULL) {
+		/* one more chance for each answer, then it has timed out */
+		for (struct dns_query *p = q != NULL ? q : set->head;
+		     p != NULL; p = q != NULL ? NULL : p->next) {
+			local_answer(set, p);
+			if (p->ans.status == DNS_PENDING) {
+				p->ans.status = DNS_TIMEOUT;
+				log_answer(set->tag, p, &p->ans);
+				timedout = true;
+			}
+		}
+		return timedout ? AM_ETIMEOUT : 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&dns_mu);
 	set->waiting = true;

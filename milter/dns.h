@@ -20,6 +20,8 @@
  * same answers. Queries started in one milter callback can be read in a
  * later callback of the same session. Every answer and every timeout
  * is counted (type, outcome, latency) with metrics_dns(), lock-free.
+ * dns_set_new_local() makes a set whose answers come from a function
+ * instead (unit tests and fuzz targets: no network, no libunbound).
  *
  * Caps: names longer than 253 octets or with a label over 63 octets, or
  *   empty labels, complete at once with DNS_INVALID and send nothing
@@ -171,6 +173,28 @@ void dns_shutdown(void);
  * copied and prefixes the debug log lines of its queries. NULL on ENOMEM.
  */
 struct dns_set *dns_set_new(const char *tag);
+
+/*
+ * dns_local_fn - the answer function of a local set: fill *ans for the
+ * query (name normalised: lower case, no trailing dot) and set its
+ * status, or leave it DNS_PENDING to be asked again later. rr, their
+ * strings and canonname must be malloc'd: the set frees them. Nothing
+ * may be allocated while the status stays DNS_PENDING.
+ */
+typedef void dns_local_fn(void *arg, const char *name, enum dns_type type,
+			  struct dns_answer *ans);
+
+/*
+ * dns_set_new_local - a query set answered by fn (with arg, borrowed)
+ * instead of libunbound, for unit tests and fuzz targets; dns_init() is
+ * not needed. fn is called when a valid (name, type) is first submitted
+ * and again by dns_answer() while the answer is pending; dns_wait()
+ * asks once more and then turns what is still pending into DNS_TIMEOUT
+ * at once, whatever the deadline. Invalid names and the DNS_MAX_QUERIES
+ * cap behave as in any set. NULL on ENOMEM.
+ */
+struct dns_set *dns_set_new_local(const char *tag, dns_local_fn *fn,
+				  void *arg);
 
 /* dns_set_free - cancel pending queries and free everything. */
 void dns_set_free(struct dns_set *set);

@@ -33,6 +33,7 @@ enum res {
 /* Mechanism outcomes besides the results above. */
 #define MATCH 100
 #define NOMATCH 101
+#define TOOLONG 102 /* target(): the expansion is over SPF_MACRO_MAX */
 
 struct spf_check {
 	struct dns_set *dns;	       /* borrowed */
@@ -49,6 +50,7 @@ struct spf_check {
 	char timestamp[24];	       /* t */
 	bool valid;		       /* the identity passed s. 4.3 */
 	bool done;		       /* out is final */
+	unsigned int prefetched;       /* queries prefetch added to dns */
 	struct spf_outcome out;
 };
 
@@ -306,7 +308,9 @@ expand(struct ev *ev, const char *spec, const char *domain, unsigned int flags,
 /*
  * The target name of a term: its domain-spec expanded (or <domain>),
  * trailing dot dropped, cut to 253 octets. Returns 0 (out may be an
- * invalid name: test with name_ok), RES_PENDING or RES_PERMERROR.
+ * invalid name: test with name_ok), RES_PENDING, RES_PERMERROR, or
+ * TOOLONG when the expansion would pass SPF_MACRO_MAX octets (out is
+ * then ""): the caller's term is a permerror, never "no match".
  */
 static int
 target(struct ev *ev, const char *spec, const char *domain, char *out,
@@ -322,7 +326,7 @@ target(struct ev *ev, const char *spec, const char *domain, char *out,
 	rc = expand(ev, spec, domain, 0, buf, sizeof buf);
 	if (rc == RES_NONE) {
 		out[0] = '\0'; /* too long to expand: not a usable name */
-		return 0;
+		return TOOLONG;
 	}
 	if (rc != 0)
 		return rc;
@@ -345,6 +349,19 @@ count_lookup(struct ev *ev, const char *term)
 	return 0;
 }
 
+/*
+ * A term whose domain-spec expands past SPF_MACRO_MAX octets: permerror
+ * (a processing limit, as s. 4.6.4), not a term that matches nothing,
+ * which would let a "-exists:%{l}..." term be skipped by a long local
+ * part.
+ */
+static int
+too_long(struct ev *ev, const char *term)
+{
+	setwhy3(ev, "macro expansion over 8192 octets at ", term, "");
+	return RES_PERMERROR;
+}
+
 static int
 count_void(struct ev *ev, const char *name)
 {
@@ -356,6 +373,27 @@ count_void(struct ev *ev, const char *name)
 }
 
 static int select_record(const struct dns_answer *a, const struct dns_rr **rec);
+
+/*
+ * Submit a query ahead of evaluation, within SPF_MAX_PREFETCH new
+ * queries per check (answers that come out of order can make prefetch
+ * walk far past where evaluation stops: tens of mx terms whose include
+ * is still pending). Returns NULL, sending nothing, once over it.
+ */
+static struct dns_query *
+pf_submit(struct ev *ev, const char *name, enum dns_type type)
+{
+	struct spf_check *c = ev->c;
+	size_t n0 = dns_set_count(c->dns);
+	struct dns_query *q;
+
+	if (c->prefetched >= SPF_MAX_PREFETCH)
+		return NULL;
+	q = dns_submit(c->dns, name, type);
+	if (dns_set_count(c->dns) > n0)
+		c->prefetched++;
+	return q;
+}
 
 /*
  * Submit the address lookups of the names in an MX answer (none if it
@@ -375,8 +413,7 @@ prefetch_names(struct ev *ev, const struct dns_answer *a, bool ptr)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (name_ok(a->rr[i].name))
-			(void)dns_submit(ev->c->dns, a->rr[i].name,
-					 addr_type(ev->c));
+			(void)pf_submit(ev, a->rr[i].name, addr_type(ev->c));
 }
 
 static void prefetch(struct ev *ev, const struct spf_record *r,
@@ -391,11 +428,14 @@ static void
 prefetch_target(struct ev *ev, const char *name, unsigned int *budget,
 		unsigned int depth)
 {
-	struct dns_query *q = dns_submit(ev->c->dns, name, DNS_T_TXT);
-	const struct dns_answer *a = dns_answer(q);
+	struct dns_query *q = pf_submit(ev, name, DNS_T_TXT);
+	const struct dns_answer *a;
 	const struct dns_rr *rec;
 	struct spf_record *r = NULL;
 
+	if (q == NULL)
+		return;
+	a = dns_answer(q);
 	if (depth >= MAX_DEPTH || a->status != DNS_DATA ||
 	    select_record(a, &rec) != 0)
 		return;
@@ -441,8 +481,8 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 					     : (const void *)&c->v6,
 			c->family == AF_INET ? "in-addr.arpa" : "ip6.arpa", rev,
 			sizeof rev) == 0) {
-			q = dns_submit(c->dns, rev, DNS_T_PTR);
-			prefetch_names(ev, dns_answer(q), true);
+			if ((q = pf_submit(ev, rev, DNS_T_PTR)) != NULL)
+				prefetch_names(ev, dns_answer(q), true);
 		}
 		if (usesp || m->type == SPF_MECH_PTR)
 			continue;
@@ -454,14 +494,14 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 			prefetch_target(ev, name, budget, depth);
 			break;
 		case SPF_MECH_A:
-			(void)dns_submit(c->dns, name, addr_type(c));
+			(void)pf_submit(ev, name, addr_type(c));
 			break;
 		case SPF_MECH_EXISTS:
-			(void)dns_submit(c->dns, name, DNS_T_A);
+			(void)pf_submit(ev, name, DNS_T_A);
 			break;
 		case SPF_MECH_MX:
-			q = dns_submit(c->dns, name, DNS_T_MX);
-			prefetch_names(ev, dns_answer(q), false);
+			if ((q = pf_submit(ev, name, DNS_T_MX)) != NULL)
+				prefetch_names(ev, dns_answer(q), false);
 			break;
 		default:
 			break;
@@ -499,7 +539,17 @@ match_addrs(struct ev *ev, const char *name, unsigned int c4, unsigned int c6,
 	}
 	if (a->status != DNS_DATA)
 		return NOMATCH;
-	return answer_has_client(ev->c, a, c4, c6) ? MATCH : NOMATCH;
+	if (answer_has_client(ev->c, a, c4, c6))
+		return MATCH;
+	if (a->truncated) {
+		/*
+		 * Over DNS_MAX_RR addresses: the client may be among the
+		 * ones not kept, so "no match" would skip a -a term.
+		 */
+		setwhy3(ev, "more than 64 addresses for ", name, "");
+		return RES_PERMERROR;
+	}
+	return NOMATCH;
 }
 
 static int
@@ -636,7 +686,7 @@ eval_mech(struct ev *ev, const struct spf_mech *m, const char *domain,
 	if ((rc = count_lookup(ev, m->text)) != 0)
 		return rc;
 	if ((rc = target(ev, m->domain, domain, name, sizeof name)) != 0)
-		return rc;
+		return rc == TOOLONG ? too_long(ev, m->text) : rc;
 	switch (m->type) {
 	case SPF_MECH_INCLUDE:
 		return mech_include(ev, name, depth);
@@ -794,6 +844,8 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 		if ((rc = count_lookup(ev, "redirect")) != 0)
 			goto out;
 		rc = target(ev, r->redirect, domain, name, sizeof name);
+		if (rc == TOOLONG)
+			rc = too_long(ev, "redirect");
 		if (rc != 0)
 			goto out;
 		if (!name_ok(name)) {

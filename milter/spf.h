@@ -28,8 +28,17 @@
  *   and redirect terms across the whole check (then permerror); at most
  *   SPF_MAX_VOID lookups that return NXDOMAIN or no data (then
  *   permerror); an MX answer with more than SPF_MAX_MX names is
- *   permerror; only the first SPF_MAX_PTR PTR names are validated; an
- *   explanation is cut at SPF_EXP_MAX octets.
+ *   permerror; an A/AAAA answer of an a or mx term cut at DNS_MAX_RR
+ *   records (dns.h) that does not hold the client is permerror; only
+ *   the first SPF_MAX_PTR PTR names are validated; a
+ *   term's domain-spec whose expansion passes SPF_MACRO_MAX octets
+ *   (spf_macro.h) is permerror (an exp= one gives the default
+ *   explanation); an explanation is cut at SPF_EXP_MAX octets. Lookups
+ *   sent ahead (prefetch) are not counted against the lookup limit but
+ *   stop at SPF_MAX_PREFETCH new queries per check, so a check sends at
+ *   most SPF_MAX_QUERIES distinct queries, whatever order answers come
+ *   in (without that cap, slow includes and fast mx answers could make
+ *   prefetch send some 500 for a check that evaluates 11 terms).
  * Ownership: a check copies every input string; free it with
  *   spf_check_free() (NULL ok). It borrows the dns_set, which must
  *   outlive it. spf_outcome() points into the check.
@@ -55,6 +64,14 @@
 #define SPF_MAX_MX 10	   /* MX names per mx term */
 #define SPF_MAX_PTR 10	   /* PTR names validated per lookup */
 #define SPF_EXP_MAX 512	   /* octets of an explanation */
+#define SPF_MAX_PREFETCH 64 /* queries sent ahead of evaluation per check */
+/*
+ * Distinct queries one check can send: evaluation's own, at most 1 (the
+ * record) + 10 terms * 11 (mx: the MX and 10 address lookups) + 11 (the
+ * client's PTR and 10 address lookups, for ptr and %{p}) + 1 (exp=),
+ * plus what prefetch sent ahead.
+ */
+#define SPF_MAX_QUERIES (123 + SPF_MAX_PREFETCH)
 
 enum spf_status {
 	SPF_DONE = 0,	 /* the outcome is final */
