@@ -687,6 +687,17 @@ eval_mech(struct ev *ev, const struct spf_mech *m, const char *domain,
 		return rc;
 	if ((rc = target(ev, m->domain, domain, name, sizeof name)) != 0)
 		return rc == TOOLONG ? too_long(ev, m->text) : rc;
+	/*
+	 * A target that is no host name (an empty label, one over 63
+	 * octets, empty after the cut to 253 octets): RFC 7208 4.8 allows
+	 * "non-existent" (no match) or permerror; no match would skip a
+	 * -exists or -a term whose name a long local part breaks, so it is
+	 * permerror (fail closed; docs/SECURITY.md).
+	 */
+	if (!name_ok(name)) {
+		setwhy3(ev, "bad target name at ", m->text, "");
+		return RES_PERMERROR;
+	}
 	switch (m->type) {
 	case SPF_MECH_INCLUDE:
 		return mech_include(ev, name, depth);
