@@ -591,8 +591,12 @@ dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
 	memcpy(qname, prr.owner, wire_len(prr.owner));
 	memcpy(cur, qname, wire_len(qname));
 	ans_off = off;
-	/* Follow the CNAME chain from the question name (RFC 1034 3.6.2). */
-	for (int hop = 0; hop < DNS_CNAME_HOPS; hop++) {
+	/*
+	 * Follow the CNAME chain from the question name (RFC 1034 3.6.2).
+	 * A chain longer than DNS_CNAME_HOPS is a failure (SERVFAIL), never
+	 * a name without data: the records at its end were not looked at.
+	 */
+	for (int hop = 0; hop <= DNS_CNAME_HOPS; hop++) {
 		bool moved = false;
 
 		off = ans_off;
@@ -607,7 +611,8 @@ dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
 				int n = ns_name_unpack(msg, msg + len, d, cur,
 						       sizeof cur);
 
-				if (n < 0 || (size_t)n > prr.rdlen) {
+				if (n < 0 || (size_t)n > prr.rdlen ||
+				    hop == DNS_CNAME_HOPS) {
 					a->status = DNS_SERVFAIL;
 					return;
 				}
@@ -1263,7 +1268,7 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * infra-keep-probing keeps queries going to a server thought down,
 	 * and a 1 s infra-host-ttl forgets the backed-off timeout within a
 	 * second, so every lookup reaches a returned server within about
-	 * 1 s (docs/SECURITY-dns.md has the measurements). Lowering
+	 * 1 s (docs/SECURITY.md has the measurements). Lowering
 	 * infra-cache-max-rtt instead marked a forwarder unusable after a
 	 * few dropped queries for one dead domain: every lookup failed.
 	 */

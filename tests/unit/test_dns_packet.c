@@ -251,13 +251,49 @@ test_cname_chain(void **state)
 	assert_string_equal(a.canonname, "t.example.com");
 	dns_answer_clear(&a);
 
-	/* a CNAME pointing to itself: no data, no canonname, no hang */
+	/*
+	 * A CNAME pointing to itself: a chain without end, so a failure
+	 * (SERVFAIL: its data was never seen), no hang.
+	 */
 	q = begin(&p, 0, 1, "loop.example.com", 1);
 	rrhead(&p, q, NULL, 5, 1, 300, 2);
 	putptr(&p, q);
 	parse(&a, &p, DNS_T_A, 0, 0);
-	assert_int_equal(a.status, DNS_NODATA);
+	assert_int_equal(a.status, DNS_SERVFAIL);
 	assert_null(a.canonname);
+	dns_answer_clear(&a);
+
+	/*
+	 * c0 -> c1 -> ... -> cN and an A at cN: 16 CNAMEs are followed, a
+	 * 17th is a failure, never "no data" (fails closed).
+	 */
+	for (int hops = 16; hops <= 17; hops++) {
+		char name[32];
+
+		q = begin(&p, 0, (unsigned)hops + 1, "c0.example.com", 1);
+		for (int i = 0; i < hops; i++) {
+			size_t len_at;
+
+			snprintf(name, sizeof name, "c%d.example.com", i);
+			rrhead(&p, 0, name, 5, 1, 300, 0);
+			len_at = p.n - 2;
+			snprintf(name, sizeof name, "c%d.example.com", i + 1);
+			{
+				size_t st = p.n;
+
+				putname(&p, name);
+				p.b[len_at] = 0;
+				p.b[len_at + 1] = (unsigned char)(p.n - st);
+			}
+		}
+		snprintf(name, sizeof name, "c%d.example.com", hops);
+		rr_a(&p, 0, name, "192.0.2.77", 300);
+		parse(&a, &p, DNS_T_A, 0, 0);
+		print_message("%d CNAMEs: %s\n", hops, dns_status_str(a.status));
+		assert_int_equal(a.status,
+				 hops == 16 ? DNS_DATA : DNS_SERVFAIL);
+		dns_answer_clear(&a);
+	}
 }
 
 static void
