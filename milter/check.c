@@ -115,19 +115,29 @@ check_slot_free(struct check_slot *slot)
 	slot->state = NULL;
 }
 
+void
+check_text_safe(const char *in, char *out, size_t outlen, bool words)
+{
+	size_t j = 0;
+
+	if (outlen == 0)
+		return;
+	for (const char *p = in; p != NULL && *p != '\0' && j + 1 < outlen;
+	     p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (words && (ch < 0x20 || ch > 0x7e))
+			continue;
+		if (ch == '%' || (!words && (ch < 0x21 || ch > 0x7e)))
+			ch = '?';
+		out[j++] = (char)ch;
+	}
+	out[j] = '\0';
+}
+
 char *
 check_reply_safe(const char *in, char *out, size_t outlen)
 {
-	size_t i = 0;
-
-	if (outlen == 0)
-		return out;
-	for (; in != NULL && in[i] != '\0' && i + 1 < outlen; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		out[i] = (ch < 0x21 || ch > 0x7e || ch == '%') ? '?' :
-								   (char)ch;
-	}
-	out[i] = '\0';
+	check_text_safe(in, out, outlen, false);
 	return out;
 }

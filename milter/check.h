@@ -184,4 +184,14 @@ void check_outcome_temperror(struct check_outcome *out,
  */
 char *check_reply_safe(const char *in, char *out, size_t outlen);
 
+/*
+ * check_text_safe - copy text for the MTA (a reply, a quarantine
+ * reason): at most outlen - 1 octets of printable ASCII; with words,
+ * spaces are kept and other octets outside printable ASCII dropped;
+ * without, every space, control or non-ASCII octet becomes '?' (one
+ * token, as check_reply_safe()); '%' always becomes '?' (libmilter's
+ * smfi_setreply reads it as a format). NUL-terminates (outlen > 0).
+ */
+void check_text_safe(const char *in, char *out, size_t outlen, bool words);
+
 #endif

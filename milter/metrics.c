@@ -84,6 +84,12 @@ metrics_session(void)
 }
 
 void
+metrics_session_closed(void)
+{
+	/* the open-session gauge comes from filter_sessions() for now */
+}
+
+void
 metrics_message(void)
 {
 	inc(&m_messages);

@@ -47,6 +47,9 @@
 /* metrics_session - a session opened. */
 void metrics_session(void);
 
+/* metrics_session_closed - a session closed. */
+void metrics_session_closed(void);
+
 /* metrics_message - a message reached a verdict (checked). */
 void metrics_message(void);
 
