@@ -761,6 +761,8 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 			r->logf(r, "from_domain", st->from_domain);
 		else if (st != NULL && st->failclosed)
 			r->logf(r, "from_domain", st->fc_domain);
+		else if (st != NULL && st->cand.n > 0)
+			r->logf(r, "from_domain", st->cand.domain[0]);
 		if (o->result != AM_R_PASS)
 			r->logf(r, "dmarc_why", o->why);
 	}

@@ -480,31 +480,23 @@ engine_render(const struct conf *cf, const struct engine_report *r,
 }
 
 void
-engine_log(struct conn *c, struct msg *m, const char *from_header,
-	   const struct engine_report *r, const struct policy_verdict *v)
+engine_log(struct conn *c, struct msg *m, const struct engine_report *r,
+	   const struct policy_verdict *v)
 {
 	struct log_field f[POLICY_MAX_ITEMS + 8];
-	char act[48], num[32], fromdom[256];
+	char act[48], num[32];
 	struct policy_logmsg lm = {0};
-	const char *from = policy_list_get(&r->logf, "from_domain");
 	size_t n;
 
-	if (from == NULL && from_header != NULL) {
-		policy_from_domain(from_header, fromdom, sizeof fromdom);
-		from = fromdom[0] ? fromdom : NULL;
-	}
 	lm.qid = m != NULL && m->qid[0] ? m->qid : NULL;
 	lm.ip = c->ip[0] ? c->ip : NULL;
 	lm.helo = c->helo;
 	lm.mail_from = m != NULL ? m->mail_from : NULL;
-	lm.from_domain = from;
+	/* DMARC's own reading of From: (dmarcv.c), when it ran */
+	lm.from_domain = policy_list_get(&r->logf, "from_domain");
 	lm.dns_ms = dns_set_wait_ms(c->dns);
 	n = policy_log_fields(&lm, &r->logf, v, act, sizeof act, num,
 			      sizeof num, f, sizeof f / sizeof f[0]);
-	/* the checks' own from_domain field is already in lm */
-	for (size_t i = 0; i < n; i++)
-		if (i > 4 && strcmp(f[i].key, "from_domain") == 0)
-			f[i].value = NULL;
 	log_record(LOG_L_INFO, c->sid, f, n);
 }
 

@@ -112,10 +112,10 @@ int engine_render(const struct conf *cf, const struct engine_report *r,
 
 /*
  * engine_log - write the SPEC's per-message log line (log_record at
- * info). from_header is the first From: value or NULL; m may be NULL.
+ * info); from_domain is DMARC's reading of From: (its log field). m may
+ * be NULL.
  */
-void engine_log(struct conn *c, struct msg *m, const char *from_header,
-		const struct engine_report *r,
+void engine_log(struct conn *c, struct msg *m, const struct engine_report *r,
 		const struct policy_verdict *v);
 
 /*
@@ -171,7 +171,6 @@ struct engine_msg {
 	unsigned int nforged;              /* entries used */
 	unsigned int forged_cap;           /* entries allocated */
 	bool too_many_forged;              /* ENGINE_MAX_FORGED passed */
-	char *from;                        /* first From: value: owned */
 	struct engine_report rep;          /* the report at EOM: owned */
 	char *ar;                          /* rendered A-R value: owned */
 	char *xauth;                       /* rendered X-Authmilter: owned */

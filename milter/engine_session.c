@@ -73,7 +73,6 @@ es_msg_free(struct engine_session *s)
 	free(em->xauth);
 	free(em->m.mail_from);
 	free(em->m.mail_domain);
-	free(em->from);
 	free(em->forged);
 	free(em);
 	s->m = NULL;
@@ -129,8 +128,7 @@ es_out(struct engine_session *s)
 static void
 es_log(struct engine_session *s, const struct engine_report *r)
 {
-	engine_log(&s->c, s->m != NULL ? &s->m->m : NULL,
-		   s->m != NULL ? s->m->from : NULL, r, &s->v);
+	engine_log(&s->c, s->m != NULL ? &s->m->m : NULL, r, &s->v);
 	engine_count(es_out(s), &s->v);
 }
 
@@ -397,10 +395,6 @@ engine_session_header(struct engine_session *s, const char *name,
 		if (authres_is_ours(value, s->c.conf->authserv_id) &&
 		    (rc = es_add_forged(em)) < 0)
 			return es_internal(s, "header", rc, r);
-	} else if (strcasecmp(name, "From") == 0 && em->from == NULL) {
-		em->from = es_name(value);
-		if (em->from == NULL)
-			return es_internal(s, "header", AM_ENOMEM, r);
 	}
 	if (s->c.skip)
 		return ENGINE_CONTINUE;

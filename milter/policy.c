@@ -433,7 +433,8 @@ policy_log_fields(const struct policy_logmsg *lm,
 	ADD("mailfrom", lm->mail_from, false);
 	ADD("from_domain", lm->from_domain, false);
 	for (size_t i = 0; fields != NULL && i < fields->n; i++)
-		ADD(fields->v[i].key, fields->v[i].value, false);
+		if (strcmp(fields->v[i].key, "from_domain") != 0)
+			ADD(fields->v[i].key, fields->v[i].value, false);
 	if (v->dry_run)
 		snprintf(actbuf, actlen, "would %s",
 			 policy_action_word(v->wanted));
@@ -444,40 +445,4 @@ policy_log_fields(const struct policy_logmsg *lm,
 	ADD("dns_ms", buf, true);
 #undef ADD
 	return n;
-}
-
-void
-policy_from_domain(const char *value, char *out, size_t outlen)
-{
-	const char *p, *lt, *at = NULL, *end;
-	size_t j = 0;
-
-	if (outlen == 0)
-		return;
-	out[0] = '\0';
-	if (value == NULL)
-		return;
-	/* the first <...> if any, else the whole value */
-	lt = strchr(value, '<');
-	p = lt ? lt + 1 : value;
-	end = lt ? strchr(p, '>') : NULL;
-	if (end == NULL)
-		end = p + strlen(p);
-	for (const char *q = p; q < end; q++) {
-		if (*q == '@')
-			at = q;
-		else if (*q == ',' && lt == NULL)
-			break; /* first address of a list */
-	}
-	if (at == NULL)
-		return;
-	for (p = at + 1; p < end && j + 1 < outlen; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (isalnum(c) || c == '-' || c == '.')
-			out[j++] = (char)tolower(c);
-		else
-			break;
-	}
-	out[j] = '\0';
 }

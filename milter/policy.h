@@ -151,7 +151,8 @@ struct policy_logmsg {
 /*
  * policy_log_fields - lay out the log line in f (at most max fields):
  * qid, ip, helo, mailfrom, from_domain, then the checks' fields in
- * order, then action and dns_ms. Strings are borrowed from the inputs,
+ * order (a "from_domain" field among them only in its place), then
+ * action and dns_ms. Strings are borrowed from the inputs,
  * from actbuf (at least 32 octets) for the action text and from buf (at
  * least 32 octets) for the number. Returns the number of fields
  * written.
@@ -161,12 +162,5 @@ size_t policy_log_fields(const struct policy_logmsg *lm,
 			 const struct policy_verdict *v, char *actbuf,
 			 size_t actlen, char *buf, size_t buflen,
 			 struct log_field *f, size_t max);
-
-/*
- * policy_from_domain - the domain of the first address of a From: header
- * value (for the log line only; DMARC does its own strict parsing),
- * lower case, in out; "" when none is found.
- */
-void policy_from_domain(const char *value, char *out, size_t outlen);
 
 #endif
