@@ -102,93 +102,111 @@ engine_progress(struct conn *c, struct msg *m)
 	}
 }
 
-int
-engine_connect(struct conn *c, const char **who)
+/* The phase hooks engine_run() calls, and what they are given. */
+enum engine_hook {
+	HOOK_CONNECT,
+	HOOK_HELO,
+	HOOK_MAIL,
+	HOOK_RCPT,
+	HOOK_HEADER,
+	HOOK_EOH,
+	HOOK_BODY,
+};
+
+struct hook_args {
+	const char *a;         /* RCPT: the recipient; HEADER: the name */
+	const char *b;         /* HEADER: the value */
+	const unsigned char *chunk; /* BODY */
+	size_t len;            /* BODY */
+};
+
+/*
+ * Run one phase hook of every check in table order (after progress(),
+ * except at connect): 0, or the first check's negative AM_E* code with
+ * *who set to its name.
+ */
+static int
+engine_run(struct conn *c, struct msg *m, enum engine_hook h,
+	   const struct hook_args *x, const char **who)
 {
 	int rc = 0;
 
+	if (h != HOOK_CONNECT)
+		engine_progress(c, m);
 	EACH_CHECK(i, ops)
 	{
-		if (ops->on_connect == NULL)
-			continue;
-		rc = ops->on_connect(c, &c->slot[i]);
+		struct check_slot *cs = &c->slot[i];
+		struct check_slot *ms = m != NULL ? &m->slot[i] : NULL;
+
+		switch (h) {
+		case HOOK_CONNECT:
+			rc = ops->on_connect ? ops->on_connect(c, cs) : 0;
+			break;
+		case HOOK_HELO:
+			rc = ops->on_helo ? ops->on_helo(c, cs) : 0;
+			break;
+		case HOOK_MAIL:
+			rc = ops->on_mail ? ops->on_mail(c, m, cs, ms) : 0;
+			break;
+		case HOOK_RCPT:
+			rc = ops->on_rcpt ? ops->on_rcpt(c, m, cs, ms, x->a)
+					  : 0;
+			break;
+		case HOOK_HEADER:
+			rc = ops->on_header
+				     ? ops->on_header(c, m, ms, x->a, x->b)
+				     : 0;
+			break;
+		case HOOK_EOH:
+			rc = ops->on_eoh ? ops->on_eoh(c, m, ms) : 0;
+			break;
+		case HOOK_BODY:
+			rc = ops->on_body ? ops->on_body(c, m, ms, x->chunk,
+							 x->len)
+					  : 0;
+			break;
+		}
 		if (rc < 0) {
 			*who = ops->name;
-			goto out;
+			break;
 		}
 	}
-out:
 	return rc;
+}
+
+int
+engine_connect(struct conn *c, const char **who)
+{
+	return engine_run(c, NULL, HOOK_CONNECT, NULL, who);
 }
 
 int
 engine_helo(struct conn *c, const char **who)
 {
-	int rc = 0;
-
-	engine_progress(c, NULL);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_helo == NULL)
-			continue;
-		rc = ops->on_helo(c, &c->slot[i]);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, NULL, HOOK_HELO, NULL, who);
 }
 
 int
 engine_mail(struct conn *c, struct msg *m, const char **who)
 {
-	int rc = 0;
-
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_mail == NULL)
-			continue;
-		rc = ops->on_mail(c, m, &c->slot[i], &m->slot[i]);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_MAIL, NULL, who);
 }
 
 int
 engine_rcpt(struct conn *c, struct msg *m, const char *rcpt,
 	    const char **who)
 {
-	int rc = 0;
+	struct hook_args x = {.a = rcpt};
 
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_rcpt == NULL)
-			continue;
-		rc = ops->on_rcpt(c, m, &c->slot[i], &m->slot[i], rcpt);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_RCPT, &x, who);
 }
 
 int
 engine_header(struct conn *c, struct msg *m, const char *name,
 	      const char *value, const char **who)
 {
-	int rc = 0;
+	struct hook_args x = {.a = name, .b = value};
 
-	engine_progress(c, m);
 	/*
 	 * Past the cap only From: fields still reach the checks: DMARC
 	 * must see every one (a From: hidden behind a header flood would
@@ -202,64 +220,29 @@ engine_header(struct conn *c, struct msg *m, const char *name,
 				  "fields past the cap are checked",
 				  qid_or_dash(m), SESSION_MAX_HEADERS);
 		m->headers_capped = true;
-		if (strcasecmp(name, "From") != 0)
+		if (strcasecmp(name, "From") != 0) {
+			engine_progress(c, m);
 			return 0;
+		}
 	} else {
 		m->nheaders++;
 	}
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_header == NULL)
-			continue;
-		rc = ops->on_header(c, m, &m->slot[i], name, value);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_HEADER, &x, who);
 }
 
 int
 engine_eoh(struct conn *c, struct msg *m, const char **who)
 {
-	int rc = 0;
-
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_eoh == NULL)
-			continue;
-		rc = ops->on_eoh(c, m, &m->slot[i]);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_EOH, NULL, who);
 }
 
 int
 engine_body(struct conn *c, struct msg *m, const unsigned char *chunk,
 	    size_t len, const char **who)
 {
-	int rc = 0;
+	struct hook_args x = {.chunk = chunk, .len = len};
 
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_body == NULL)
-			continue;
-		rc = ops->on_body(c, m, &m->slot[i], chunk, len);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_BODY, &x, who);
 }
 
 /*
