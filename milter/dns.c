@@ -252,6 +252,38 @@ dns_type_str(enum dns_type t)
 	return "?";
 }
 
+/* Count a finished query in the metrics (DNS_PENDING is not counted). */
+static void
+count_answer(enum dns_type type, enum dns_status s, double ms)
+{
+	enum metrics_dns_outcome o;
+
+	switch (s) {
+	case DNS_PENDING:
+		return;
+	case DNS_DATA:
+	case DNS_NODATA:
+		o = METRICS_DNS_NOERROR;
+		break;
+	case DNS_NXDOMAIN:
+		o = METRICS_DNS_NXDOMAIN;
+		break;
+	case DNS_SERVFAIL:
+		o = METRICS_DNS_SERVFAIL;
+		break;
+	case DNS_TIMEOUT:
+		o = METRICS_DNS_TIMEOUT;
+		break;
+	case DNS_BOGUS:
+		o = METRICS_DNS_BOGUS;
+		break;
+	default:
+		o = METRICS_DNS_INVALID;
+		break;
+	}
+	metrics_dns(dns_type_str(type), o, ms);
+}
+
 /*
  * Normalise a query name into out (DNS_NAME_MAX + 1 octets): drop one
  * final dot, lower-case ASCII letters. Returns false when the name is
@@ -987,7 +1019,7 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 	}
 	pthread_mutex_unlock(&dns_mu);
 	if (q != NULL)
-		metrics_dns(type, a->status, a->ms);
+		count_answer(type, a->status, a->ms);
 	else
 		dns_answer_clear(a);
 	/*
@@ -1706,7 +1738,7 @@ cancel_pending(struct dns_set *set, struct dns_query *only,
 		q->ans.status = DNS_TIMEOUT;
 		q->ans.ms = ts_ms(&q->start, &now);
 		log_answer(set->tag, q, &q->ans);
-		metrics_dns(q->type, DNS_TIMEOUT, q->ans.ms);
+		count_answer(q->type, DNS_TIMEOUT, q->ans.ms);
 		set->ntimeouts++;
 		if (*first == NULL ||
 		    (q->start.tv_sec < (*first)->start.tv_sec ||

@@ -88,6 +88,8 @@
 #include <time.h>
 #include <netinet/in.h>
 
+#include "dns_mode.h"
+
 #define DNS_MAX_RR 64       /* records kept per answer */
 #define DNS_MAX_TXT 8192    /* octets kept of one TXT record */
 #define DNS_MAX_QUERIES 512 /* new queries per message (per MAIL FROM) */
@@ -142,13 +144,6 @@ struct dns_answer {
 
 struct dns_set;   /* per-session query set */
 struct dns_query; /* one query; owned by its set */
-
-/* Resolver modes (SPEC "Resolver"). */
-enum dns_mode {
-	DNS_MODE_RECURSIVE = 0,
-	DNS_MODE_RESOLVCONF,
-	DNS_MODE_FORWARD,
-};
 
 struct dns_options {
 	enum dns_mode mode;

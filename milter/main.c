@@ -25,6 +25,7 @@
 #include <unbound.h>
 
 #include "amerr.h"
+#include "check.h"
 #include "conf.h"
 #include "dkimv.h"
 #include "dns.h"
@@ -613,6 +614,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	sigaction(KICK_SIGNAL, &sa, NULL);
 	if (open_socket(c) != 0)
 		goto out;
+	for (size_t i = 0; i < check_count(); i++)
+		metrics_check_name(i, check_get(i)->name);
 	/* before the privilege drop: the port may be below 1024 */
 	if (metrics_start(c->metrics_listen, err, sizeof err) != 0) {
 		log_error("%s", err);
