@@ -34,9 +34,6 @@
 #include "metrics.h"
 #include "orgdom.h"
 
-#ifndef AM_OPENDMARC_VERSION
-#define AM_OPENDMARC_VERSION "unknown"
-#endif
 
 #define DRAIN_SECONDS 300 /* how long SIGTERM waits for open sessions */
 #define KICK_SIGNAL SIGUSR2 /* interrupts libmilter's listener select() */
@@ -98,9 +95,6 @@ print_version(void)
 	printf("libunbound %s\n", ub_version());
 	printf("libopendkim %u.%u.%u\n", dv >> 24, (dv >> 16) & 0xff,
 	       (dv >> 8) & 0xff);
-	printf("libopendmarc %s (build-time package version; found but "
-	       "not called: docs/CONFORMANCE.md)\n",
-	       AM_OPENDMARC_VERSION);
 	printf("libpsl %s\n", psl_get_version());
 	printf("libmicrohttpd %s\n", MHD_get_version());
 	printf("libevent %s (libunbound's event loop in dns.c)\n",

@@ -19,10 +19,6 @@
 #include "amerr.h"
 #include "metrics.h"
 
-#ifndef AM_OPENDMARC_VERSION
-#define AM_OPENDMARC_VERSION "unknown"
-#endif
-
 #define M_NRESULT (AM_R_SKIPPED + 1)
 #define M_NACTION (AM_ACT_REJECT + 1)
 #define M_NOUTCOME (METRICS_DNS_INVALID + 1)
@@ -227,10 +223,8 @@ m_build_info(FILE *fp)
 	m_label(fp, AM_VERSION);
 	fprintf(fp, "\",libmilter=\"%u.%u.%u\",libunbound=\"", ma, mi, pl);
 	m_label(fp, ub_version());
-	fprintf(fp, "\",libopendkim=\"%u.%u.%u\",libopendmarc=\"",
-		dv >> 24, (dv >> 16) & 0xff, (dv >> 8) & 0xff);
-	m_label(fp, AM_OPENDMARC_VERSION);
-	fputs("\",libpsl=\"", fp);
+	fprintf(fp, "\",libopendkim=\"%u.%u.%u\",libpsl=\"", dv >> 24,
+		(dv >> 16) & 0xff, (dv >> 8) & 0xff);
 	m_label(fp, psl_get_version());
 	snprintf(buf, sizeof buf, "%s", MHD_get_version());
 	fputs("\",libmicrohttpd=\"", fp);
