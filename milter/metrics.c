@@ -209,6 +209,15 @@ m_head(FILE *fp, const char *name, const char *type, const char *help)
 		help, name, type);
 }
 
+/* A series with one value and no labels, with its HELP and TYPE. */
+static void
+m_one(FILE *fp, const char *name, const char *type, const char *help,
+      long long v)
+{
+	m_head(fp, name, type, help);
+	fprintf(fp, "authmilter_%s %lld\n", name, v);
+}
+
 static void
 m_build_info(FILE *fp)
 {
@@ -307,10 +316,10 @@ m_dns_render(FILE *fp)
 					     memory_order_relaxed) /
 			1e6);
 	fprintf(fp, "authmilter_dns_query_duration_seconds_count %lu\n", cum);
-	m_head(fp, "dns_down", "gauge",
-	       "1 while DNS as a whole is down (no lookup succeeds; every "
-	       "message is tempfailed), else 0.");
-	fprintf(fp, "authmilter_dns_down %d\n", atomic_load(&m_dns_down));
+	m_one(fp, "dns_down", "gauge",
+	      "1 while DNS as a whole is down (no lookup succeeds; every "
+	      "message is tempfailed), else 0.",
+	      atomic_load(&m_dns_down));
 	m_head(fp, "dns_state_changes_total", "counter",
 	       "Times DNS as a whole went down (to=\"down\") or came back "
 	       "(to=\"up\").");
@@ -339,18 +348,15 @@ metrics_render(void)
 	if (fp == NULL)
 		return NULL;
 	m_build_info(fp);
-	m_head(fp, "start_time_seconds", "gauge",
-	       "Start time of the process since the Unix epoch.");
-	fprintf(fp, "authmilter_start_time_seconds %lld\n",
-		(long long)atomic_load(&m_start_time));
-	m_head(fp, "sessions_total", "counter", "SMTP sessions seen.");
-	fprintf(fp, "authmilter_sessions_total %lu\n", get(&m_sessions));
-	m_head(fp, "sessions_open", "gauge", "SMTP sessions open now.");
-	fprintf(fp, "authmilter_sessions_open %ld\n",
-		atomic_load_explicit(&m_sessions_open, memory_order_relaxed));
-	m_head(fp, "messages_total", "counter",
-	       "Messages checked to a verdict.");
-	fprintf(fp, "authmilter_messages_total %lu\n", get(&m_messages));
+	m_one(fp, "start_time_seconds", "gauge",
+	      "Start time of the process since the Unix epoch.",
+	      atomic_load(&m_start_time));
+	m_one(fp, "sessions_total", "counter", "SMTP sessions seen.",
+	      (long long)get(&m_sessions));
+	m_one(fp, "sessions_open", "gauge", "SMTP sessions open now.",
+	      atomic_load_explicit(&m_sessions_open, memory_order_relaxed));
+	m_one(fp, "messages_total", "counter",
+	      "Messages checked to a verdict.", (long long)get(&m_messages));
 	m_head(fp, "messages_skipped_total", "counter",
 	       "Messages not checked (InternalHosts, SkipAuthenticated).");
 	fprintf(fp,
@@ -360,28 +366,25 @@ metrics_render(void)
 		get(&m_skipped[1]), get(&m_skipped[0]));
 	m_checks(fp);
 	m_dns_render(fp);
-	m_head(fp, "internal_errors_total", "counter",
-	       "Sessions tempfailed with 451 4.3.0 for an internal error.");
-	fprintf(fp, "authmilter_internal_errors_total %lu\n", get(&m_internal));
+	m_one(fp, "internal_errors_total", "counter",
+	      "Sessions tempfailed with 451 4.3.0 for an internal error.",
+	      (long long)get(&m_internal));
 	m_head(fp, "config_reloads_total", "counter",
 	       "SIGHUP configuration reloads, by result.");
 	fprintf(fp,
 		"authmilter_config_reloads_total{result=\"success\"} %lu\n"
 		"authmilter_config_reloads_total{result=\"failure\"} %lu\n",
 		get(&m_reloads[1]), get(&m_reloads[0]));
-	m_head(fp, "config_last_reload_successful", "gauge",
-	       "1 if the last reload worked (or none happened), else 0.");
-	fprintf(fp, "authmilter_config_last_reload_successful %d\n",
-		atomic_load(&m_last_reload_ok));
-	m_head(fp, "config_last_reload_timestamp_seconds", "gauge",
-	       "Time of the last reload attempt, 0 if none.");
-	fprintf(fp, "authmilter_config_last_reload_timestamp_seconds %lld\n",
-		(long long)atomic_load(&m_last_reload_time));
-	m_head(fp, "psl_mismatches_total", "counter",
-	       "Organizational domains where the DMARC tree walk and the "
-	       "Public Suffix List disagree.");
-	fprintf(fp, "authmilter_psl_mismatches_total %lu\n",
-		get(&m_psl_mismatches));
+	m_one(fp, "config_last_reload_successful", "gauge",
+	      "1 if the last reload worked (or none happened), else 0.",
+	      atomic_load(&m_last_reload_ok));
+	m_one(fp, "config_last_reload_timestamp_seconds", "gauge",
+	      "Time of the last reload attempt, 0 if none.",
+	      atomic_load(&m_last_reload_time));
+	m_one(fp, "psl_mismatches_total", "counter",
+	      "Organizational domains where the DMARC tree walk and the "
+	      "Public Suffix List disagree.",
+	      (long long)get(&m_psl_mismatches));
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;
