@@ -39,7 +39,7 @@
 #define CONF_MAX_LIST 256 /* entries of a list keyword */
 
 _Static_assert(CIDR_MAX_LIST == CONF_MAX_LIST &&
-		       BLENTRY_MAX_LIST == CONF_MAX_LIST,
+		   BLENTRY_MAX_LIST == CONF_MAX_LIST,
 	       "a list keyword's cap is its list type's cap");
 
 enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
@@ -55,7 +55,7 @@ struct conf {
 	char *user_id;            /* UserID "user[:group]" or NULL: owned */
 	char *pid_file;           /* PidFile or NULL: owned */
 	char *authserv_id;        /* AuthservID (host FQDN by default) */
-	enum log_level log_level;   /* LogLevel */
+	enum log_level log_level; /* LogLevel */
 	enum log_format log_format; /* LogFormat */
 	bool syslog;              /* Syslog */
 	bool dry_run;             /* DryRun */

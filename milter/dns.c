@@ -680,8 +680,8 @@ event_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why_bogus,
 
 	(void)why_bogus;
 	(void)was_ratelimited;
-	dns_packet_parse(&a, t->type, rcode, pkt,
-			       len > 0 ? (size_t)len : 0, sec);
+	dns_packet_parse(&a, t->type, rcode, pkt, len > 0 ? (size_t)len : 0,
+			 sec);
 	deliver(t, &a);
 }
 

@@ -15,8 +15,8 @@
 
 enum dns_mode {
 	DNS_MODE_RECURSIVE = 0, /* from the root (recursive) */
-	DNS_MODE_RESOLVCONF,    /* the servers of /etc/resolv.conf */
-	DNS_MODE_FORWARD,       /* the configured forwarders */
+	DNS_MODE_RESOLVCONF,	/* the servers of /etc/resolv.conf */
+	DNS_MODE_FORWARD,	/* the configured forwarders */
 };
 
 #endif

@@ -232,13 +232,13 @@ log_line(enum log_level level, const char *sid, const char *msg)
 	lb_emit(&lb, level);
 }
 
-static void
-log_v(enum log_level level, const char *sid, int errnum,
-      const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void log_v(enum log_level level, const char *sid, int errnum,
+		  const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 static void
-log_v(enum log_level level, const char *sid, int errnum,
-      const char *fmt, va_list ap)
+log_v(enum log_level level, const char *sid, int errnum, const char *fmt,
+      va_list ap)
 {
 	char msg[LOG_MAX_LINE];
 	char ebuf[128];
@@ -416,8 +416,8 @@ log_text_field(struct linebuf *lb, const struct log_field *f, bool first,
 }
 
 void
-log_record(enum log_level level, const char *sid,
-	   const struct log_field *f, size_t n)
+log_record(enum log_level level, const char *sid, const struct log_field *f,
+	   size_t n)
 {
 	struct linebuf lb;
 	char esc[LOG_MAX_LINE];

@@ -34,7 +34,6 @@
 #include "metrics.h"
 #include "orgdom.h"
 
-
 #define DRAIN_SECONDS 300 /* how long SIGTERM waits for open sessions */
 #define KICK_SIGNAL SIGUSR2 /* interrupts libmilter's listener select() */
 

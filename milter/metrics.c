@@ -26,7 +26,7 @@
 
 /* The query types we send, in rendering order; index by m_type_idx(). */
 static const char *const m_types[] = {
-	"A", "AAAA", "MX", "TXT", "PTR",
+    "A", "AAAA", "MX", "TXT", "PTR",
 };
 #define M_NTYPE (sizeof m_types / sizeof m_types[0])
 
@@ -183,9 +183,9 @@ metrics_reload(bool ok)
 
 /* The outcome label (what an administrator expects), by outcome. */
 static const char *const m_outcomes[M_NOUTCOME] = {
-	[METRICS_DNS_NOERROR] = "NOERROR", [METRICS_DNS_NXDOMAIN] = "NXDOMAIN",
-	[METRICS_DNS_SERVFAIL] = "SERVFAIL", [METRICS_DNS_TIMEOUT] = "timeout",
-	[METRICS_DNS_BOGUS] = "bogus",	     [METRICS_DNS_INVALID] = "invalid",
+    [METRICS_DNS_NOERROR] = "NOERROR",	 [METRICS_DNS_NXDOMAIN] = "NXDOMAIN",
+    [METRICS_DNS_SERVFAIL] = "SERVFAIL", [METRICS_DNS_TIMEOUT] = "timeout",
+    [METRICS_DNS_BOGUS] = "bogus",	 [METRICS_DNS_INVALID] = "invalid",
 };
 
 /* A label value with '\\', '"' and newline escaped (exposition format). */
@@ -355,8 +355,8 @@ metrics_render(void)
 	      (long long)get(&m_sessions));
 	m_one(fp, "sessions_open", "gauge", "SMTP sessions open now.",
 	      atomic_load_explicit(&m_sessions_open, memory_order_relaxed));
-	m_one(fp, "messages_total", "counter",
-	      "Messages checked to a verdict.", (long long)get(&m_messages));
+	m_one(fp, "messages_total", "counter", "Messages checked to a verdict.",
+	      (long long)get(&m_messages));
 	m_head(fp, "messages_skipped_total", "counter",
 	       "Messages not checked (InternalHosts, SkipAuthenticated).");
 	fprintf(fp,
