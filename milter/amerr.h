@@ -17,7 +17,6 @@ enum am_err {
 	AM_ENOMEM = -1,    /* out of memory */
 	AM_EINVAL = -2,    /* bad argument or malformed input */
 	AM_ERANGE = -3,    /* a value or size beyond a hard cap */
-	AM_EDNS = -4,      /* the DNS engine failed (not a DNS answer) */
 	AM_ETIMEOUT = -5,  /* a deadline passed */
 	AM_ELIB = -6,      /* a library call failed */
 	AM_ESYS = -7,      /* a system call failed; errno tells more */

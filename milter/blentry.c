@@ -8,7 +8,6 @@
 
 #include "amerr.h"
 #include "blentry.h"
-#include "conf.h"
 
 #define BLENTRY_MAX_ZONE 200
 #define BLENTRY_MAX_WEIGHT 1000
@@ -272,7 +271,7 @@ blentry_list_add(struct blentry_list *l, struct blentry *e)
 {
 	struct blentry *v;
 
-	if (l->n >= CONF_MAX_LIST)
+	if (l->n >= BLENTRY_MAX_LIST)
 		return AM_ERANGE;
 	v = realloc(l->v, (l->n + 1) * sizeof *v);
 	if (v == NULL)

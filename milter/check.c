@@ -12,7 +12,7 @@
 #include "helo.h"
 #include "iprev.h"
 #include "sender.h"
-#include "spf.h"
+#include "spf_check.h"
 
 /*
  * One line per check module, in the order of the Authentication-Results

@@ -8,7 +8,6 @@
 
 #include "amerr.h"
 #include "cidr.h"
-#include "conf.h"
 
 static int
 cidr_fail(char *err, size_t errlen, const char *why)
@@ -113,7 +112,7 @@ cidr_list_add(struct cidr_list *l, const struct cidr *c)
 {
 	struct cidr *v;
 
-	if (l->n >= CONF_MAX_LIST)
+	if (l->n >= CIDR_MAX_LIST)
 		return AM_ERANGE;
 	v = realloc(l->v, (l->n + 1) * sizeof *v);
 	if (v == NULL)

@@ -29,16 +29,19 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cidr.h"
 #include "blentry.h"
+#include "cidr.h"
+#include "dns_mode.h"
+#include "log.h"
 #include "result.h"
-#include "dns.h"
 
 #define CONF_DEFAULT_FILE "/etc/authmilter/authmilter.conf"
-#define CONF_MAX_LIST 256
+#define CONF_MAX_LIST 256 /* entries of a list keyword */
 
-enum conf_loglevel { LOG_L_ERROR = 0, LOG_L_WARNING, LOG_L_INFO, LOG_L_DEBUG };
-enum conf_logformat { LOG_F_TEXT = 0, LOG_F_JSON };
+_Static_assert(CIDR_MAX_LIST == CONF_MAX_LIST &&
+		   BLENTRY_MAX_LIST == CONF_MAX_LIST,
+	       "a list keyword's cap is its list type's cap");
+
 enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
 
 struct conf {
@@ -52,8 +55,8 @@ struct conf {
 	char *user_id;            /* UserID "user[:group]" or NULL: owned */
 	char *pid_file;           /* PidFile or NULL: owned */
 	char *authserv_id;        /* AuthservID (host FQDN by default) */
-	enum conf_loglevel log_level;   /* LogLevel */
-	enum conf_logformat log_format; /* LogFormat */
+	enum log_level log_level; /* LogLevel */
+	enum log_format log_format; /* LogFormat */
 	bool syslog;              /* Syslog */
 	bool dry_run;             /* DryRun */
 	struct cidr_list internal_hosts; /* InternalHosts: owned */

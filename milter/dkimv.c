@@ -392,17 +392,32 @@ copy_label_chars(const char *s, size_t n, char *out, size_t outlen)
 	return 0;
 }
 
+int
+dkimv_sig_domain(const char *value, char *out, size_t outlen)
+{
+	const char *dv;
+	size_t dn = 0;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (value == NULL || (dv = scan_tag(value, "d", &dn)) == NULL ||
+	    copy_label_chars(dv, dn, out, outlen) < 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 static int
 scan_ds(const char *value, char *d, size_t dlen, char *s, size_t slen)
 {
-	const char *dv, *sv;
-	size_t dn = 0, sn = 0;
+	const char *sv;
+	size_t sn = 0;
 
-	d[0] = s[0] = '\0';
-	dv = scan_tag(value, "d", &dn);
-	sv = scan_tag(value, "s", &sn);
-	if (dv == NULL || sv == NULL ||
-	    copy_label_chars(dv, dn, d, dlen) < 0 ||
+	s[0] = '\0';
+	if (dkimv_sig_domain(value, d, dlen) < 0 ||
+	    (sv = scan_tag(value, "s", &sn)) == NULL ||
 	    copy_label_chars(sv, sn, s, slen) < 0) {
 		d[0] = s[0] = '\0';
 		return -1;

@@ -115,4 +115,14 @@ const struct dkimv_result *dkimv_result_get(const struct check_slot *ms,
  */
 int dkimv_keyname(const char *value, char *out, size_t outlen);
 
+/*
+ * dkimv_sig_domain - the d= value of a DKIM-Signature header value,
+ * lower case and trimmed, by the same minimal tag scan (for prefetch,
+ * e.g. DMARC's tree walk of the signing domain; the library does the
+ * real parsing). Returns 0, or -1 (out is "") when d= is missing or
+ * empty, holds a character that cannot be in a domain name, or does
+ * not fit in outlen.
+ */
+int dkimv_sig_domain(const char *value, char *out, size_t outlen);
+
 #endif

@@ -9,12 +9,12 @@
 #include "amerr.h"
 #include "authres.h"
 #include "conf.h"
+#include "dkimv.h"
 #include "dmarcv.h"
 #include "fromaddr.h"
 #include "log.h"
 #include "orgdom.h"
 
-#define DKIM_SCAN_MAX 4096
 
 enum from_state {
 	FROM_NONE = 0,      /* no From: field */
@@ -112,44 +112,6 @@ out:
 	return w;
 }
 
-int
-dmarcv_dkim_domain(const char *value, char *out, size_t outlen)
-{
-	size_t len = strnlen(value, DKIM_SCAN_MAX), i = 0;
-
-	while (i < len) {
-		size_t j, k = 0;
-
-		while (i < len && (isspace((unsigned char)value[i]) ||
-				   value[i] == ';'))
-			i++;
-		if (i + 1 < len && value[i] == 'd') {
-			j = i + 1;
-			while (j < len && isspace((unsigned char)value[j]))
-				j++;
-			if (j < len && value[j] == '=') {
-				j++;
-				while (j < len &&
-				       isspace((unsigned char)value[j]))
-					j++;
-				while (j < len && value[j] != ';' &&
-				       !isspace((unsigned char)value[j]) &&
-				       k + 1 < outlen) {
-					out[k++] = (char)tolower(
-						(unsigned char)value[j]);
-					j++;
-				}
-				if (outlen > 0)
-					out[k] = '\0';
-				return k > 0 ? 0 : -1;
-			}
-		}
-		while (i < len && value[i] != ';')
-			i++;
-	}
-	return -1;
-}
-
 static int
 on_mail(struct conn *c, struct msg *m, struct check_slot *cs,
 	struct check_slot *ms)
@@ -204,7 +166,7 @@ on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		if (st->ndkim >= maxsig)
 			goto out;
 		st->ndkim++;
-		if (dmarcv_dkim_domain(value, d, sizeof d) == 0)
+		if (dkimv_sig_domain(value, d, sizeof d) == 0)
 			(void)walk_for(c, st, d);
 	}
 out:

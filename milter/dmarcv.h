@@ -100,11 +100,4 @@ struct dmarcv_eval {
  */
 int dmarcv_evaluate(const struct dmarcv_input *in, struct dmarcv_eval *out);
 
-/*
- * dmarcv_dkim_domain - the d= value of a DKIM-Signature field body, lower
- * case, by a bounded tag scan (prefetch only; libopendkim parses the
- * signature for real). Returns 0, or -1 if there is no usable d=.
- */
-int dmarcv_dkim_domain(const char *value, char *out, size_t outlen);
-
 #endif

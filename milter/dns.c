@@ -20,22 +20,18 @@
 
 #include "amerr.h"
 #include "dns.h"
-#include "dns_internal.h"
+#include "dns_packet.h"
 #include "log.h"
 #include "metrics.h"
 
 #define DNS_NAME_MAX 253      /* presentation octets without the final dot */
 /*
  * libunbound's caches, 512 KB of messages and 1 MB of RRsets (unbound's
- * own defaults are 4 MB each). They bound RSS: each entry takes a few
- * hundred bytes, and at 32 MB/64 MB a busy milter grew past 40 MB; at
- * 4 MB/4 MB it peaked at 34.5 MB. In event mode (which resolves faster
- * and keeps more in flight) 1 MB/2 MB peaked at 31.5-32 MB at 32
- * sessions, 512 KB/1 MB at 29-30 MB (docs/BENCHMARKS.md). That still
- * holds the answers of the last thousand or so lookups, so hot ones
- * (big senders' SPF includes, DNSBL zones' NS, popular DKIM keys) stay
- * cached (LRU); the resolver forwarded to keeps its own, larger cache
- * behind this one.
+ * own defaults are 4 MB each): they account for the daemon's growth in
+ * RSS (docs/BENCHMARKS.md has the measurements). That still holds the
+ * answers of the last thousand or so lookups, so hot ones (big senders'
+ * SPF includes, DNSBL zones' NS, popular DKIM keys) stay cached (LRU);
+ * the resolver forwarded to keeps its own, larger cache behind this one.
  */
 #define DNS_MSG_CACHE "512k"
 #define DNS_RRSET_CACHE "1m"
@@ -252,6 +248,38 @@ dns_type_str(enum dns_type t)
 	return "?";
 }
 
+/* Count a finished query in the metrics (DNS_PENDING is not counted). */
+static void
+count_answer(enum dns_type type, enum dns_status s, double ms)
+{
+	enum metrics_dns_outcome o;
+
+	switch (s) {
+	case DNS_PENDING:
+		return;
+	case DNS_DATA:
+	case DNS_NODATA:
+		o = METRICS_DNS_NOERROR;
+		break;
+	case DNS_NXDOMAIN:
+		o = METRICS_DNS_NXDOMAIN;
+		break;
+	case DNS_SERVFAIL:
+		o = METRICS_DNS_SERVFAIL;
+		break;
+	case DNS_TIMEOUT:
+		o = METRICS_DNS_TIMEOUT;
+		break;
+	case DNS_BOGUS:
+		o = METRICS_DNS_BOGUS;
+		break;
+	default:
+		o = METRICS_DNS_INVALID;
+		break;
+	}
+	metrics_dns(dns_type_str(type), o, ms);
+}
+
 /*
  * Normalise a query name into out (DNS_NAME_MAX + 1 octets): drop one
  * final dot, lower-case ASCII letters. Returns false when the name is
@@ -311,375 +339,6 @@ name_present(const char *in, char *out, size_t outlen)
 					      (unsigned)*p);
 	}
 	out[o] = '\0';
-}
-
-/*
- * Decode an uncompressed wire name of at most len octets into a new
- * string: lower case, no final dot, "" for the root, octets that are not
- * printable or are '.' or '\\' inside a label escaped as in RFC 1035
- * presentation format. NULL if malformed or out of memory.
- */
-static char *
-wire_name(const unsigned char *p, size_t len)
-{
-	size_t i = 0, o = 0, wire = 0;
-	char *out;
-
-	if (len > 255)
-		len = 255;
-	out = malloc(len * 4 + 1);
-	if (out == NULL)
-		return NULL;
-	for (;;) {
-		size_t ll;
-
-		if (i >= len)
-			goto bad;
-		ll = p[i++];
-		wire += ll + 1;
-		if (ll == 0)
-			break;
-		if (ll > 63 || i + ll > len || wire > 255)
-			goto bad; /* compression pointer or overrun */
-		if (o > 0)
-			out[o++] = '.';
-		for (size_t k = 0; k < ll; k++) {
-			unsigned char c = p[i++];
-
-			if (c >= 'A' && c <= 'Z')
-				c = (unsigned char)(c + 32);
-			if (c == '.' || c == '\\') {
-				out[o++] = '\\';
-				out[o++] = (char)c;
-			} else if (c < 0x21 || c > 0x7e) {
-				out[o++] = '\\';
-				out[o++] = (char)('0' + c / 100);
-				out[o++] = (char)('0' + c / 10 % 10);
-				out[o++] = (char)('0' + c % 10);
-			} else {
-				out[o++] = (char)c;
-			}
-		}
-	}
-	out[o] = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
-/* Join a TXT record's character-strings; false if malformed or ENOMEM. */
-static bool
-wire_txt(const unsigned char *p, size_t len, struct dns_rr *rr, bool *truncated)
-{
-	size_t i = 0, total = 0, o = 0;
-
-	while (i < len) {
-		size_t sl = p[i];
-
-		if (i + 1 + sl > len)
-			return false;
-		total += sl;
-		i += 1 + sl;
-	}
-	if (total > DNS_MAX_TXT) {
-		total = DNS_MAX_TXT;
-		*truncated = true;
-	}
-	rr->txt = malloc(total + 1);
-	if (rr->txt == NULL)
-		return false;
-	for (i = 0; i < len && o < total;) {
-		size_t sl = p[i++];
-		size_t take = sl < total - o ? sl : total - o;
-
-		memcpy(rr->txt + o, p + i, take);
-		o += take;
-		i += sl;
-	}
-	rr->txt[o] = '\0';
-	rr->txtlen = o;
-	return true;
-}
-
-void
-dns_answer_clear(struct dns_answer *a)
-{
-	for (size_t i = 0; i < a->n; i++) {
-		free(a->rr[i].name);
-		free(a->rr[i].txt);
-	}
-	free(a->rr);
-	free(a->canonname);
-	a->rr = NULL;
-	a->canonname = NULL;
-	a->n = 0;
-}
-
-/* One resource record of a message, as located by pkt_rr(). */
-struct pkt_rr {
-	unsigned char owner[NS_MAXCDNAME]; /* uncompressed wire name */
-	uint16_t type, class;
-	uint32_t ttl;
-	const unsigned char *rdata; /* into the message */
-	size_t rdlen;
-};
-
-/*
- * Read the record at *off of msg (len octets): the owner name through
- * glibc's ns_name_unpack (compression, loops, bounds), then the fixed
- * fields, checked against the end of the message. Advances *off.
- */
-static bool
-pkt_rr(const unsigned char *msg, size_t len, size_t *off, struct pkt_rr *rr,
-       bool question)
-{
-	int n = ns_name_unpack(msg, msg + len, msg + *off, rr->owner,
-			       sizeof rr->owner);
-
-	if (n < 0)
-		return false;
-	*off += (size_t)n;
-	if (*off + (question ? 4 : 10) > len)
-		return false;
-	rr->type = (uint16_t)(msg[*off] << 8 | msg[*off + 1]);
-	rr->class = (uint16_t)(msg[*off + 2] << 8 | msg[*off + 3]);
-	*off += 4;
-	if (question) {
-		rr->ttl = 0;
-		rr->rdata = NULL;
-		rr->rdlen = 0;
-		return true;
-	}
-	rr->ttl = (uint32_t)msg[*off] << 24 | (uint32_t)msg[*off + 1] << 16 |
-		  (uint32_t)msg[*off + 2] << 8 | (uint32_t)msg[*off + 3];
-	rr->rdlen = (size_t)(msg[*off + 4] << 8 | msg[*off + 5]);
-	*off += 6;
-	if (rr->rdlen > len - *off)
-		return false;
-	rr->rdata = msg + *off;
-	*off += rr->rdlen;
-	return true;
-}
-
-/* Wire names equal, ASCII case ignored (both uncompressed, well-formed). */
-static bool
-wire_eq(const unsigned char *a, const unsigned char *b)
-{
-	for (;;) {
-		size_t l = *a;
-
-		if (l != *b)
-			return false;
-		if (l == 0)
-			return true;
-		for (size_t i = 1; i <= l; i++) {
-			unsigned char x = a[i], y = b[i];
-
-			if (x >= 'A' && x <= 'Z')
-				x = (unsigned char)(x + 32);
-			if (y >= 'A' && y <= 'Z')
-				y = (unsigned char)(y + 32);
-			if (x != y)
-				return false;
-		}
-		a += l + 1;
-		b += l + 1;
-	}
-}
-
-static size_t
-wire_len(const unsigned char *w)
-{
-	size_t n = 0;
-
-	while (w[n] != 0)
-		n += (size_t)w[n] + 1;
-	return n + 1;
-}
-
-/* Uncompress a name inside rdata (MX exchange, PTR, CNAME target). */
-static char *
-rdata_name(const unsigned char *msg, size_t len, const unsigned char *p,
-	   const unsigned char *rdend)
-{
-	unsigned char w[NS_MAXCDNAME];
-	int n;
-
-	if (p >= rdend)
-		return NULL;
-	n = ns_name_unpack(msg, msg + len, p, w, sizeof w);
-	if (n < 0 || p + n > rdend)
-		return NULL;
-	return wire_name(w, wire_len(w));
-}
-
-/* Convert one record's rdata for type into rr; false if malformed. */
-static bool
-rr_convert(const unsigned char *msg, size_t len, enum dns_type type,
-	   const struct pkt_rr *prr, struct dns_rr *rr, bool *truncated)
-{
-	const unsigned char *d = prr->rdata, *end = prr->rdata + prr->rdlen;
-
-	switch (type) {
-	case DNS_T_A:
-		if (prr->rdlen != 4)
-			return false;
-		memcpy(&rr->a, d, 4);
-		return true;
-	case DNS_T_AAAA:
-		if (prr->rdlen != 16)
-			return false;
-		memcpy(&rr->aaaa, d, 16);
-		return true;
-	case DNS_T_MX:
-		if (prr->rdlen < 3)
-			return false;
-		rr->pref = (uint16_t)(d[0] << 8 | d[1]);
-		rr->name = rdata_name(msg, len, d + 2, end);
-		return rr->name != NULL;
-	case DNS_T_PTR:
-		rr->name = rdata_name(msg, len, d, end);
-		return rr->name != NULL;
-	case DNS_T_TXT:
-		return wire_txt(d, prr->rdlen, rr, truncated);
-	}
-	return false;
-}
-
-#define DNS_CNAME_HOPS 16 /* CNAMEs followed inside one answer */
-
-void
-dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
-		       const unsigned char *msg, size_t len, int sec)
-{
-	unsigned char qname[NS_MAXCDNAME], cur[NS_MAXCDNAME];
-	struct pkt_rr prr;
-	size_t off, ans_off, cap;
-	unsigned qd, an;
-	uint32_t ttl = UINT32_MAX;
-	bool aliased = false, matched = false;
-
-	a->rcode = -1;
-	if (rcode != 0 || msg == NULL || len < 12) {
-		/* libunbound's own failure (no answer to read) */
-		a->rcode = rcode;
-		a->status = rcode == 3 ? DNS_NXDOMAIN : DNS_SERVFAIL;
-		return;
-	}
-	a->rcode = msg[3] & 0x0f;
-	qd = (unsigned)(msg[4] << 8 | msg[5]);
-	an = (unsigned)(msg[6] << 8 | msg[7]);
-	a->secure = sec == 2;
-	if (sec == 1) {
-		a->status = DNS_BOGUS;
-		return;
-	}
-	if (a->rcode == 3) {
-		a->status = DNS_NXDOMAIN;
-		return;
-	}
-	if (a->rcode != 0 || qd != 1) {
-		a->status = DNS_SERVFAIL;
-		return;
-	}
-	off = 12;
-	if (!pkt_rr(msg, len, &off, &prr, true) || prr.type != type) {
-		a->status = DNS_SERVFAIL;
-		return;
-	}
-	memcpy(qname, prr.owner, wire_len(prr.owner));
-	memcpy(cur, qname, wire_len(qname));
-	ans_off = off;
-	/*
-	 * Follow the CNAME chain from the question name (RFC 1034 3.6.2).
-	 * A chain longer than DNS_CNAME_HOPS is a failure (SERVFAIL), never
-	 * a name without data: the records at its end were not looked at.
-	 */
-	for (int hop = 0; hop <= DNS_CNAME_HOPS; hop++) {
-		bool moved = false;
-
-		off = ans_off;
-		for (unsigned i = 0; i < an; i++) {
-			if (!pkt_rr(msg, len, &off, &prr, false)) {
-				a->status = DNS_SERVFAIL;
-				return;
-			}
-			if (prr.type == 5 && prr.class == 1 &&
-			    wire_eq(prr.owner, cur)) {
-				const unsigned char *d = prr.rdata;
-				int n = ns_name_unpack(msg, msg + len, d, cur,
-						       sizeof cur);
-
-				if (n < 0 || (size_t)n > prr.rdlen ||
-				    hop == DNS_CNAME_HOPS) {
-					a->status = DNS_SERVFAIL;
-					return;
-				}
-				if (prr.ttl < ttl)
-					ttl = prr.ttl;
-				moved = aliased = true;
-				break;
-			}
-		}
-		if (!moved)
-			break;
-	}
-	if (aliased && !wire_eq(cur, qname)) {
-		char *c = wire_name(cur, wire_len(cur));
-
-		if (c != NULL && c[0] != '\0')
-			a->canonname = c;
-		else
-			free(c);
-	}
-	/*
-	 * One pass: room for every answer record (at most DNS_MAX_RR), the
-	 * records of type at the chain's end converted as they come.
-	 */
-	cap = an < DNS_MAX_RR ? an : DNS_MAX_RR;
-	if (cap > 0 && (a->rr = calloc(cap, sizeof *a->rr)) == NULL) {
-		a->status = DNS_SERVFAIL;
-		return;
-	}
-	off = ans_off;
-	for (unsigned i = 0; i < an; i++) {
-		struct dns_rr *rr;
-
-		if (!pkt_rr(msg, len, &off, &prr, false))
-			break; /* cannot happen: walked above */
-		if (prr.type != type || prr.class != 1 ||
-		    !wire_eq(prr.owner, cur))
-			continue;
-		matched = true;
-		if (a->n == DNS_MAX_RR) {
-			a->truncated = true;
-			break;
-		}
-		rr = &a->rr[a->n];
-		if (rr_convert(msg, len, type, &prr, rr, &a->truncated)) {
-			if (prr.ttl < ttl)
-				ttl = prr.ttl;
-			a->n++;
-		} else {
-			free(rr->name);
-			free(rr->txt);
-			memset(rr, 0, sizeof *rr);
-		}
-	}
-	if (!matched) {
-		free(a->rr);
-		a->rr = NULL;
-		a->ttl = ttl == UINT32_MAX ? 0 : ttl;
-		a->status = DNS_NODATA;
-		return;
-	}
-	a->ttl = ttl == UINT32_MAX ? 0 : ttl;
-	if (a->n == 0) {
-		free(a->rr);
-		a->rr = NULL;
-	}
-	a->status = a->n > 0 ? DNS_DATA : DNS_SERVFAIL;
 }
 
 static void
@@ -987,9 +646,9 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 	}
 	pthread_mutex_unlock(&dns_mu);
 	if (q != NULL)
-		metrics_dns(type, a->status, a->ms);
+		count_answer(type, a->status, a->ms);
 	else
-		dns_answer_clear(a);
+		dns_packet_clear(a);
 	/*
 	 * DNS health: an answer from the network is a success; one from
 	 * libunbound's cache (given inside ub_resolve_event) says nothing
@@ -1021,8 +680,8 @@ event_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why_bogus,
 
 	(void)why_bogus;
 	(void)was_ratelimited;
-	dns_answer_from_packet(&a, t->type, rcode, pkt,
-			       len > 0 ? (size_t)len : 0, sec);
+	dns_packet_parse(&a, t->type, rcode, pkt, len > 0 ? (size_t)len : 0,
+			 sec);
 	deliver(t, &a);
 }
 
@@ -1214,8 +873,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * thread's libevent loop (ub_ctx_create_event), so a query costs
 	 * its UDP exchange and nothing else. The threaded async mode
 	 * (ub_ctx_async) passes every query and every answer through
-	 * pipes between three threads: ~16 fcntl, 4 reads and 4 writes per
-	 * query (docs/BENCHMARKS.md).
+	 * pipes between three threads (docs/BENCHMARKS.md has the system
+	 * calls it cost).
 	 */
 	base = event_base_new();
 	if (base == NULL) {
@@ -1262,9 +921,9 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * coming back). By default libunbound backs off from a server that
 	 * stopped answering: its retransmit timeout doubles up to
 	 * infra-cache-max-rtt (120 s), and past 12 s it only sends a probe
-	 * now and then, so no query reached a returned forwarder for 13-16
-	 * s, and a lookup of a name asked during the outage joined the
-	 * query still backing off (a spoof was delivered as temperror).
+	 * now and then, so no query reached a returned forwarder for many
+	 * seconds, and a lookup of a name asked during the outage joined
+	 * the query still backing off (a spoof was delivered as temperror).
 	 * infra-keep-probing keeps queries going to a server thought down,
 	 * and a 1 s infra-host-ttl forgets the backed-off timeout within a
 	 * second, so every lookup reaches a returned server within about
@@ -1544,9 +1203,9 @@ dns_set_free(struct dns_set *set)
 	for (q = set->head; q != NULL; q = next) {
 		next = q->next;
 		if (q->ans.status != DNS_PENDING)
-			dns_answer_clear(&q->ans);
+			dns_packet_clear(&q->ans);
 		else if (q->cb_done)
-			dns_answer_clear(&q->cb_ans);
+			dns_packet_clear(&q->cb_ans);
 		free(q->name);
 		free(q);
 	}
@@ -1706,7 +1365,7 @@ cancel_pending(struct dns_set *set, struct dns_query *only,
 		q->ans.status = DNS_TIMEOUT;
 		q->ans.ms = ts_ms(&q->start, &now);
 		log_answer(set->tag, q, &q->ans);
-		metrics_dns(q->type, DNS_TIMEOUT, q->ans.ms);
+		count_answer(q->type, DNS_TIMEOUT, q->ans.ms);
 		set->ntimeouts++;
 		if (*first == NULL ||
 		    (q->start.tv_sec < (*first)->start.tv_sec ||

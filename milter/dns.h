@@ -88,67 +88,16 @@
 #include <time.h>
 #include <netinet/in.h>
 
-#define DNS_MAX_RR 64       /* records kept per answer */
-#define DNS_MAX_TXT 8192    /* octets kept of one TXT record */
+#include "dns_mode.h"
+#include "dns_packet.h"
+
 #define DNS_MAX_QUERIES 512 /* new queries per message (per MAIL FROM) */
 #define DNS_MAX_CONN_QUERIES 4096 /* queries per set (per SMTP session) */
 #define DNS_DOWN_AFTER_MS 3000	  /* failures with no success: DNS is down */
 #define DNS_PROBE_MS 1000	  /* probe interval while lookups fail */
 
-enum dns_type {
-	DNS_T_A = 1,
-	DNS_T_PTR = 12,
-	DNS_T_MX = 15,
-	DNS_T_TXT = 16,
-	DNS_T_AAAA = 28,
-};
-
-enum dns_status {
-	DNS_PENDING = 0, /* not answered yet */
-	DNS_DATA,        /* NOERROR with at least one record of the type */
-	DNS_NODATA,      /* NOERROR, no record of the type */
-	DNS_NXDOMAIN,    /* the name does not exist */
-	DNS_SERVFAIL,    /* SERVFAIL, REFUSED, other rcodes, engine errors */
-	DNS_TIMEOUT,     /* deadline passed, or cancelled */
-	DNS_BOGUS,       /* DNSSEC validation failed: a temporary error */
-	DNS_INVALID,     /* the name is not a valid domain name; not sent */
-};
-
-/* One record. Which member is set depends on the query type. */
-struct dns_rr {
-	struct in_addr a;     /* A */
-	struct in6_addr aaaa; /* AAAA */
-	uint16_t pref;        /* MX preference */
-	char *name;           /* MX exchange or PTR target: owned by the set;
-	                       * lower case, no trailing dot; "" for the root
-	                       * (null MX "0 .") */
-	char *txt;            /* TXT: the record's strings joined, NUL-
-	                       * terminated; owned by the set; may contain
-	                       * NUL octets, so use txtlen */
-	size_t txtlen;        /* TXT: octets in txt, without the final NUL */
-};
-
-struct dns_answer {
-	enum dns_status status; /* DNS_PENDING until answered */
-	int rcode;              /* DNS rcode as received, -1 if none */
-	bool secure;            /* DNSSEC-validated (TrustAnchorFile set) */
-	bool truncated;         /* records or TXT octets were cut at a cap */
-	uint32_t ttl;           /* TTL of the answer */
-	size_t n;               /* records in rr */
-	struct dns_rr *rr;      /* n records: owned by the set */
-	char *canonname;        /* name after CNAMEs, or NULL: owned */
-	double ms;              /* milliseconds from submit to answer */
-};
-
 struct dns_set;   /* per-session query set */
 struct dns_query; /* one query; owned by its set */
-
-/* Resolver modes (SPEC "Resolver"). */
-enum dns_mode {
-	DNS_MODE_RECURSIVE = 0,
-	DNS_MODE_RESOLVCONF,
-	DNS_MODE_FORWARD,
-};
 
 struct dns_options {
 	enum dns_mode mode;

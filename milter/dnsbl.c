@@ -316,10 +316,6 @@ dnsbl_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 	(void)m;
 	(void)ms;
-	if (c->skip) {
-		bl_none(out, AM_R_SKIPPED, "not checked");
-		return 0;
-	}
 	if (st == NULL) {
 		bl_none(out, AM_R_NONE,
 			c->conf->dnsbl.n == 0 ? "no DNSBL configured"
@@ -402,10 +398,6 @@ rhsbl_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	struct bl_state *st = ms != NULL ? ms->state : NULL;
 
 	(void)cs;
-	if (c->skip) {
-		bl_none(out, AM_R_SKIPPED, "not checked");
-		return 0;
-	}
 	if (st == NULL) {
 		const char *why = "no sender domain";
 

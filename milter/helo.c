@@ -234,12 +234,11 @@ helo_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 	(void)m;
 	(void)ms;
-	if (c->skip || st == NULL) {
+	if (st == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_NONE;
-		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip ? "not checked" : "no HELO name");
+		out->result = AM_R_NONE;
+		snprintf(out->why, sizeof out->why, "no HELO name");
 		return 0;
 	}
 	if (!st->done)

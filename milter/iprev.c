@@ -189,13 +189,12 @@ iprev_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 	(void)m;
 	(void)ms;
-	if (c->skip || st == NULL || st->ptr == NULL) {
+	if (st == NULL || st->ptr == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
 		/* RFC 8601 2.7.3: no address to check is a permanent error */
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_PERMERROR;
-		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip ? "not checked" : "client address unknown");
+		out->result = AM_R_PERMERROR;
+		snprintf(out->why, sizeof out->why, "client address unknown");
 		return 0;
 	}
 	if (!st->done) {

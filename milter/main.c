@@ -25,6 +25,7 @@
 #include <unbound.h>
 
 #include "amerr.h"
+#include "check.h"
 #include "conf.h"
 #include "dkimv.h"
 #include "dns.h"
@@ -32,10 +33,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "orgdom.h"
-
-#ifndef AM_OPENDMARC_VERSION
-#define AM_OPENDMARC_VERSION "unknown"
-#endif
 
 #define DRAIN_SECONDS 300 /* how long SIGTERM waits for open sessions */
 #define KICK_SIGNAL SIGUSR2 /* interrupts libmilter's listener select() */
@@ -97,9 +94,6 @@ print_version(void)
 	printf("libunbound %s\n", ub_version());
 	printf("libopendkim %u.%u.%u\n", dv >> 24, (dv >> 16) & 0xff,
 	       (dv >> 8) & 0xff);
-	printf("libopendmarc %s (build-time package version; found but "
-	       "not called: docs/CONFORMANCE.md)\n",
-	       AM_OPENDMARC_VERSION);
 	printf("libpsl %s\n", psl_get_version());
 	printf("libmicrohttpd %s\n", MHD_get_version());
 	printf("libevent %s (libunbound's event loop in dns.c)\n",
@@ -613,6 +607,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	sigaction(KICK_SIGNAL, &sa, NULL);
 	if (open_socket(c) != 0)
 		goto out;
+	for (size_t i = 0; i < check_count(); i++)
+		metrics_check_name(i, check_get(i)->name);
 	/* before the privilege drop: the port may be below 1024 */
 	if (metrics_start(c->metrics_listen, err, sizeof err) != 0) {
 		log_error("%s", err);

@@ -29,8 +29,8 @@
  *
  * orgdom_psl_check() is a cross-check only: it asks libpsl for the
  * domain's registrable domain and, when that differs from the walk's
- * organizational domain, logs a warning with both and counts it in an
- * atomic counter (orgdom_psl_mismatches()).
+ * organizational domain, logs a warning with both and counts it with
+ * metrics_psl_mismatch() (authmilter_psl_mismatches_total).
  *
  * Caps: domain names of at most 253 octets (ORGDOM_MAX_NAME); 8 queries
  *   per walk; TXT records past DNS_MAX_RR are not seen (dns.h).
@@ -40,7 +40,7 @@
  *   orgdom_shutdown().
  * Threads: a walk is used by one session thread. The PSL cache is
  *   guarded by one mutex (psl_lock), held only while looking up or
- *   loading a list; the mismatch counter is a C11 atomic.
+ *   loading a list; the mismatch counter is metrics' (an atomic).
  * Errors: orgdom_walk_init returns AM_EINVAL for a name that is not a
  *   domain; DNS trouble is ORGDOM_TEMPERROR, never an error return.
  * See also: RFC 9989 sections 4.8 and 4.10, RFC 8020, libpsl.
@@ -165,9 +165,6 @@ int orgdom_psl_check(const char *sid, const char *psl_path,
  * if it cannot be read (logged; orgdom_psl_check then fails the same).
  */
 int orgdom_psl_load(const char *psl_path);
-
-/* orgdom_psl_mismatches - mismatches counted since start (atomic). */
-uint64_t orgdom_psl_mismatches(void);
 
 /* orgdom_shutdown - free the loaded public suffix lists (at exit). */
 void orgdom_shutdown(void);

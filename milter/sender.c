@@ -178,13 +178,12 @@ sender_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	struct sender_state *st = ms != NULL ? ms->state : NULL;
 
 	(void)cs;
-	if (c->skip || st == NULL) {
+	if (st == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_NONE;
+		out->result = AM_R_NONE;
 		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip		       ? "not checked"
-			 : m != NULL && m->null_sender ? "null sender"
+			 m != NULL && m->null_sender ? "null sender"
 			 : m != NULL && m->mail_domain != NULL &&
 				 m->mail_domain[0] == '['
 			     ? "address literal"

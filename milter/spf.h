@@ -45,8 +45,12 @@
  * Threads: one check, one session thread.
  * Errors: DNS trouble is the temperror result; spf_eval()/spf_run()
  *   return a negative AM_E* code only for an internal failure (ENOMEM).
- * See also: RFC 7208, RFC 8601 section 2.7.2, spf_record.h,
- *   spf_macro.h, spf_received.h, SPEC.md "Checks".
+ * The check of a message (check.h's spf_ops: when to start, the action,
+ * the A-R and Received-SPF headers) is spf_check.c's; this module knows
+ * no session.
+ *
+ * See also: RFC 7208, RFC 8601 section 2.7.2, spf_check.h,
+ *   spf_record.h, spf_macro.h, spf_received.h, SPEC.md "Checks".
  */
 #ifndef AM_SPF_H
 #define AM_SPF_H
@@ -55,7 +59,6 @@
 #include <time.h>
 #include <netinet/in.h>
 
-#include "check.h"
 #include "dns.h"
 #include "result.h"
 
@@ -72,6 +75,7 @@
  * plus what prefetch sent ahead.
  */
 #define SPF_MAX_QUERIES (123 + SPF_MAX_PREFETCH)
+#define SPF_MAX_IDENTITY 512 /* octets of a MAIL FROM address or HELO */
 
 enum spf_status {
 	SPF_DONE = 0,	 /* the outcome is final */
@@ -95,7 +99,7 @@ struct spf_outcome {
 				* temperror, permerror */
 	bool helo_identity;    /* the identity is postmaster@HELO */
 	char domain[256];      /* the domain checked (lower case) */
-	char sender[SESSION_MAX_NAME + 16]; /* the identity checked */
+	char sender[SPF_MAX_IDENTITY + 16]; /* the identity checked */
 	char mechanism[80];    /* the term that decided, "default", or "" */
 	char why[160];	       /* short reason, printable ASCII */
 	char exp[SPF_EXP_MAX]; /* explanation (fail only), may come from the
@@ -134,8 +138,5 @@ int spf_run(struct spf_check *c, const struct timespec *deadline);
 
 /* spf_outcome - the outcome (meaningful once spf_eval gave SPF_DONE). */
 const struct spf_outcome *spf_outcome(const struct spf_check *c);
-
-/* The check table entry (check.h). */
-extern const struct check_ops spf_ops;
 
 #endif

@@ -285,7 +285,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_world_answer(w, key, DNS_T_TXT, &a);
 		if (a.status != DNS_DATA || a.n != 1)
 			abort(); /* passed without its key */
-		dns_answer_clear(&a);
+		dns_packet_clear(&a);
 	}
 	if (out.result == AM_R_PASS) {
 		bool any = false;

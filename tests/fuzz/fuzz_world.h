@@ -54,7 +54,7 @@
 #include <arpa/inet.h>
 
 #include "dns.h"
-#include "dns_internal.h"
+#include "dns_packet.h"
 
 #define FW_MAX_LINES 512   /* lines read from one input */
 #define FW_MAX_ASKED 4096  /* distinct queries remembered */
@@ -453,12 +453,12 @@ fuzz_world_answer(void *arg, const char *name, enum dns_type type,
 	}
 	if (st == DNS_TIMEOUT) {
 		/* never answered: free what was added, stay pending */
-		dns_answer_clear(a);
+		dns_packet_clear(a);
 		a->truncated = false;
 		return;
 	}
 	if (st != DNS_PENDING) {
-		dns_answer_clear(a);
+		dns_packet_clear(a);
 		a->truncated = false;
 		a->status = st;
 	} else if (a->n > 0) {

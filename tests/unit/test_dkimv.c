@@ -432,6 +432,30 @@ test_keyname(void **state)
 	assert_int_equal(dkimv_keyname("d=example.com; s=k", out, 10), -1);
 }
 
+/* The d= of a signature, for prefetch (dmarcv's walk of it). */
+static void
+test_sig_domain(void **state)
+{
+	char d[256];
+
+	(void)state;
+	assert_int_equal(dkimv_sig_domain("v=1; a=rsa-sha256; d=Example.COM;"
+					  " s=sel; b=abc", d, sizeof d), 0);
+	assert_string_equal(d, "example.com");
+	assert_int_equal(dkimv_sig_domain("v=1;\r\n\td = list.test ; s=x",
+					  d, sizeof d), 0);
+	assert_string_equal(d, "list.test");
+	/* bh= and the b= value must not be taken for d= */
+	assert_int_equal(dkimv_sig_domain("v=1; bh=d=x; b=xd=y", d,
+					  sizeof d), -1);
+	assert_int_equal(dkimv_sig_domain("", d, sizeof d), -1);
+	assert_string_equal(d, "");
+	assert_int_equal(dkimv_sig_domain(NULL, d, sizeof d), -1);
+	/* not a domain name, or too long for out */
+	assert_int_equal(dkimv_sig_domain("d=exa mple.com", d, sizeof d), -1);
+	assert_int_equal(dkimv_sig_domain("d=example.com", d, 5), -1);
+}
+
 /* The report: one resinfo per signature, or dkim=none. */
 static void
 collect_log(struct check_report *rep, const char *key, const char *value)
@@ -535,6 +559,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyname),
+		cmocka_unit_test(test_sig_domain),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_header_cap),

@@ -16,6 +16,7 @@
 #include "check.h"
 #include "dns.h"
 #include "spf.h"
+#include "spf_check.h"
 
 #define TIMEOUT_MS 1500
 
