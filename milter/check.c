@@ -68,15 +68,13 @@ check_outcome_reply(struct check_outcome *out, const char *rcode,
 }
 
 void
-check_outcome_temperror(struct check_outcome *out, const struct conf *conf,
-			enum am_action configured)
+check_outcome_temperror(struct check_outcome *out, enum am_action at_stake)
 {
 	out->result = AM_R_TEMPERROR;
 	out->action = AM_ACT_NONE;
 	out->rcode[0] = out->xcode[0] = out->reply[0] = '\0';
-	if (configured >= AM_ACT_TEMPFAIL && conf != NULL &&
-	    conf->on_dns_error == ONDNS_TEMPFAIL)
-		check_outcome_dns_tempfail(out);
+	out->dns_failed = true;
+	out->at_stake = at_stake;
 }
 
 void

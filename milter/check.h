@@ -61,6 +61,12 @@ struct check_outcome {
 	char rcode[4];           /* SMTP reply for reject/tempfail: "550" */
 	char xcode[10];          /* enhanced status: "5.7.1" */
 	char reply[256];         /* reply text, per SPEC "Replies" */
+	bool dns_failed;         /* a lookup failed: the result may hide
+	                          * another (check_outcome_temperror) */
+	enum am_action at_stake; /* with dns_failed: the strongest action
+	                          * this message could have got from the
+	                          * check had DNS answered; OnDNSError is
+	                          * applied to it once, by the engine */
 };
 
 /* Where report() puts things. Each sink copies what it is given. */
@@ -107,6 +113,14 @@ struct check_ops {
 	 */
 	void (*progress)(struct conn *c, struct msg *m, struct check_slot *cs,
 			 struct check_slot *ms);
+
+	/*
+	 * The strongest action the check can take under cf (its configured
+	 * actions, AM_ACT_NONE when it is off); NULL: it never acts. The
+	 * engine finishes a check at RCPT TO (DelayReject) only when this
+	 * can reject or tempfail.
+	 */
+	enum am_action (*max_action)(const struct conf *cf);
 
 	/* Wait (up to deadline) and decide; idempotent. */
 	int (*finish)(struct conn *c, struct msg *m, struct check_slot *cs,
@@ -164,16 +178,15 @@ void check_report_result(struct check_report *r,
 void check_slot_free(struct check_slot *slot);
 
 /*
- * check_outcome_temperror - the action for a temperror result, per SPEC
- * OnDNSError: when the check's configured action could reject (reject
- * or tempfail) and OnDNSError is tempfail, out->action becomes
- * AM_ACT_TEMPFAIL with "451 4.4.3 Temporary DNS failure, try again
- * later"; otherwise AM_ACT_NONE (the temperror is only recorded).
- * Sets out->result to AM_R_TEMPERROR; leaves out->why alone.
+ * check_outcome_temperror - a temperror result: a lookup failed, and had
+ * it answered the check could have given the message the action
+ * at_stake (its configured action for the result the lookup might have
+ * led to). out->action stays AM_ACT_NONE: the engine applies OnDNSError
+ * once (engine_decide), tempfail when at_stake can reject or tempfail.
+ * Sets result, dns_failed and at_stake; leaves out->why alone.
  */
 void check_outcome_temperror(struct check_outcome *out,
-			     const struct conf *conf,
-			     enum am_action configured);
+			     enum am_action at_stake);
 
 /*
  * check_reply_safe - copy a network string (a domain, a HELO name) for

@@ -544,6 +544,29 @@ fail_closed(struct conn *c, struct dstate *st, const struct timespec *dl)
 	return dnserr;
 }
 
+static enum am_action
+max_action(const struct conf *cf)
+{
+	if (cf == NULL || !cf->dmarc_enforce)
+		return AM_ACT_NONE;
+	return cf->dmarc_reject_action > cf->dmarc_quarantine_action
+		       ? cf->dmarc_reject_action
+		       : cf->dmarc_quarantine_action;
+}
+
+/* The configured action for a disposition (DMARCEnforce on). */
+static enum am_action
+disposition_action(const struct conf *cf, enum dmarc_policy d)
+{
+	if (cf == NULL)
+		return AM_ACT_NONE;
+	if (d == DMARC_P_REJECT)
+		return cf->dmarc_reject_action;
+	if (d == DMARC_P_QUARANTINE)
+		return cf->dmarc_quarantine_action;
+	return AM_ACT_NONE;
+}
+
 static void
 decide(struct conn *c, struct msg *m, struct dstate *st,
        struct check_outcome *out)
@@ -589,15 +612,20 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 		   ev->disposition == DMARC_P_QUARANTINE) {
 		out->action = cf != NULL ? cf->dmarc_quarantine_action
 					 : AM_ACT_QUARANTINE;
-	} else if (ev->result == AM_R_TEMPERROR && cf != NULL &&
-		   cf->on_dns_error == ONDNS_TEMPFAIL &&
-		   (!ev->have_policy ||
-		    ev->disposition != DMARC_P_NONE)) {
-		check_outcome_dns_tempfail(out);
-	} else if (st->fc_dnserr && cf != NULL &&
-		   cf->on_dns_error == ONDNS_TEMPFAIL) {
+	} else if (ev->result == AM_R_TEMPERROR) {
+		/*
+		 * What the policy could have asked for had DNS answered:
+		 * anything, when discovery failed; the disposition, when
+		 * only alignment is unknown (p=none: nothing).
+		 */
+		check_outcome_temperror(out, !ev->have_policy
+						     ? max_action(cf)
+						     : disposition_action(
+							       cf, ev->disposition));
+	} else if (st->fc_dnserr) {
 		/* a From: domain's policy is unknown: it may be reject */
-		check_outcome_dns_tempfail(out);
+		out->dns_failed = true;
+		out->at_stake = max_action(cf);
 	}
 }
 
@@ -752,6 +780,7 @@ const struct check_ops dmarcv_ops = {
 	.on_mail = on_mail,
 	.on_header = on_header,
 	.on_eoh = on_eoh,
+	.max_action = max_action,
 	.finish = finish,
 	.report = report,
 	.msg_free = msg_free,

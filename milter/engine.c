@@ -277,6 +277,15 @@ force_tempfail(const struct conf *cf, struct policy_verdict *v,
 	}
 }
 
+void
+engine_dns_error(const struct conf *cf, struct check_outcome *o)
+{
+	if (o->dns_failed && o->at_stake >= AM_ACT_TEMPFAIL &&
+	    cf->on_dns_error == ONDNS_TEMPFAIL &&
+	    o->action < AM_ACT_TEMPFAIL)
+		check_outcome_dns_tempfail(o);
+}
+
 /*
  * How long a decision may wait for DNS (SPEC: a message never waits
  * longer than DNSTimeout in all for answers that do not come): what
@@ -321,8 +330,8 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 
 		if (ops->finish == NULL || ops->ready > upto)
 			continue;
-		if (!all &&
-		    policy_max_action(c->conf, ops->name) < AM_ACT_TEMPFAIL)
+		if (!all && (ops->max_action == NULL ||
+			     ops->max_action(c->conf) < AM_ACT_TEMPFAIL))
 			continue;
 		if (!o->done) {
 			rc = ops->finish(c, m, &c->slot[i],
@@ -334,12 +343,10 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 				goto out;
 			}
 			o->done = true;
-			/* a temperror that the policy could act upon */
-			if (o->result == AM_R_TEMPERROR &&
-			    policy_max_action(c->conf, ops->name) >=
-				AM_ACT_TEMPFAIL)
+			/* a lookup failed where the check could refuse */
+			if (o->dns_failed && o->at_stake >= AM_ACT_TEMPFAIL)
 				temperror = true;
-			policy_dns_error(c->conf, ops->name, o);
+			engine_dns_error(c->conf, o);
 		}
 		ent[n].check = ops->name;
 		ent[n].o = o;

@@ -93,6 +93,15 @@ int engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 		  enum check_phase upto, bool all, struct policy_verdict *v);
 
 /*
+ * engine_dns_error - OnDNSError, applied in this one place (by
+ * engine_decide() to each outcome it finishes): with tempfail, an
+ * outcome whose lookup failed where the check could have rejected or
+ * tempfailed (o->dns_failed, o->at_stake) answers 451 4.4.3; with
+ * accept it is only recorded. A stronger action of the check stays.
+ */
+void engine_dns_error(const struct conf *cf, struct check_outcome *o);
+
+/*
  * engine_report - let every finished check report into r (which must be
  * zeroed). Returns 0 or AM_ENOMEM.
  */

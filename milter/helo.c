@@ -217,8 +217,7 @@ helo_eval(struct conn *c, struct helo_state *st,
 		return;
 	default:
 		helo_decide(c, st, AM_R_NONE, "");
-		check_outcome_temperror(&st->out, c->conf,
-					c->conf->helo_action);
+		check_outcome_temperror(&st->out, c->conf->helo_action);
 		snprintf(st->out.why, sizeof st->out.why, "lookup: %s",
 			 dns_status_str(a->status));
 		return;
@@ -259,10 +258,17 @@ helo_report(struct conn *c, struct msg *m, struct check_slot *cs,
 	check_report_result(r, o, "helo", "helo_result");
 }
 
+static enum am_action
+helo_max_action(const struct conf *cf)
+{
+	return cf->helo_action;
+}
+
 const struct check_ops helo_ops = {
     .name = "helo",
     .ready = CHECK_PH_HELO,
     .on_helo = helo_helo,
+    .max_action = helo_max_action,
     .finish = helo_finish,
     .report = helo_report,
     .conn_free = check_slot_free,

@@ -14,48 +14,6 @@
 #define POLICY_MAX_XAUTH 4096
 #define POLICY_FOLD 76
 
-static enum am_action
-amax(enum am_action a, enum am_action b)
-{
-	return a > b ? a : b;
-}
-
-enum am_action
-policy_max_action(const struct conf *cf, const char *name)
-{
-	if (cf == NULL || name == NULL)
-		return AM_ACT_NONE;
-	if (strcmp(name, "dnsbl") == 0)
-		return cf->dnsbl.n > 0 ? cf->dnsbl_action : AM_ACT_NONE;
-	if (strcmp(name, "rhsbl") == 0)
-		return cf->rhsbl.n > 0 ? cf->rhsbl_action : AM_ACT_NONE;
-	if (strcmp(name, "iprev") == 0)
-		return cf->iprev_action;
-	if (strcmp(name, "helo") == 0)
-		return cf->helo_action;
-	if (strcmp(name, "sender") == 0 || strcmp(name, "sender-domain") == 0)
-		return cf->sender_domain_action;
-	if (strcmp(name, "spf") == 0)
-		return amax(cf->spf_fail_action, cf->spf_softfail_action);
-	if (strcmp(name, "dmarc") == 0)
-		return cf->dmarc_enforce ? amax(cf->dmarc_reject_action,
-						cf->dmarc_quarantine_action)
-					 : AM_ACT_NONE;
-	return AM_ACT_NONE;
-}
-
-void
-policy_dns_error(const struct conf *cf, const char *name,
-		 struct check_outcome *o)
-{
-	if (cf == NULL || o == NULL || !o->done ||
-	    o->result != AM_R_TEMPERROR || cf->on_dns_error != ONDNS_TEMPFAIL)
-		return;
-	if (policy_max_action(cf, name) < AM_ACT_TEMPFAIL)
-		return;
-	check_outcome_dns_tempfail(o);
-}
-
 /* Append ",name" (or "name") to a comma list, if it fits whole. */
 static void
 list_append(char *list, size_t size, const char *name)

@@ -6,10 +6,6 @@
  * (enum am_action order; on a tie the first check in table order), and
  * its reply is the one sent. DryRun turns reject, tempfail and
  * quarantine into accept and remembers what would have happened.
- * policy_dns_error() applies OnDNSError=tempfail to one outcome.
- * policy_max_action() tells the filter whether a check's configured
- * action can reject or tempfail, which decides whether the check is
- * finished early (at RCPT TO or in its own phase) or only at EOM.
  *
  * policy_xauth_render() writes the X-Authmilter value
  *   "<authserv-id>; key=value; ...; action=<word>[ ...]"
@@ -80,21 +76,6 @@ struct policy_list {
 	struct policy_item v[POLICY_MAX_ITEMS];
 	size_t n;
 };
-
-/*
- * policy_max_action - the strongest action the configuration gives the
- * check called name ("dnsbl", "rhsbl", "iprev", "helo", "sender", "spf",
- * "dkim", "dmarc"); AM_ACT_NONE for an unknown name.
- */
-enum am_action policy_max_action(const struct conf *cf, const char *name);
-
-/*
- * policy_dns_error - with OnDNSError=tempfail, a temperror outcome of a
- * check whose action can reject or tempfail becomes tempfail with
- * 451 4.4.3. Otherwise o is left alone.
- */
-void policy_dns_error(const struct conf *cf, const char *name,
-		      struct check_outcome *o);
 
 /*
  * policy_decide - the verdict for the n entries. Outcomes with done unset

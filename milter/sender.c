@@ -161,7 +161,7 @@ sender_eval(struct conn *c, struct sender_state *st,
 		sender_set(c, st, AM_R_FAIL, "domain does not exist");
 	} else if (temp) {
 		sender_set(c, st, AM_R_NONE, "");
-		check_outcome_temperror(&st->out, c->conf,
+		check_outcome_temperror(&st->out,
 					c->conf->sender_domain_action);
 		snprintf(st->out.why, sizeof st->out.why, "lookup: %s",
 			 dns_status_str(tstatus));
@@ -210,10 +210,17 @@ sender_report(struct conn *c, struct msg *m, struct check_slot *cs,
 	check_report_result(r, o, "sender-domain", "sender_domain");
 }
 
+static enum am_action
+sender_max_action(const struct conf *cf)
+{
+	return cf->sender_domain_action;
+}
+
 const struct check_ops sender_ops = {
     .name = "sender",
     .ready = CHECK_PH_MAIL,
     .on_mail = sender_mail,
+    .max_action = sender_max_action,
     .finish = sender_finish,
     .report = sender_report,
     .msg_free = check_slot_free,

@@ -72,6 +72,14 @@ spf_progress(struct conn *c, struct msg *m, struct check_slot *cs,
 		st->waitq = NULL;
 }
 
+static enum am_action
+spf_max_action(const struct conf *cf)
+{
+	return cf->spf_fail_action > cf->spf_softfail_action
+		       ? cf->spf_fail_action
+		       : cf->spf_softfail_action;
+}
+
 static int
 spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	   struct check_slot *ms, const struct timespec *deadline,
@@ -106,10 +114,7 @@ spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	else if (o->result == AM_R_SOFTFAIL)
 		act = c->conf->spf_softfail_action;
 	if (o->result == AM_R_TEMPERROR) {
-		enum am_action could = c->conf->spf_fail_action;
-		if (c->conf->spf_softfail_action > could)
-			could = c->conf->spf_softfail_action;
-		check_outcome_temperror(out, c->conf, could);
+		check_outcome_temperror(out, spf_max_action(c->conf));
 	} else {
 		out->action = act;
 		if (act != AM_ACT_NONE)
@@ -195,6 +200,7 @@ const struct check_ops spf_ops = {
     .ready = CHECK_PH_MAIL,
     .on_mail = spf_on_mail,
     .progress = spf_progress,
+    .max_action = spf_max_action,
     .finish = spf_finish,
     .report = spf_report,
     .msg_free = spf_msg_free,
