@@ -2,8 +2,8 @@
  * check - the interface every check module offers to the filter
  *
  * A check (dnsbl, iprev, helo, sender, rhsbl, spf, dkim, dmarc) exports
- * one const struct check_ops and is listed once in the table in check.c;
- * filter.c walks that table in order (the order of the methods in the
+ * one const struct check_ops and is listed once in the table in checks.c;
+ * the engine walks that table in order (the order of the methods in the
  * Authentication-Results header: iprev, spf, dkim, dmarc, then the
  * checks that only appear in X-Authmilter).
  *
@@ -136,8 +136,6 @@ struct check_ops {
 	void (*conn_free)(struct check_slot *cs); /* close */
 };
 
-/* check_count / check_get - the check table, in report order. */
-size_t check_count(void);
 const struct check_ops *check_get(size_t i);
 
 /*

@@ -985,3 +985,16 @@ conf_override_parse(const char *arg, struct conf_override *ov)
 	ov->value = eq + 1;
 	return 0;
 }
+
+int
+conf_override_arg(const char *prog, const char *arg, struct conf_override *ov,
+		  size_t *n)
+{
+	int rc = conf_override_parse(arg, &ov[*n]);
+
+	if (rc != 0)
+		fprintf(stderr, "%s: -o %s: expected KEY=VALUE\n", prog, arg);
+	else
+		(*n)++;
+	return rc;
+}

@@ -113,6 +113,14 @@ struct conf_override {
 int conf_override_parse(const char *arg, struct conf_override *ov);
 
 /*
+ * conf_override_arg - the -o option of a program: parse arg into
+ * ov[*n] and count it, or write "PROG: -o ARG: expected KEY=VALUE" to
+ * stderr. Returns 0 or the error of conf_override_parse().
+ */
+int conf_override_arg(const char *prog, const char *arg,
+		      struct conf_override *ov, size_t *n);
+
+/*
  * conf_load - parse file (NULL means CONF_DEFAULT_FILE) and the overrides
  * into a fresh snapshot. If file is NULL and the default file does not
  * exist, the built-in defaults apply (defaults_only is set). Each error is

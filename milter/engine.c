@@ -11,6 +11,7 @@
 #include "amerr.h"
 #include "authres.h"
 #include "check.h"
+#include "checks.h"
 #include "dns.h"
 #include "engine.h"
 #include "log.h"
@@ -22,8 +23,8 @@
 #define ENGINE_WAIT_SLACK_MS 100 /* waits this short cut no deadline */
 
 #define EACH_CHECK(i, ops)                                                  \
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) \
-		for (const struct check_ops *ops = check_get(i); ops != NULL; \
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) \
+		for (const struct check_ops *ops = checks_get(i); ops != NULL; \
 		     ops = NULL)
 
 static const char *

@@ -13,6 +13,7 @@
 #include "amerr.h"
 #include "authres.h"
 #include "check.h"
+#include "checks.h"
 #include "cidr.h"
 #include "conf.h"
 #include "dns.h"
@@ -62,8 +63,8 @@ es_msg_free(struct engine_session *s)
 
 	if (em == NULL)
 		return;
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) {
+		const struct check_ops *ops = checks_get(i);
 
 		if (ops != NULL && ops->msg_free != NULL)
 			ops->msg_free(&em->m.slot[i]);
@@ -103,8 +104,8 @@ engine_session_free(struct engine_session *s)
 	if (s == NULL)
 		return;
 	es_msg_free(s);
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) {
+		const struct check_ops *ops = checks_get(i);
 
 		if (ops != NULL && ops->conn_free != NULL)
 			ops->conn_free(&s->c.slot[i]);

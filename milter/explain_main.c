@@ -20,6 +20,7 @@
 #include "amerr.h"
 #include "authres.h"
 #include "check.h"
+#include "checks.h"
 #include "cidr.h"
 #include "conf.h"
 #include "dkimv.h"
@@ -108,12 +109,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->file = optarg;
 			break;
 		case 'o':
-			if (conf_override_parse(optarg, &o->ov[o->nov]) != 0) {
-				fprintf(stderr, "authmilter-explain: -o %s: "
-					"expected KEY=VALUE\n", optarg);
+			if (conf_override_arg("authmilter-explain", optarg,
+					      o->ov, &o->nov) != 0)
 				return -1;
-			}
-			o->nov++;
 			break;
 		case 'I':
 			o->ip = optarg;
@@ -495,8 +493,8 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 	fprintf(fp, "\nChecks:\n");
 	if (s->skipped != NULL)
 		fprintf(fp, "  not checked (%s)\n", s->skipped);
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) {
+		const struct check_ops *ops = checks_get(i);
 		const struct check_outcome *ou =
 			&outs[i];
 
@@ -604,9 +602,9 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 		fputs("]}", fp);
 	}
 	fputs("],\"checks\":[", fp);
-	for (size_t i = 0, n = 0; i < check_count() && i < SESSION_MAX_CHECKS;
+	for (size_t i = 0, n = 0; i < checks_count() && i < SESSION_MAX_CHECKS;
 	     i++) {
-		const struct check_ops *ops = check_get(i);
+		const struct check_ops *ops = checks_get(i);
 		const struct check_outcome *ou =
 			&outs[i];
 

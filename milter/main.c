@@ -26,6 +26,7 @@
 
 #include "amerr.h"
 #include "check.h"
+#include "checks.h"
 #include "conf.h"
 #include "dkimv.h"
 #include "dns.h"
@@ -114,12 +115,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->file = optarg;
 			break;
 		case 'o':
-			if (conf_override_parse(optarg, &o->ov[o->nov]) != 0) {
-				fprintf(stderr, "authmilter: -o %s: "
-					"expected KEY=VALUE\n", optarg);
+			if (conf_override_arg("authmilter", optarg, o->ov,
+					      &o->nov) != 0)
 				return -1;
-			}
-			o->nov++;
 			break;
 		case 'f':
 			o->foreground = true;
@@ -607,8 +605,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	sigaction(KICK_SIGNAL, &sa, NULL);
 	if (open_socket(c) != 0)
 		goto out;
-	for (size_t i = 0; i < check_count(); i++)
-		metrics_check_name(i, check_get(i)->name);
+	for (size_t i = 0; i < checks_count(); i++)
+		metrics_check_name(i, checks_get(i)->name);
 	/* before the privilege drop: the port may be below 1024 */
 	if (metrics_start(c->metrics_listen, err, sizeof err) != 0) {
 		log_error("%s", err);

@@ -5,6 +5,7 @@
  * sessions (engine_session_*) against dnsd (tests/unit/zones/engine.json)
  */
 #include "conntest.h"
+#include "checks.h"
 #include "dkimv.h"
 #include "engine.h"
 #include "session.h"
@@ -110,8 +111,8 @@ session(const char *const *kv, const char *from, struct engine_reply *r,
 			 ENGINE_CONTINUE);
 	a = engine_session_eom(s, &e);
 	*r = e.reply;
-	for (size_t i = 0; i < check_count(); i++)
-		if (strcmp(check_get(i)->name, "dmarc") == 0)
+	for (size_t i = 0; i < checks_count(); i++)
+		if (strcmp(checks_get(i)->name, "dmarc") == 0)
 			*dmarc = s->m->out[i];
 	engine_session_end_message(s);
 out:
