@@ -52,7 +52,6 @@ struct auth_results {
 	bool spf_done;
 	enum am_result spf;      /* SPF result for spf_domain */
 	char spf_domain[256];    /* the domain SPF checked (MAIL FROM or HELO) */
-	bool spf_helo;           /* spf_domain came from HELO (null sender) */
 	bool dkim_done;
 	size_t ndkim;
 	struct auth_dkim dkim[SESSION_MAX_SIGS];
@@ -92,7 +91,6 @@ struct conn {
 	                          * the space after the colon (filter.c sets
 	                          * it; false, the default, means values are
 	                          * passed exactly as received) */
-	unsigned int nmsgs;      /* messages started on this connection */
 	struct msg *msg;         /* current message, or NULL: owned */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
 };

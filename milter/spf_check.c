@@ -124,7 +124,6 @@ spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	}
 	m->auth.spf_done = true;
 	m->auth.spf = o->result;
-	m->auth.spf_helo = o->helo_identity;
 	snprintf(m->auth.spf_domain, sizeof m->auth.spf_domain, "%s",
 		 o->domain);
 	st->out = *out;
