@@ -35,8 +35,8 @@ struct blentry_octet {
 };
 
 struct blentry {
-	char *zone;     /* lower case, no trailing dot: owned */
-	char *text;     /* the entry as written (for logs): owned */
+	char *zone; /* lower case, no trailing dot: owned */
+	char *text; /* the entry as written (for logs): owned */
 	bool has_filter;
 	struct blentry_octet octet[4]; /* filter, when has_filter */
 	int weight;

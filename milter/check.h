@@ -11,8 +11,8 @@
  * they never wait; progress() sends the next lookups of a chain as soon
  * as the answers they depend on are in (SPEC: queries go out as early
  * as their input is known). finish() is called when a decision needs
- * the result: at the first RCPT TO (DelayReject yes) or in the check's own phase
- * (DelayReject no) when its action can reject or tempfail, and at end of
+ * the result: at the first RCPT TO (DelayReject yes) or in the check's own
+ * phase (DelayReject no) when its action can reject or tempfail, and at end of
  * message for every check. finish() may wait (dns_wait() with the given
  * deadline) and must be idempotent: a second call returns the same
  * outcome without new work. report() then adds the check's results to
@@ -52,26 +52,26 @@ enum check_phase {
 
 /* What finish() decides. */
 struct check_outcome {
-	bool done;               /* finish() has run */
-	enum am_result result;   /* the check's result */
-	enum am_action action;   /* configured action for this result, before
-	                          * DryRun; AM_ACT_NONE if it passed */
-	char why[160];           /* short reason for logs, X-Authmilter and
-	                          * the A-R comment; plain ASCII */
-	char rcode[4];           /* SMTP reply for reject/tempfail: "550" */
-	char xcode[10];          /* enhanced status: "5.7.1" */
-	char reply[256];         /* reply text, per SPEC "Replies" */
-	bool dns_failed;         /* a lookup failed: the result may hide
-	                          * another (check_outcome_temperror) */
+	bool done;		 /* finish() has run */
+	enum am_result result;	 /* the check's result */
+	enum am_action action;	 /* configured action for this result, before
+				  * DryRun; AM_ACT_NONE if it passed */
+	char why[160];		 /* short reason for logs, X-Authmilter and
+				  * the A-R comment; plain ASCII */
+	char rcode[4];		 /* SMTP reply for reject/tempfail: "550" */
+	char xcode[10];		 /* enhanced status: "5.7.1" */
+	char reply[256];	 /* reply text, per SPEC "Replies" */
+	bool dns_failed;	 /* a lookup failed: the result may hide
+				  * another (check_outcome_temperror) */
 	enum am_action at_stake; /* with dns_failed: the strongest action
-	                          * this message could have got from the
-	                          * check had DNS answered; OnDNSError is
-	                          * applied to it once, by the engine */
+				  * this message could have got from the
+				  * check had DNS answered; OnDNSError is
+				  * applied to it once, by the engine */
 };
 
 /* Where report() puts things. Each sink copies what it is given. */
 struct check_report {
-	struct authres *ar;      /* Authentication-Results builder */
+	struct authres *ar; /* Authentication-Results builder */
 	/* X-Authmilter item "key=value" (value may be quoted by the sink) */
 	void (*xauth)(struct check_report *r, const char *key,
 		      const char *value);
@@ -81,12 +81,12 @@ struct check_report {
 	/* a field of the per-message log line */
 	void (*logf)(struct check_report *r, const char *key,
 		     const char *value);
-	void *priv;              /* the filter's state for the sinks */
+	void *priv; /* the filter's state for the sinks */
 };
 
 struct check_ops {
-	const char *name;        /* "dnsbl", "iprev", "spf", ... */
-	enum check_phase ready;  /* finish() is possible after this phase */
+	const char *name;	/* "dnsbl", "iprev", "spf", ... */
+	enum check_phase ready; /* finish() is possible after this phase */
 
 	/* Phase hooks; NULL when not needed. */
 	int (*on_connect)(struct conn *c, struct check_slot *cs);
@@ -150,7 +150,7 @@ const struct check_ops *check_get(size_t i);
  */
 void check_outcome_reply(struct check_outcome *out, const char *rcode,
 			 const char *xcode, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * check_outcome_dns_tempfail - set out's action to tempfail with the
@@ -165,9 +165,8 @@ void check_outcome_dns_tempfail(struct check_outcome *out);
  * not pass and why is set, and the log field logkey "result". A skipped
  * outcome is not reported.
  */
-void check_report_result(struct check_report *r,
-			 const struct check_outcome *o, const char *xkey,
-			 const char *logkey);
+void check_report_result(struct check_report *r, const struct check_outcome *o,
+			 const char *xkey, const char *logkey);
 
 /*
  * check_slot_free - free(slot->state) and clear it (slot NULL ok): the

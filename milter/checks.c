@@ -17,14 +17,8 @@
  * Each module declares its ops in its own header.
  */
 static const struct check_ops *const check_table[] = {
-	&iprev_ops,
-	&spf_ops,
-	&dkimv_ops,
-	&dmarcv_ops,
-	&dnsbl_ops,
-	&helo_ops,
-	&sender_ops,
-	&rhsbl_ops,
+    &iprev_ops, &spf_ops,  &dkimv_ops,	&dmarcv_ops,
+    &dnsbl_ops, &helo_ops, &sender_ops, &rhsbl_ops,
 };
 
 size_t
@@ -40,4 +34,3 @@ checks_get(size_t i)
 		return NULL;
 	return check_table[i];
 }
-

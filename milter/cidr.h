@@ -22,9 +22,9 @@
 #define CIDR_MAX_LIST 256 /* networks in a cidr_list */
 
 struct cidr {
-	int family;              /* AF_INET or AF_INET6 */
-	unsigned char addr[16];  /* network address, 4 or 16 octets */
-	unsigned int len;        /* prefix length */
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* network address, 4 or 16 octets */
+	unsigned int len;	/* prefix length */
 };
 
 struct cidr_list {

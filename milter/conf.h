@@ -45,56 +45,56 @@ _Static_assert(CIDR_MAX_LIST == CONF_MAX_LIST &&
 enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
 
 struct conf {
-	int refs;                 /* references, under conf_lock */
-	char *file;               /* the file loaded, or NULL for defaults */
-	bool defaults_only;       /* no file was found: built-in defaults */
+	int refs;	    /* references, under conf_lock */
+	char *file;	    /* the file loaded, or NULL for defaults */
+	bool defaults_only; /* no file was found: built-in defaults */
 
 	/* General */
-	char *socket;             /* Socket: owned */
-	unsigned int socket_mode; /* SocketMode */
-	char *user_id;            /* UserID "user[:group]" or NULL: owned */
-	char *pid_file;           /* PidFile or NULL: owned */
-	char *authserv_id;        /* AuthservID (host FQDN by default) */
-	enum log_level log_level; /* LogLevel */
+	char *socket;		    /* Socket: owned */
+	unsigned int socket_mode;   /* SocketMode */
+	char *user_id;		    /* UserID "user[:group]" or NULL: owned */
+	char *pid_file;		    /* PidFile or NULL: owned */
+	char *authserv_id;	    /* AuthservID (host FQDN by default) */
+	enum log_level log_level;   /* LogLevel */
 	enum log_format log_format; /* LogFormat */
-	bool syslog;              /* Syslog */
-	bool dry_run;             /* DryRun */
+	bool syslog;		    /* Syslog */
+	bool dry_run;		    /* DryRun */
 	struct cidr_list internal_hosts; /* InternalHosts: owned */
-	bool skip_authenticated;  /* SkipAuthenticated */
-	enum dns_mode resolver;   /* Resolver mode */
-	char *resolver_forward;   /* "ADDR[@PORT],..." for forward: owned */
+	bool skip_authenticated;	 /* SkipAuthenticated */
+	enum dns_mode resolver;		 /* Resolver mode */
+	char *resolver_forward;	  /* "ADDR[@PORT],..." for forward: owned */
 	char *trust_anchor_file;  /* TrustAnchorFile or NULL: owned */
 	unsigned int dns_timeout; /* DNSTimeout, seconds */
 	enum conf_ondnserror on_dns_error; /* OnDNSError */
-	bool delay_reject;        /* DelayReject */
+	bool delay_reject;		   /* DelayReject */
 
 	/* Connection checks */
-	struct blentry_list dnsbl; /* DNSBL: owned */
-	int dnsbl_threshold;       /* DNSBLThreshold */
-	enum am_action dnsbl_action;   /* DNSBLAction */
-	struct blentry_list rhsbl;     /* RHSBL: owned */
-	enum am_action rhsbl_action;   /* RHSBLAction */
-	enum am_action iprev_action;   /* IPRevAction */
-	enum am_action helo_action;    /* HeloAction */
+	struct blentry_list dnsbl;	     /* DNSBL: owned */
+	int dnsbl_threshold;		     /* DNSBLThreshold */
+	enum am_action dnsbl_action;	     /* DNSBLAction */
+	struct blentry_list rhsbl;	     /* RHSBL: owned */
+	enum am_action rhsbl_action;	     /* RHSBLAction */
+	enum am_action iprev_action;	     /* IPRevAction */
+	enum am_action helo_action;	     /* HeloAction */
 	enum am_action sender_domain_action; /* SenderDomainAction */
 
 	/* SPF */
-	enum am_action spf_fail_action;     /* SPFFailAction */
+	enum am_action spf_fail_action;	    /* SPFFailAction */
 	enum am_action spf_softfail_action; /* SPFSoftfailAction */
-	bool received_spf;                  /* ReceivedSPF */
+	bool received_spf;		    /* ReceivedSPF */
 
 	/* DKIM */
-	unsigned int dkim_min_key_bits;  /* DKIMMinimumKeyBits */
+	unsigned int dkim_min_key_bits;	  /* DKIMMinimumKeyBits */
 	unsigned int dkim_max_signatures; /* DKIMMaxSignatures */
 
 	/* DMARC */
-	bool dmarc_enforce;                   /* DMARCEnforce */
-	enum am_action dmarc_reject_action;   /* DMARCRejectAction */
+	bool dmarc_enforce;			/* DMARCEnforce */
+	enum am_action dmarc_reject_action;	/* DMARCRejectAction */
 	enum am_action dmarc_quarantine_action; /* DMARCQuarantineAction */
-	char *public_suffix_list;  /* PublicSuffixList path, NULL = none */
+	char *public_suffix_list; /* PublicSuffixList path, NULL = none */
 
 	/* Operations */
-	char *metrics_listen;      /* MetricsListen "ADDR:PORT" or NULL */
+	char *metrics_listen; /* MetricsListen "ADDR:PORT" or NULL */
 };
 
 /*

@@ -77,9 +77,9 @@ struct dkimv_result {
 	enum am_result result; /* pass, fail, policy, neutral, ... */
 	char domain[256];      /* d= (lower case), "" if missing */
 	char selector[128];    /* s=, "" if missing */
-	char alg[32];          /* a= ("rsa-sha256"), "" if unknown */
-	char b[16];            /* header.b: leading part of b=, "" if none */
-	char why[96];          /* short reason, "" for pass */
+	char alg[32];	       /* a= ("rsa-sha256"), "" if unknown */
+	char b[16];	       /* header.b: leading part of b=, "" if none */
+	char why[96];	       /* short reason, "" for pass */
 	unsigned int keybits;  /* RSA key size, 0 if unknown or Ed25519 */
 };
 

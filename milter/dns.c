@@ -24,7 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 
-#define DNS_NAME_MAX 253      /* presentation octets without the final dot */
+#define DNS_NAME_MAX 253 /* presentation octets without the final dot */
 /*
  * libunbound's caches, 512 KB of messages and 1 MB of RRsets (unbound's
  * own defaults are 4 MB each): they account for the daemon's growth in
@@ -51,10 +51,10 @@
  * whose answer never came.
  */
 struct dns_ticket {
-	struct dns_query *q;	  /* guarded by dns_mu; NULL: abandoned */
-	bool probe;	   /* a health probe: no query, never abandoned */
-	long long sent_ms; /* submitted (mono_ms) */
-	struct dns_ticket *next;  /* submission queue (dns_mu) */
+	struct dns_query *q;	 /* guarded by dns_mu; NULL: abandoned */
+	bool probe;		 /* a health probe: no query, never abandoned */
+	long long sent_ms;	 /* submitted (mono_ms) */
+	struct dns_ticket *next; /* submission queue (dns_mu) */
 	struct dns_ticket *lprev; /* dns_live list (dns_mu) */
 	struct dns_ticket *lnext;
 	enum dns_type type;
@@ -78,7 +78,7 @@ struct dns_query {
 };
 
 struct dns_set {
-	pthread_cond_t cv;	   /* CLOCK_MONOTONIC, with dns_mu */
+	pthread_cond_t cv; /* CLOCK_MONOTONIC, with dns_mu */
 	/* guarded by dns_mu: */
 	size_t inflight;	   /* queries still in flight */
 	bool waiting;		   /* the owner sleeps on cv */
@@ -110,14 +110,14 @@ static pthread_t dns_thread;
 static bool dns_thread_running;
 static atomic_bool dns_stop;
 static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct dns_ticket *dns_queue;	       /* dns_mu */
+static struct dns_ticket *dns_queue; /* dns_mu */
 static struct dns_ticket **dns_queue_tail = &dns_queue;
-static struct dns_ticket *dns_live;	       /* dns_mu */
-static struct event *dns_timer_ev; /* the probe timer (dispatcher) */
-static bool dns_in_resolve;	   /* dispatcher thread only: inside
-				    * ub_resolve_event, where an answer
-				    * comes from libunbound's cache */
-static enum dns_mode dns_mode_cur; /* written by dns_init only */
+static struct dns_ticket *dns_live; /* dns_mu */
+static struct event *dns_timer_ev;  /* the probe timer (dispatcher) */
+static bool dns_in_resolve;	    /* dispatcher thread only: inside
+				     * ub_resolve_event, where an answer
+				     * comes from libunbound's cache */
+static enum dns_mode dns_mode_cur;  /* written by dns_init only */
 
 /*
  * DNS health (dns.h). h_last_ok is written by the dispatcher at every
@@ -901,8 +901,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		goto out;
 	}
 	if ((rc = set_opt(ctx, "outgoing-range:", "256", err, errlen)) ||
-	    (rc = set_opt(ctx, "msg-cache-size:", DNS_MSG_CACHE, err,
-			  errlen)) ||
+	    (rc =
+		 set_opt(ctx, "msg-cache-size:", DNS_MSG_CACHE, err, errlen)) ||
 	    (rc = set_opt(ctx, "rrset-cache-size:", DNS_RRSET_CACHE, err,
 			  errlen)))
 		goto out;
@@ -1297,9 +1297,8 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	if (dns_ctx == NULL || !dns_thread_running ||
 	    (t = calloc(1, sizeof *t)) == NULL) {
 		q->ans.status = DNS_SERVFAIL;
-		log_serror(set->tag, dns_ctx == NULL
-					 ? "dns: engine not running"
-					 : "dns: out of memory");
+		log_serror(set->tag, dns_ctx == NULL ? "dns: engine not running"
+						     : "dns: out of memory");
 		return q;
 	}
 	t->q = q;
@@ -1390,8 +1389,8 @@ dns_wait(struct dns_set *set, struct dns_query *q,
 		return 0;
 	if (set->local != NULL) {
 		/* one more chance for each answer, then it has timed out */
-		for (struct dns_query *p = q != NULL ? q : set->head;
-		     p != NULL; p = q != NULL ? NULL : p->next) {
+		for (struct dns_query *p = q != NULL ? q : set->head; p != NULL;
+		     p = q != NULL ? NULL : p->next) {
 			local_answer(set, p);
 			if (p->ans.status == DNS_PENDING) {
 				p->ans.status = DNS_TIMEOUT;

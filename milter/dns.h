@@ -91,18 +91,18 @@
 #include "dns_mode.h"
 #include "dns_packet.h"
 
-#define DNS_MAX_QUERIES 512 /* new queries per message (per MAIL FROM) */
+#define DNS_MAX_QUERIES 512	  /* new queries per message (per MAIL FROM) */
 #define DNS_MAX_CONN_QUERIES 4096 /* queries per set (per SMTP session) */
 #define DNS_DOWN_AFTER_MS 3000	  /* failures with no success: DNS is down */
 #define DNS_PROBE_MS 1000	  /* probe interval while lookups fail */
 
-struct dns_set;   /* per-session query set */
+struct dns_set;	  /* per-session query set */
 struct dns_query; /* one query; owned by its set */
 
 struct dns_options {
 	enum dns_mode mode;
-	const char *forward;          /* "ADDR[@PORT],..." for FORWARD */
-	const char *trust_anchor;     /* file or NULL */
+	const char *forward;	  /* "ADDR[@PORT],..." for FORWARD */
+	const char *trust_anchor; /* file or NULL */
 };
 
 /*
@@ -142,8 +142,7 @@ typedef void dns_local_fn(void *arg, const char *name, enum dns_type type,
  * at once, whatever the deadline. Invalid names and the DNS_MAX_QUERIES
  * cap behave as in any set. NULL on ENOMEM.
  */
-struct dns_set *dns_set_new_local(const char *tag, dns_local_fn *fn,
-				  void *arg);
+struct dns_set *dns_set_new_local(const char *tag, dns_local_fn *fn, void *arg);
 
 /* dns_set_free - cancel pending queries and free everything. */
 void dns_set_free(struct dns_set *set);

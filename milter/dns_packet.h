@@ -40,8 +40,8 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
-#define DNS_MAX_RR 64       /* records kept per answer */
-#define DNS_MAX_TXT 8192    /* octets kept of one TXT record */
+#define DNS_MAX_RR 64	 /* records kept per answer */
+#define DNS_MAX_TXT 8192 /* octets kept of one TXT record */
 
 enum dns_type {
 	DNS_T_A = 1,
@@ -53,39 +53,39 @@ enum dns_type {
 
 enum dns_status {
 	DNS_PENDING = 0, /* not answered yet */
-	DNS_DATA,        /* NOERROR with at least one record of the type */
-	DNS_NODATA,      /* NOERROR, no record of the type */
-	DNS_NXDOMAIN,    /* the name does not exist */
-	DNS_SERVFAIL,    /* SERVFAIL, REFUSED, other rcodes, engine errors */
-	DNS_TIMEOUT,     /* deadline passed, or cancelled */
-	DNS_BOGUS,       /* DNSSEC validation failed: a temporary error */
-	DNS_INVALID,     /* the name is not a valid domain name; not sent */
+	DNS_DATA,	 /* NOERROR with at least one record of the type */
+	DNS_NODATA,	 /* NOERROR, no record of the type */
+	DNS_NXDOMAIN,	 /* the name does not exist */
+	DNS_SERVFAIL,	 /* SERVFAIL, REFUSED, other rcodes, engine errors */
+	DNS_TIMEOUT,	 /* deadline passed, or cancelled */
+	DNS_BOGUS,	 /* DNSSEC validation failed: a temporary error */
+	DNS_INVALID,	 /* the name is not a valid domain name; not sent */
 };
 
 /* One record. Which member is set depends on the query type. */
 struct dns_rr {
 	struct in_addr a;     /* A */
 	struct in6_addr aaaa; /* AAAA */
-	uint16_t pref;        /* MX preference */
-	char *name;           /* MX exchange or PTR target: owned by the
-	                       * answer; lower case, no trailing dot; "" for
-	                       * the root (null MX "0 .") */
-	char *txt;            /* TXT: the record's strings joined, NUL-
-	                       * terminated; owned by the answer; may contain
-	                       * NUL octets, so use txtlen */
-	size_t txtlen;        /* TXT: octets in txt, without the final NUL */
+	uint16_t pref;	      /* MX preference */
+	char *name;	      /* MX exchange or PTR target: owned by the
+			       * answer; lower case, no trailing dot; "" for
+			       * the root (null MX "0 .") */
+	char *txt;	      /* TXT: the record's strings joined, NUL-
+			       * terminated; owned by the answer; may contain
+			       * NUL octets, so use txtlen */
+	size_t txtlen;	      /* TXT: octets in txt, without the final NUL */
 };
 
 struct dns_answer {
 	enum dns_status status; /* DNS_PENDING until answered */
-	int rcode;              /* DNS rcode as received, -1 if none */
-	bool secure;            /* DNSSEC-validated (TrustAnchorFile set) */
-	bool truncated;         /* records or TXT octets were cut at a cap */
-	uint32_t ttl;           /* TTL of the answer */
-	size_t n;               /* records in rr */
-	struct dns_rr *rr;      /* n records: owned by the answer */
-	char *canonname;        /* name after CNAMEs, or NULL: owned */
-	double ms;              /* milliseconds from submit to answer */
+	int rcode;		/* DNS rcode as received, -1 if none */
+	bool secure;		/* DNSSEC-validated (TrustAnchorFile set) */
+	bool truncated;		/* records or TXT octets were cut at a cap */
+	uint32_t ttl;		/* TTL of the answer */
+	size_t n;		/* records in rr */
+	struct dns_rr *rr;	/* n records: owned by the answer */
+	char *canonname;	/* name after CNAMEs, or NULL: owned */
+	double ms;		/* milliseconds from submit to answer */
 };
 
 /*

@@ -22,8 +22,8 @@
 #define ENGINE_EOM_SHARE 4	 /* 1/4 of DNSTimeout kept for end of message */
 #define ENGINE_WAIT_SLACK_MS 100 /* waits this short cut no deadline */
 
-#define EACH_CHECK(i, ops)                                                  \
-	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) \
+#define EACH_CHECK(i, ops)                                                     \
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++)  \
 		for (const struct check_ops *ops = checks_get(i); ops != NULL; \
 		     ops = NULL)
 
@@ -115,10 +115,10 @@ enum engine_hook {
 };
 
 struct hook_args {
-	const char *a;         /* RCPT: the recipient; HEADER: the name */
-	const char *b;         /* HEADER: the value */
+	const char *a;		    /* RCPT: the recipient; HEADER: the name */
+	const char *b;		    /* HEADER: the value */
 	const unsigned char *chunk; /* BODY */
-	size_t len;            /* BODY */
+	size_t len;		    /* BODY */
 };
 
 /*
@@ -150,21 +150,21 @@ engine_run(struct conn *c, struct msg *m, enum engine_hook h,
 			rc = ops->on_mail ? ops->on_mail(c, m, cs, ms) : 0;
 			break;
 		case HOOK_RCPT:
-			rc = ops->on_rcpt ? ops->on_rcpt(c, m, cs, ms, x->a)
-					  : 0;
+			rc =
+			    ops->on_rcpt ? ops->on_rcpt(c, m, cs, ms, x->a) : 0;
 			break;
 		case HOOK_HEADER:
 			rc = ops->on_header
-				     ? ops->on_header(c, m, ms, x->a, x->b)
-				     : 0;
+				 ? ops->on_header(c, m, ms, x->a, x->b)
+				 : 0;
 			break;
 		case HOOK_EOH:
 			rc = ops->on_eoh ? ops->on_eoh(c, m, ms) : 0;
 			break;
 		case HOOK_BODY:
-			rc = ops->on_body ? ops->on_body(c, m, ms, x->chunk,
-							 x->len)
-					  : 0;
+			rc = ops->on_body
+				 ? ops->on_body(c, m, ms, x->chunk, x->len)
+				 : 0;
 			break;
 		}
 		if (rc < 0) {
@@ -194,8 +194,7 @@ engine_mail(struct conn *c, struct msg *m, const char **who)
 }
 
 int
-engine_rcpt(struct conn *c, struct msg *m, const char *rcpt,
-	    const char **who)
+engine_rcpt(struct conn *c, struct msg *m, const char *rcpt, const char **who)
 {
 	struct hook_args x = {.a = rcpt};
 
@@ -282,8 +281,7 @@ void
 engine_dns_error(const struct conf *cf, struct check_outcome *o)
 {
 	if (o->dns_failed && o->at_stake >= AM_ACT_TEMPFAIL &&
-	    cf->on_dns_error == ONDNS_TEMPFAIL &&
-	    o->action < AM_ACT_TEMPFAIL)
+	    cf->on_dns_error == ONDNS_TEMPFAIL && o->action < AM_ACT_TEMPFAIL)
 		check_outcome_dns_tempfail(o);
 }
 
@@ -402,7 +400,6 @@ sink_xauth(struct check_report *r, const char *key, const char *value)
 	policy_list_add(&s->xauth, key, value);
 }
 
-
 static void
 sink_header(struct check_report *r, const char *name, const char *value)
 {
@@ -425,10 +422,10 @@ engine_report(struct conn *c, struct msg *m, const struct check_outcome *out,
 	      struct engine_report *r)
 {
 	struct check_report rep = {
-		.xauth = sink_xauth,
-		.header = sink_header,
-		.logf = sink_logf,
-		.priv = r,
+	    .xauth = sink_xauth,
+	    .header = sink_header,
+	    .logf = sink_logf,
+	    .priv = r,
 	};
 
 	r->ar = authres_new(c->conf->authserv_id);

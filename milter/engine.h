@@ -49,7 +49,7 @@ struct sockaddr;
 
 /* What the checks' report() hooks produced for one message. */
 struct engine_report {
-	struct authres *ar;       /* Authentication-Results builder: owned */
+	struct authres *ar;	  /* Authentication-Results builder: owned */
 	struct policy_list xauth; /* X-Authmilter items: owned */
 	struct policy_list logf;  /* log fields: owned */
 	struct policy_list extra; /* extra headers (name, value): owned */
@@ -136,20 +136,21 @@ void engine_count(const struct check_outcome *out,
 
 /* ---- the session: what filter.c and authmilter-explain drive ---- */
 
-#define ENGINE_MAX_FORGED 100000 /* forged A-R headers of one message;
-                                  * past it the message is tempfailed */
+#define ENGINE_MAX_FORGED                                                      \
+	100000 /* forged A-R headers of one message;                           \
+		* past it the message is tempfailed */
 #define ENGINE_MAX_ADD (ENGINE_MAX_EXTRA + 2) /* headers added per message */
 
 /* What the MTA is to answer to a step. */
 enum engine_answer {
 	ENGINE_CONTINUE = 0, /* go on (the MTA's own answer) */
-	ENGINE_REJECT,       /* 5xx: reply holds the text */
+	ENGINE_REJECT,	     /* 5xx: reply holds the text */
 	ENGINE_TEMPFAIL,     /* 4xx: reply holds the text */
 };
 
 struct engine_reply {
 	enum engine_answer answer;
-	char rcode[4];  /* "550", "451" */
+	char rcode[4];	/* "550", "451" */
 	char xcode[10]; /* "5.7.1" */
 	char text[256]; /* printable ASCII, no '%': safe for smfi_setreply */
 };
@@ -157,32 +158,32 @@ struct engine_reply {
 /* What end of message changes in the message. */
 struct engine_eom {
 	struct engine_reply reply;  /* REJECT/TEMPFAIL: nothing else applies */
-	unsigned int nremove;       /* forged A-R headers to remove */
+	unsigned int nremove;	    /* forged A-R headers to remove */
 	const unsigned int *remove; /* their 1-based indexes among the A-R
-	                             * headers, ascending: remove from the
-	                             * last (borrowed from the session) */
-	size_t nadd;                /* headers to insert at the top */
+				     * headers, ascending: remove from the
+				     * last (borrowed from the session) */
+	size_t nadd;		    /* headers to insert at the top */
 	struct {
-		const char *name;   /* borrowed from the session */
-		const char *value;  /* borrowed; folded with "\n\t" */
-	} add[ENGINE_MAX_ADD];      /* top to bottom */
-	char quarantine[200];       /* reason when quarantined, else "" */
+		const char *name;  /* borrowed from the session */
+		const char *value; /* borrowed; folded with "\n\t" */
+	} add[ENGINE_MAX_ADD];	   /* top to bottom */
+	char quarantine[200];	   /* reason when quarantined, else "" */
 };
 
 /* One message of a session (MAIL FROM to end of message or abort). */
 struct engine_msg {
-	struct msg m;                      /* what the checks see */
+	struct msg m;				      /* what the checks see */
 	struct check_outcome out[SESSION_MAX_CHECKS]; /* finish() results */
-	bool refused;                      /* a verdict before EOM ended it */
-	struct engine_reply refusal;       /* ... repeated at later RCPTs */
-	unsigned int nar;                  /* A-R headers seen */
-	unsigned int *forged;              /* 1-based indexes of ours: owned */
-	unsigned int nforged;              /* entries used */
-	unsigned int forged_cap;           /* entries allocated */
-	bool too_many_forged;              /* ENGINE_MAX_FORGED passed */
-	struct engine_report rep;          /* the report at EOM: owned */
-	char *ar;                          /* rendered A-R value: owned */
-	char *xauth;                       /* rendered X-Authmilter: owned */
+	bool refused;		     /* a verdict before EOM ended it */
+	struct engine_reply refusal; /* ... repeated at later RCPTs */
+	unsigned int nar;	     /* A-R headers seen */
+	unsigned int *forged;	     /* 1-based indexes of ours: owned */
+	unsigned int nforged;	     /* entries used */
+	unsigned int forged_cap;     /* entries allocated */
+	bool too_many_forged;	     /* ENGINE_MAX_FORGED passed */
+	struct engine_report rep;    /* the report at EOM: owned */
+	char *ar;		     /* rendered A-R value: owned */
+	char *xauth;		     /* rendered X-Authmilter: owned */
 };
 
 /*
@@ -191,15 +192,16 @@ struct engine_msg {
  * functions below.
  */
 struct engine_session {
-	struct conn c;                 /* the connection: owns its dns set */
-	struct engine_msg *m;          /* current message or NULL: owned */
-	struct check_outcome cout[SESSION_MAX_CHECKS]; /* connection-phase
-	                                * outcomes (before MAIL FROM) */
-	struct policy_verdict v;       /* the last verdict */
-	bool decided;                  /* v ended or finished the message */
-	const char *stage;             /* where: "connect", "helo", "mail",
-	                                * "rcpt", "eom" (static) or NULL */
-	const char *skipped;           /* "internal"/"authenticated" at EOM */
+	struct conn c;	      /* the connection: owns its dns set */
+	struct engine_msg *m; /* current message or NULL: owned */
+	struct check_outcome
+	    cout[SESSION_MAX_CHECKS]; /* connection-phase
+				       * outcomes (before MAIL FROM) */
+	struct policy_verdict v;      /* the last verdict */
+	bool decided;		      /* v ended or finished the message */
+	const char *stage;	      /* where: "connect", "helo", "mail",
+				       * "rcpt", "eom" (static) or NULL */
+	const char *skipped;	      /* "internal"/"authenticated" at EOM */
 };
 
 /*
@@ -239,8 +241,7 @@ enum engine_answer engine_session_helo(struct engine_session *s,
 				       const char *helo,
 				       struct engine_reply *r);
 enum engine_answer engine_session_mail(struct engine_session *s,
-				       const char *arg,
-				       const char *auth_authen,
+				       const char *arg, const char *auth_authen,
 				       struct engine_reply *r);
 enum engine_answer engine_session_rcpt(struct engine_session *s,
 				       const char *rcpt,
@@ -254,8 +255,8 @@ enum engine_answer engine_session_eoh(struct engine_session *s,
 /* engine_session_wants_body - whether the body is read at all. */
 bool engine_session_wants_body(const struct engine_session *s);
 enum engine_answer engine_session_body(struct engine_session *s,
-				       const unsigned char *chunk,
-				       size_t len, struct engine_reply *r);
+				       const unsigned char *chunk, size_t len,
+				       struct engine_reply *r);
 enum engine_answer engine_session_eom(struct engine_session *s,
 				      struct engine_eom *e);
 

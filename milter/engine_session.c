@@ -165,14 +165,13 @@ es_decide(struct engine_session *s, enum check_phase upto, const char *stage,
 	s->stage = stage;
 	log_sinfo(s->c.sid, "qid=%s: %s by %s: %s %s %s", es_qid(s),
 		  am_action_str(s->v.action),
-		  s->v.check != NULL ? s->v.check : "-", s->v.rcode,
-		  s->v.xcode,
+		  s->v.check != NULL ? s->v.check : "-", s->v.rcode, s->v.xcode,
 		  log_escape(s->v.reply, sizeof s->v.reply, esc, sizeof esc));
 	if (engine_report(&s->c, m, es_out(s), &rep) == 0)
 		es_log(s, &rep);
 	engine_report_free(&rep);
-	es_reply(r, s->v.action == AM_ACT_REJECT ? ENGINE_REJECT
-						 : ENGINE_TEMPFAIL,
+	es_reply(r,
+		 s->v.action == AM_ACT_REJECT ? ENGINE_REJECT : ENGINE_TEMPFAIL,
 		 s->v.rcode, s->v.xcode, s->v.reply);
 	if (s->m != NULL) {
 		s->m->refused = true;
@@ -239,9 +238,9 @@ engine_session_connect(struct engine_session *s, const struct sockaddr *sa,
 	 * is checked like any other: the checks of the address say that
 	 * they could not run, and DMARC stands on DKIM alone.
 	 */
-	c->internal = c->family != 0 &&
-		      cidr_list_match(&c->conf->internal_hosts, c->family,
-				      &c->addr);
+	c->internal =
+	    c->family != 0 &&
+	    cidr_list_match(&c->conf->internal_hosts, c->family, &c->addr);
 	c->skip = c->internal;
 	log_sdebug(c->sid, "connect from %s [%s]%s",
 		   c->client_name ? c->client_name : "unknown",
@@ -304,8 +303,8 @@ engine_session_mail(struct engine_session *s, const char *arg,
 	if (rc < 0)
 		return es_internal(s, "mail", rc, r);
 	c->authenticated = auth_authen != NULL && auth_authen[0] != '\0';
-	c->skip = c->internal ||
-		  (c->authenticated && c->conf->skip_authenticated);
+	c->skip =
+	    c->internal || (c->authenticated && c->conf->skip_authenticated);
 	if (c->skip)
 		return ENGINE_CONTINUE;
 	rc = engine_mail(c, &s->m->m, &who);
@@ -478,8 +477,9 @@ engine_session_eom(struct engine_session *s, struct engine_eom *e)
 		return es_internal(s, "eom", rc, r);
 	es_log(s, &em->rep);
 	if (s->v.action >= AM_ACT_TEMPFAIL) {
-		es_reply(r, s->v.action == AM_ACT_REJECT ? ENGINE_REJECT
-							 : ENGINE_TEMPFAIL,
+		es_reply(r,
+			 s->v.action == AM_ACT_REJECT ? ENGINE_REJECT
+						      : ENGINE_TEMPFAIL,
 			 s->v.rcode, s->v.xcode, s->v.reply);
 		return r->answer;
 	}

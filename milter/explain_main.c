@@ -31,72 +31,73 @@
 #include "session.h"
 
 /* Exit status: the verdict, or sysexits(3) codes for errors. */
-#define EXPLAIN_EXIT_ACCEPT 0     /* accept or tag */
+#define EXPLAIN_EXIT_ACCEPT 0 /* accept or tag */
 #define EXPLAIN_EXIT_REJECT 1
 #define EXPLAIN_EXIT_TEMPFAIL 2
 #define EXPLAIN_EXIT_QUARANTINE 3
-#define EXPLAIN_EXIT_USAGE 64     /* EX_USAGE */
-#define EXPLAIN_EXIT_NOINPUT 66   /* EX_NOINPUT: message unreadable */
-#define EXPLAIN_EXIT_SOFTWARE 70  /* EX_SOFTWARE: internal error */
-#define EXPLAIN_EXIT_CONFIG 78    /* EX_CONFIG: bad configuration */
+#define EXPLAIN_EXIT_USAGE 64	 /* EX_USAGE */
+#define EXPLAIN_EXIT_NOINPUT 66	 /* EX_NOINPUT: message unreadable */
+#define EXPLAIN_EXIT_SOFTWARE 70 /* EX_SOFTWARE: internal error */
+#define EXPLAIN_EXIT_CONFIG 78	 /* EX_CONFIG: bad configuration */
 
 #define EXPLAIN_MAX_MSG (64UL * 1024 * 1024) /* octets read of a message */
 #define EXPLAIN_MAX_RCPT 100
-#define EXPLAIN_CHUNK 65535                  /* body chunk, as libmilter */
+#define EXPLAIN_CHUNK 65535 /* body chunk, as libmilter */
 #define AR_NAME "Authentication-Results"
 
 struct opts {
-	const char *file;          /* -c */
-	struct conf_override *ov;  /* -o: keys owned */
+	const char *file;	  /* -c */
+	struct conf_override *ov; /* -o: keys owned */
 	size_t nov;
-	const char *ip;            /* --ip */
-	const char *helo;          /* --helo */
-	const char *from;          /* --from */
+	const char *ip;			    /* --ip */
+	const char *helo;		    /* --helo */
+	const char *from;		    /* --from */
 	const char *rcpt[EXPLAIN_MAX_RCPT]; /* --rcpt */
 	size_t nrcpt;
-	const char *client_name;   /* --client-name */
-	const char *hostname;      /* --hostname: macro j */
-	const char *auth;          /* --auth: {auth_authen} */
-	const char *msgfile;       /* operand, "-" for stdin */
-	bool json;                 /* --json */
-	int verbose;               /* -v count */
+	const char *client_name; /* --client-name */
+	const char *hostname;	 /* --hostname: macro j */
+	const char *auth;	 /* --auth: {auth_authen} */
+	const char *msgfile;	 /* operand, "-" for stdin */
+	bool json;		 /* --json */
+	int verbose;		 /* -v count */
 };
 
 /* What the run found; printed at the end. */
 struct run {
-	struct engine_session *s;  /* the session: owned */
-	struct engine_eom e;       /* end of message, when it was reached */
-	bool eom;                  /* e is meaningful */
-	const char *error;         /* internal failure, or NULL */
+	struct engine_session *s; /* the session: owned */
+	struct engine_eom e;	  /* end of message, when it was reached */
+	bool eom;		  /* e is meaningful */
+	const char *error;	  /* internal failure, or NULL */
 };
 
 static void
 usage(FILE *fp)
 {
-	fputs("usage: authmilter-explain [-c FILE] [-o KEY=VALUE]... --ip ADDR\n"
-	      "         [--helo NAME] [--from ADDR] [--rcpt ADDR]...\n"
-	      "         [--client-name NAME] [--hostname NAME] [--auth USER]\n"
-	      "         [--json] [-v] [MESSAGE|-]\n"
-	      "exit: 0 accept, 1 reject, 2 tempfail, 3 quarantine, "
-	      ">= 64 error\n",
-	      fp);
+	fputs(
+	    "usage: authmilter-explain [-c FILE] [-o KEY=VALUE]... --ip ADDR\n"
+	    "         [--helo NAME] [--from ADDR] [--rcpt ADDR]...\n"
+	    "         [--client-name NAME] [--hostname NAME] [--auth USER]\n"
+	    "         [--json] [-v] [MESSAGE|-]\n"
+	    "exit: 0 accept, 1 reject, 2 tempfail, 3 quarantine, "
+	    ">= 64 error\n",
+	    fp);
 }
 
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{"ip", required_argument, NULL, 'I'},
-		{"helo", required_argument, NULL, 'H'},
-		{"from", required_argument, NULL, 'F'},
-		{"rcpt", required_argument, NULL, 'R'},
-		{"client-name", required_argument, NULL, 'N'},
-		{"hostname", required_argument, NULL, 'j'},
-		{"auth", required_argument, NULL, 'A'},
-		{"json", no_argument, NULL, 'J'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"ip", required_argument, NULL, 'I'},
+	    {"helo", required_argument, NULL, 'H'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"rcpt", required_argument, NULL, 'R'},
+	    {"client-name", required_argument, NULL, 'N'},
+	    {"hostname", required_argument, NULL, 'j'},
+	    {"auth", required_argument, NULL, 'A'},
+	    {"json", no_argument, NULL, 'J'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -124,8 +125,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'R':
 			if (o->nrcpt >= EXPLAIN_MAX_RCPT) {
-				fprintf(stderr, "authmilter-explain: at most "
-					"%d --rcpt\n", EXPLAIN_MAX_RCPT);
+				fprintf(stderr,
+					"authmilter-explain: at most "
+					"%d --rcpt\n",
+					EXPLAIN_MAX_RCPT);
 				return -1;
 			}
 			o->rcpt[o->nrcpt++] = optarg;
@@ -315,12 +318,11 @@ feed_message(struct run *r, const char *p, const char *end)
 	for (size_t off = 0; off < n && !stop; off += EXPLAIN_CHUNK) {
 		size_t clen = n - off < EXPLAIN_CHUNK ? n - off : EXPLAIN_CHUNK;
 
-		stop = ended(r,
-			     engine_session_body(r->s,
-						 (const unsigned char *)body +
-							 off,
-						 clen, &rep),
-			     &rep);
+		stop = ended(
+		    r,
+		    engine_session_body(r->s, (const unsigned char *)body + off,
+					clen, &rep),
+		    &rep);
 	}
 	free(body);
 	return stop;
@@ -370,8 +372,7 @@ run_session(struct run *r, const struct opts *o,
 		  &rep))
 		return;
 	for (size_t i = 0; i < o->nrcpt; i++)
-		if (ended(r, engine_session_rcpt(r->s, o->rcpt[i], &rep),
-			  &rep))
+		if (ended(r, engine_session_rcpt(r->s, o->rcpt[i], &rep), &rep))
 			return;
 	if (feed_message(r, msg, msg + msglen))
 		return;
@@ -459,17 +460,17 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 	const struct engine_session *s = r->s;
 	const struct check_outcome *outs = s->m != NULL ? s->m->out : s->cout;
 	unsigned int nforged = s->m != NULL ? s->m->nforged : 0;
-	size_t nadd = r->eom && r->e.reply.answer == ENGINE_CONTINUE
-			      ? r->e.nadd
-			      : 0;
+	size_t nadd =
+	    r->eom && r->e.reply.answer == ENGINE_CONTINUE ? r->e.nadd : 0;
 	char e1[2048], e2[2048];
 
 	fprintf(fp, "client   %s [%s]%s\n",
 		esc(o->client_name ? o->client_name : "unknown", e1, sizeof e1),
 		s->c.ip, s->c.internal ? " (InternalHosts)" : "");
-	fprintf(fp, "helo     %s\n", esc(o->helo ? o->helo : "-", e1,
-					 sizeof e1));
-	fprintf(fp, "mail     <%s>\n", esc(s->m != NULL ? s->m->m.mail_from : "", e1, sizeof e1));
+	fprintf(fp, "helo     %s\n",
+		esc(o->helo ? o->helo : "-", e1, sizeof e1));
+	fprintf(fp, "mail     <%s>\n",
+		esc(s->m != NULL ? s->m->m.mail_from : "", e1, sizeof e1));
 	for (size_t i = 0; i < o->nrcpt; i++)
 		fprintf(fp, "rcpt     <%s>\n", esc(o->rcpt[i], e1, sizeof e1));
 	fprintf(fp, "\nDNS queries (%zu), in the order sent:\n",
@@ -495,8 +496,7 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 		fprintf(fp, "  not checked (%s)\n", s->skipped);
 	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) {
 		const struct check_ops *ops = checks_get(i);
-		const struct check_outcome *ou =
-			&outs[i];
+		const struct check_outcome *ou = &outs[i];
 
 		if (ops == NULL)
 			continue;
@@ -518,8 +518,8 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 			fprintf(fp, "; DryRun: would %s",
 				am_action_str(s->v.wanted));
 		if (s->v.action >= AM_ACT_TEMPFAIL)
-			fprintf(fp, "\nReply: %s %s %s", s->v.rcode,
-				s->v.xcode, esc(s->v.reply, e1, sizeof e1));
+			fprintf(fp, "\nReply: %s %s %s", s->v.rcode, s->v.xcode,
+				esc(s->v.reply, e1, sizeof e1));
 	}
 	fputc('\n', fp);
 	if (nforged > 0)
@@ -541,9 +541,8 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 	const struct engine_session *s = r->s;
 	const struct check_outcome *outs = s->m != NULL ? s->m->out : s->cout;
 	unsigned int nforged = s->m != NULL ? s->m->nforged : 0;
-	size_t nadd = r->eom && r->e.reply.answer == ENGINE_CONTINUE
-			      ? r->e.nadd
-			      : 0;
+	size_t nadd =
+	    r->eom && r->e.reply.answer == ENGINE_CONTINUE ? r->e.nadd : 0;
 	char buf[2048];
 
 	fputs("{\"client\":{\"ip\":", fp);
@@ -570,7 +569,8 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 
 		fputs(i ? ",{\"name\":" : "{\"name\":", fp);
 		json_str(fp, dns_query_name(q));
-		fprintf(fp, ",\"type\":\"%s\",\"status\":\"%s\",\"rcode\":%d,"
+		fprintf(fp,
+			",\"type\":\"%s\",\"status\":\"%s\",\"rcode\":%d,"
 			"\"ms\":%.3f,\"secure\":%s,\"truncated\":%s,"
 			"\"answers\":[",
 			dns_type_str(dns_query_type(q)),
@@ -584,7 +584,7 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 				fputc('"', fp);
 				for (size_t t = 0; t < a->rr[k].txtlen; t++) {
 					unsigned char ch =
-						(unsigned char)a->rr[k].txt[t];
+					    (unsigned char)a->rr[k].txt[t];
 
 					if (ch == '"' || ch == '\\')
 						fprintf(fp, "\\%c", ch);
@@ -605,8 +605,7 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 	for (size_t i = 0, n = 0; i < checks_count() && i < SESSION_MAX_CHECKS;
 	     i++) {
 		const struct check_ops *ops = checks_get(i);
-		const struct check_outcome *ou =
-			&outs[i];
+		const struct check_outcome *ou = &outs[i];
 
 		if (ops == NULL)
 			continue;
@@ -616,7 +615,8 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 			fputs(",\"finished\":false}", fp);
 			continue;
 		}
-		fprintf(fp, ",\"finished\":true,\"result\":\"%s\","
+		fprintf(fp,
+			",\"finished\":true,\"result\":\"%s\","
 			"\"action\":\"%s\",\"why\":",
 			am_result_str(ou->result), am_action_str(ou->action));
 		json_str(fp, ou->why);
@@ -715,8 +715,10 @@ main(int argc, char **argv)
 	}
 	code = EXPLAIN_EXIT_USAGE;
 	if (client_sockaddr(o.ip, &sa) != 0) {
-		fprintf(stderr, "authmilter-explain: --ip %s: not an IPv4 or "
-			"IPv6 address\n", o.ip);
+		fprintf(stderr,
+			"authmilter-explain: --ip %s: not an IPv4 or "
+			"IPv6 address\n",
+			o.ip);
 		goto out;
 	}
 	code = EXPLAIN_EXIT_SOFTWARE;
@@ -729,7 +731,8 @@ main(int argc, char **argv)
 	}
 	dns_up = true;
 	if (dkimv_init() != 0) {
-		fprintf(stderr, "authmilter-explain: libopendkim init failed\n");
+		fprintf(stderr,
+			"authmilter-explain: libopendkim init failed\n");
 		goto out;
 	}
 	r = calloc(1, sizeof *r);
@@ -737,7 +740,8 @@ main(int argc, char **argv)
 		goto out;
 	run_session(r, &o, &sa, msg, msglen);
 	if (r->error != NULL) {
-		fprintf(stderr, "authmilter-explain: internal error: %s "
+		fprintf(stderr,
+			"authmilter-explain: internal error: %s "
 			"(the daemon would answer 451 4.3.0)\n",
 			r->error);
 		goto out;

@@ -25,18 +25,18 @@
 /* Per-connection state of the filter around the engine's session. */
 struct fconn {
 	struct engine_session *s; /* the session: owned */
-	struct conf *conf;    /* snapshot reference, released at close */
-	bool leadspc;         /* header values carry their leading space */
-	bool skip_body;       /* SMFIS_SKIP may be returned from body */
-	bool nr_hdr;          /* no replies to headers and EOH (NR_HDR/EOH) */
-	bool nr_body;         /* no reply to body chunks (NR_BODY) */
-	bool nr_early;        /* no replies to connect, HELO, MAIL (NR_CONN,
-	                       * NR_HELO, NR_MAIL: DelayReject) */
-	bool conn_failed;     /* connect/HELO failed with no reply to give */
-	bool conn_drained;    /* connect refused (draining), not answered */
-	bool mail_failed;     /* MAIL failed with no reply to give */
-	bool msg_failed;      /* a header/EOH/body step failed with no reply
-	                       * to give */
+	struct conf *conf;	  /* snapshot reference, released at close */
+	bool leadspc;		  /* header values carry their leading space */
+	bool skip_body;		  /* SMFIS_SKIP may be returned from body */
+	bool nr_hdr;	   /* no replies to headers and EOH (NR_HDR/EOH) */
+	bool nr_body;	   /* no reply to body chunks (NR_BODY) */
+	bool nr_early;	   /* no replies to connect, HELO, MAIL (NR_CONN,
+			    * NR_HELO, NR_MAIL: DelayReject) */
+	bool conn_failed;  /* connect/HELO failed with no reply to give */
+	bool conn_drained; /* connect refused (draining), not answered */
+	bool mail_failed;  /* MAIL failed with no reply to give */
+	bool msg_failed;   /* a header/EOH/body step failed with no reply
+			    * to give */
 };
 
 #define FILTER_NR_EARLY (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL)
@@ -52,7 +52,7 @@ struct fconn {
  */
 #define FILTER_SESSION_NICE 5
 
-static int filter_base_nice;              /* the process's, at start */
+static int filter_base_nice; /* the process's, at start */
 static _Thread_local bool filter_thread_niced;
 static atomic_bool filter_nice_warned;
 
@@ -163,9 +163,9 @@ answer(SMFICTX *ctx, enum engine_answer a, const struct engine_reply *r)
 }
 
 static sfsistat
-fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
-	     unsigned long f2, unsigned long f3, unsigned long *pf0,
-	     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+fi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+	     unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+	     unsigned long *pf2, unsigned long *pf3)
 {
 	struct fconn *fc = fconn_get(ctx);
 
@@ -334,8 +334,8 @@ fi_helo(SMFICTX *ctx, char *helohost)
 	if (fc == NULL)
 		return no_session(ctx, "helo");
 	return early_reply(
-		ctx, false,
-		answer(ctx, engine_session_helo(fc->s, helohost, &r), &r));
+	    ctx, false,
+	    answer(ctx, engine_session_helo(fc->s, helohost, &r), &r));
 }
 
 static sfsistat
@@ -366,10 +366,9 @@ fi_envrcpt(SMFICTX *ctx, char **argv)
 	update_qid(ctx, fc);
 	if (kept_failure(ctx, fc))
 		return SMFIS_TEMPFAIL;
-	return answer(ctx,
-		      engine_session_rcpt(fc->s, argv != NULL ? argv[0] : NULL,
-					  &r),
-		      &r);
+	return answer(
+	    ctx, engine_session_rcpt(fc->s, argv != NULL ? argv[0] : NULL, &r),
+	    &r);
 }
 
 static sfsistat
@@ -381,9 +380,8 @@ fi_header(SMFICTX *ctx, char *name, char *value)
 	if (fc == NULL)
 		return no_session(ctx, "header");
 	return msg_reply(
-		ctx,
-		answer(ctx, engine_session_header(fc->s, name, value, &r), &r),
-		false);
+	    ctx, answer(ctx, engine_session_header(fc->s, name, value, &r), &r),
+	    false);
 }
 
 static sfsistat
@@ -438,8 +436,8 @@ insert_header(SMFICTX *ctx, struct fconn *fc, const char *name,
 			goto out;
 		}
 	}
-	if (smfi_insheader(ctx, 0, (char *)name,
-			   v ? v : (char *)value) != MI_SUCCESS)
+	if (smfi_insheader(ctx, 0, (char *)name, v ? v : (char *)value) !=
+	    MI_SUCCESS)
 		rc = AM_ELIB;
 out:
 	free(v);
@@ -469,8 +467,8 @@ apply_eom(SMFICTX *ctx, struct fconn *fc, const struct engine_eom *e,
 		log_sinfo(fc->s->c.sid,
 			  "qid=%s: removed forged Authentication-Results #%u",
 			  fc->s->m != NULL && fc->s->m->m.qid[0]
-				  ? fc->s->m->m.qid
-				  : "-",
+			      ? fc->s->m->m.qid
+			      : "-",
 			  idx);
 	}
 	if (rc != 0)
@@ -509,11 +507,12 @@ fi_eom(SMFICTX *ctx)
 		rc = apply_eom(ctx, fc, &e, &where);
 		if (rc < 0) {
 			metrics_internal_error();
-			log_serror(fc->s->c.sid, "qid=%s: internal error in %s: "
+			log_serror(fc->s->c.sid,
+				   "qid=%s: internal error in %s: "
 				   "%s",
 				   fc->s->m != NULL && fc->s->m->m.qid[0]
-					   ? fc->s->m->m.qid
-					   : "-",
+				       ? fc->s->m->m.qid
+				       : "-",
 				   where, am_strerror(rc));
 			smfi_setreply(ctx, "451", "4.3.0",
 				      "Temporary local problem, try again "
@@ -552,21 +551,21 @@ int
 filter_register(void)
 {
 	struct smfiDesc desc = {
-		.xxfi_name = "authmilter",
-		.xxfi_version = SMFI_VERSION,
-		.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS |
-			      SMFIF_QUARANTINE | SMFIF_SETSYMLIST,
-		.xxfi_connect = fi_connect,
-		.xxfi_helo = fi_helo,
-		.xxfi_envfrom = fi_envfrom,
-		.xxfi_envrcpt = fi_envrcpt,
-		.xxfi_header = fi_header,
-		.xxfi_eoh = fi_eoh,
-		.xxfi_body = fi_body,
-		.xxfi_eom = fi_eom,
-		.xxfi_abort = fi_abort,
-		.xxfi_close = fi_close,
-		.xxfi_negotiate = fi_negotiate,
+	    .xxfi_name = "authmilter",
+	    .xxfi_version = SMFI_VERSION,
+	    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE |
+			  SMFIF_SETSYMLIST,
+	    .xxfi_connect = fi_connect,
+	    .xxfi_helo = fi_helo,
+	    .xxfi_envfrom = fi_envfrom,
+	    .xxfi_envrcpt = fi_envrcpt,
+	    .xxfi_header = fi_header,
+	    .xxfi_eoh = fi_eoh,
+	    .xxfi_body = fi_body,
+	    .xxfi_eom = fi_eom,
+	    .xxfi_abort = fi_abort,
+	    .xxfi_close = fi_close,
+	    .xxfi_negotiate = fi_negotiate,
 	};
 
 	errno = 0;

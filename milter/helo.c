@@ -248,8 +248,8 @@ helo_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 static void
 helo_report(struct conn *c, struct msg *m, struct check_slot *cs,
-	     struct check_slot *ms, const struct check_outcome *o,
-	     struct check_report *r)
+	    struct check_slot *ms, const struct check_outcome *o,
+	    struct check_report *r)
 {
 	(void)c;
 	(void)m;

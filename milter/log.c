@@ -18,17 +18,17 @@ static atomic_bool log_to_stderr = true;
 static atomic_bool log_to_syslog = false;
 
 static const char *const log_level_names[] = {
-	[LOG_L_ERROR] = "error",
-	[LOG_L_WARNING] = "warning",
-	[LOG_L_INFO] = "info",
-	[LOG_L_DEBUG] = "debug",
+    [LOG_L_ERROR] = "error",
+    [LOG_L_WARNING] = "warning",
+    [LOG_L_INFO] = "info",
+    [LOG_L_DEBUG] = "debug",
 };
 
 static const int log_prio[] = {
-	[LOG_L_ERROR] = LOG_ERR,
-	[LOG_L_WARNING] = LOG_WARNING,
-	[LOG_L_INFO] = LOG_INFO,
-	[LOG_L_DEBUG] = LOG_DEBUG,
+    [LOG_L_ERROR] = LOG_ERR,
+    [LOG_L_WARNING] = LOG_WARNING,
+    [LOG_L_INFO] = LOG_INFO,
+    [LOG_L_DEBUG] = LOG_DEBUG,
 };
 
 #define LOG_ELLIPSIS "..."
@@ -274,8 +274,8 @@ log_setup(enum log_level level, enum log_format format)
 	if ((int)level < LOG_L_ERROR || level > LOG_L_DEBUG)
 		level = LOG_L_INFO;
 	atomic_store(&log_level, level);
-	atomic_store(&log_format, format == LOG_F_JSON ? LOG_F_JSON
-						      : LOG_F_TEXT);
+	atomic_store(&log_format,
+		     format == LOG_F_JSON ? LOG_F_JSON : LOG_F_TEXT);
 }
 
 bool
@@ -284,21 +284,21 @@ log_enabled(enum log_level level)
 	return (int)level <= atomic_load(&log_level);
 }
 
-#define LOG_FN(name, level)                                            \
-	void name(const char *fmt, ...)                                \
-	{                                                              \
-		va_list ap;                                            \
-		va_start(ap, fmt);                                     \
-		log_v(level, NULL, 0, fmt, ap);                        \
-		va_end(ap);                                            \
+#define LOG_FN(name, level)                                                    \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_v(level, NULL, 0, fmt, ap);                                \
+		va_end(ap);                                                    \
 	}
-#define LOG_SFN(name, level)                                           \
-	void name(const char *sid, const char *fmt, ...)               \
-	{                                                              \
-		va_list ap;                                            \
-		va_start(ap, fmt);                                     \
-		log_v(level, sid, 0, fmt, ap);                         \
-		va_end(ap);                                            \
+#define LOG_SFN(name, level)                                                   \
+	void name(const char *sid, const char *fmt, ...)                       \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_v(level, sid, 0, fmt, ap);                                 \
+		va_end(ap);                                                    \
 	}
 
 LOG_FN(log_error, LOG_L_ERROR)

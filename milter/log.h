@@ -53,13 +53,13 @@ void log_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Session variants: the line starts with "sid: ". */
 void log_serror(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void log_swarn(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void log_sinfo(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void log_sdebug(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * log_escape - copy at most inlen octets of in (stopping at NUL) into out
@@ -71,8 +71,8 @@ char *log_escape(const char *in, size_t inlen, char *out, size_t outlen);
 struct log_field {
 	const char *key;   /* static key name */
 	const char *value; /* raw value, may come from the network; NULL
-	                    * omits the field */
-	bool number;       /* render unquoted in JSON */
+			    * omits the field */
+	bool number;	   /* render unquoted in JSON */
 };
 
 /*

@@ -32,8 +32,7 @@ static const char *const m_types[] = {
 
 /* Histogram upper bounds in seconds; the last bucket is +Inf. */
 static const double m_bounds[] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	0.1,   0.25,   0.5,   1,    2.5,   5,    10,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
 #define M_NBUCKET (sizeof m_bounds / sizeof m_bounds[0] + 1)
 
@@ -46,15 +45,15 @@ static atomic_ulong m_results[METRICS_MAX_CHECKS][M_NRESULT];
 static atomic_ulong m_actions[M_NACTION][2]; /* [action][dry_run] */
 static atomic_ulong m_dns[M_NTYPE][M_NOUTCOME];
 static atomic_ulong m_dns_bucket[M_NBUCKET]; /* not cumulative */
-static atomic_ullong m_dns_sum_us;           /* microseconds */
+static atomic_ullong m_dns_sum_us;	     /* microseconds */
 static atomic_ulong m_internal;
 static atomic_ulong m_psl_mismatches;
-static atomic_int m_dns_down;		     /* 0 or 1 */
-static atomic_ulong m_dns_changes[2];	     /* [0] to up, [1] to down */
-static atomic_ulong m_dns_budget[2];	     /* [0] message, [1] session */
-static atomic_ulong m_reloads[2];            /* [0] failure, [1] success */
+static atomic_int m_dns_down;	      /* 0 or 1 */
+static atomic_ulong m_dns_changes[2]; /* [0] to up, [1] to down */
+static atomic_ulong m_dns_budget[2];  /* [0] message, [1] session */
+static atomic_ulong m_reloads[2];     /* [0] failure, [1] success */
 static atomic_int m_last_reload_ok = 1;
-static atomic_llong m_last_reload_time;      /* 0 until the first */
+static atomic_llong m_last_reload_time; /* 0 until the first */
 static atomic_llong m_start_time;
 
 /* Check labels, by check index: set by main before the server starts. */
@@ -270,8 +269,8 @@ m_checks(FILE *fp)
 				"authmilter_actions_total{action=\"%s\","
 				"dry_run=\"%s\"} %lu\n",
 				a == AM_ACT_NONE
-					? "accept"
-					: am_action_str((enum am_action)a),
+				    ? "accept"
+				    : am_action_str((enum am_action)a),
 				d ? "true" : "false", get(&m_actions[a][d]));
 }
 
@@ -311,10 +310,10 @@ m_dns_render(FILE *fp)
 				"{le=\"+Inf\"} %lu\n",
 				cum);
 	}
-	fprintf(fp, "authmilter_dns_query_duration_seconds_sum %.6f\n",
-		(double)atomic_load_explicit(&m_dns_sum_us,
-					     memory_order_relaxed) /
-			1e6);
+	fprintf(
+	    fp, "authmilter_dns_query_duration_seconds_sum %.6f\n",
+	    (double)atomic_load_explicit(&m_dns_sum_us, memory_order_relaxed) /
+		1e6);
 	fprintf(fp, "authmilter_dns_query_duration_seconds_count %lu\n", cum);
 	m_one(fp, "dns_down", "gauge",
 	      "1 while DNS as a whole is down (no lookup succeeds; every "
@@ -480,8 +479,8 @@ m_parse(const char *listen, struct sockaddr_storage *ss)
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		return inet_pton(AF_INET, addr, &sin->sin_addr) == 1
-			       ? 0
-			       : AM_EINVAL;
+			   ? 0
+			   : AM_EINVAL;
 	}
 	{
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -489,8 +488,8 @@ m_parse(const char *listen, struct sockaddr_storage *ss)
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);
 		return inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1
-			       ? 0
-			       : AM_EINVAL;
+			   ? 0
+			   : AM_EINVAL;
 	}
 }
 

@@ -19,7 +19,7 @@
 /* psl_lock guards psl_cache; a loaded list is never freed before exit. */
 static pthread_mutex_t psl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-	char *path;     /* owned */
+	char *path;	/* owned */
 	psl_ctx_t *ctx; /* owned; NULL when the file failed to load */
 } psl_cache[PSL_CACHE];
 
@@ -261,10 +261,9 @@ orgdom_policy(const struct orgdom_walk *w, size_t *idx)
 			/* The org domain is one label below the PSD. */
 			k = step_of(w, st->labels + 1);
 			*idx = k != SIZE_MAX &&
-					       w->step[k].status ==
-						       ORGDOM_S_RECORD
-				       ? k
-				       : i;
+				       w->step[k].status == ORGDOM_S_RECORD
+				   ? k
+				   : i;
 			return ORGDOM_OK;
 		}
 		org = i; /* fewest labels so far */
@@ -347,7 +346,8 @@ psl_get(const char *path)
 			ctx = psl_cache[i].ctx;
 			if (ctx == NULL)
 				log_warn("orgdom: cannot load public suffix "
-					 "list %s", path);
+					 "list %s",
+					 path);
 			goto out;
 		}
 	}

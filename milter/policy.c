@@ -128,8 +128,7 @@ fold_copy(const char *s, size_t max)
 }
 
 static int
-list_add(struct policy_list *l, const char *key, const char *value,
-	 bool header)
+list_add(struct policy_list *l, const char *key, const char *value, bool header)
 {
 	struct policy_item *it;
 
@@ -139,8 +138,7 @@ list_add(struct policy_list *l, const char *key, const char *value,
 		return AM_ERANGE;
 	it = &l->v[l->n];
 	it->key = clean_copy(key, POLICY_MAX_KEY);
-	it->value = header ? fold_copy(value ? value : "",
-				       POLICY_MAX_HEADER)
+	it->value = header ? fold_copy(value ? value : "", POLICY_MAX_HEADER)
 			   : clean_copy(value ? value : "", POLICY_MAX_VALUE);
 	if (it->key == NULL || it->value == NULL) {
 		free(it->key);
@@ -338,18 +336,15 @@ policy_xauth_render(const char *authserv_id, const struct policy_list *items,
 			if (j == 0)
 				reason[0] = '\0';
 		}
-		j = (size_t)snprintf(item, sizeof item, "action=%s%s%s%s%s%s",
-				     policy_action_word(v->dry_run ? v->wanted
-								   : v->action),
-				     v->dry_run ? " (dry-run)" : "",
-				     reason[0] ? " " : "", reason,
-				     v->failed[0] && (v->dry_run ||
-						      v->action == AM_ACT_TAG)
-					     ? " failed="
-					     : "",
-				     v->dry_run || v->action == AM_ACT_TAG
-					     ? v->failed
-					     : "");
+		j = (size_t)snprintf(
+		    item, sizeof item, "action=%s%s%s%s%s%s",
+		    policy_action_word(v->dry_run ? v->wanted : v->action),
+		    v->dry_run ? " (dry-run)" : "", reason[0] ? " " : "",
+		    reason,
+		    v->failed[0] && (v->dry_run || v->action == AM_ACT_TAG)
+			? " failed="
+			: "",
+		    v->dry_run || v->action == AM_ACT_TAG ? v->failed : "");
 		if (j >= sizeof item)
 			j = sizeof item - 1;
 		b->full = false;
@@ -375,14 +370,14 @@ policy_log_fields(const struct policy_logmsg *lm,
 {
 	size_t n = 0;
 
-#define ADD(k, val, num)                                                      \
-	do {                                                                  \
-		if (n < max) {                                                \
-			f[n].key = (k);                                       \
-			f[n].value = (val);                                   \
-			f[n].number = (num);                                  \
-			n++;                                                  \
-		}                                                             \
+#define ADD(k, val, num)                                                       \
+	do {                                                                   \
+		if (n < max) {                                                 \
+			f[n].key = (k);                                        \
+			f[n].value = (val);                                    \
+			f[n].number = (num);                                   \
+			n++;                                                   \
+		}                                                              \
 	} while (0)
 
 	ADD("qid", lm->qid, false);

@@ -49,21 +49,21 @@
 
 /* One check's outcome as policy_decide() reads it. */
 struct policy_entry {
-	const char *check;             /* check name: borrowed (static) */
+	const char *check;	       /* check name: borrowed (static) */
 	const struct check_outcome *o; /* borrowed; ignored unless o->done */
 };
 
 struct policy_verdict {
-	enum am_action wanted;   /* strongest configured action */
-	enum am_action action;   /* what to do: wanted, or none in DryRun */
-	bool dry_run;            /* DryRun turned wanted into accept */
-	const char *check;       /* check whose action won, or NULL */
-	char why[160];           /* that check's why */
-	char rcode[4];           /* reply code for reject/tempfail */
-	char xcode[10];          /* enhanced status code */
-	char reply[256];         /* reply text */
-	char failed[256];        /* checks with an action other than none,
-	                          * comma-separated, in table order */
+	enum am_action wanted; /* strongest configured action */
+	enum am_action action; /* what to do: wanted, or none in DryRun */
+	bool dry_run;	       /* DryRun turned wanted into accept */
+	const char *check;     /* check whose action won, or NULL */
+	char why[160];	       /* that check's why */
+	char rcode[4];	       /* reply code for reject/tempfail */
+	char xcode[10];	       /* enhanced status code */
+	char reply[256];       /* reply text */
+	char failed[256];      /* checks with an action other than none,
+				* comma-separated, in table order */
 };
 
 /* An ordered list of key/value strings (X-Authmilter items, log fields). */
@@ -93,8 +93,7 @@ const char *policy_action_word(enum am_action a);
  * Returns 0, AM_ERANGE when the list is full, AM_EINVAL for a NULL or
  * empty key, or AM_ENOMEM.
  */
-int policy_list_add(struct policy_list *l, const char *key,
-		    const char *value);
+int policy_list_add(struct policy_list *l, const char *key, const char *value);
 
 /*
  * policy_list_add_header - like policy_list_add() for a header field
@@ -121,12 +120,12 @@ char *policy_xauth_render(const char *authserv_id,
 
 /* What the per-message log line says about the message. */
 struct policy_logmsg {
-	const char *qid;         /* queue id or NULL */
-	const char *ip;          /* client IP */
-	const char *helo;        /* HELO name or NULL */
-	const char *mail_from;   /* envelope sender ("" for <>) or NULL */
+	const char *qid;	 /* queue id or NULL */
+	const char *ip;		 /* client IP */
+	const char *helo;	 /* HELO name or NULL */
+	const char *mail_from;	 /* envelope sender ("" for <>) or NULL */
 	const char *from_domain; /* From: domain or NULL */
-	double dns_ms;           /* milliseconds spent waiting for DNS */
+	double dns_ms;		 /* milliseconds spent waiting for DNS */
 };
 
 /*

@@ -57,12 +57,12 @@ struct spf_check {
 /* State of one evaluation run (a run starts from scratch). */
 struct ev {
 	struct spf_check *c;
-	unsigned int lookups;	   /* DNS terms so far */
-	unsigned int voids;	   /* void lookups so far */
-	struct dns_query *pending; /* the answer we wait for */
-	char why[160];		   /* reason of the final result */
-	char mech[80];		   /* deciding term */
-	char *exp_spec;		   /* exp= of the decider: owned */
+	unsigned int lookups;		   /* DNS terms so far */
+	unsigned int voids;		   /* void lookups so far */
+	struct dns_query *pending;	   /* the answer we wait for */
+	char why[160];			   /* reason of the final result */
+	char mech[80];			   /* deciding term */
+	char *exp_spec;			   /* exp= of the decider: owned */
 	char exp_domain[NAME_MAX_LEN + 1]; /* its <domain> */
 };
 

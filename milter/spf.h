@@ -62,11 +62,11 @@
 #include "dns.h"
 #include "result.h"
 
-#define SPF_MAX_LOOKUPS 10 /* DNS-querying terms per check */
-#define SPF_MAX_VOID 2	   /* void lookups per check */
-#define SPF_MAX_MX 10	   /* MX names per mx term */
-#define SPF_MAX_PTR 10	   /* PTR names validated per lookup */
-#define SPF_EXP_MAX 512	   /* octets of an explanation */
+#define SPF_MAX_LOOKUPS 10  /* DNS-querying terms per check */
+#define SPF_MAX_VOID 2	    /* void lookups per check */
+#define SPF_MAX_MX 10	    /* MX names per mx term */
+#define SPF_MAX_PTR 10	    /* PTR names validated per lookup */
+#define SPF_EXP_MAX 512	    /* octets of an explanation */
 #define SPF_MAX_PREFETCH 64 /* queries sent ahead of evaluation per check */
 /*
  * Distinct queries one check can send: evaluation's own, at most 1 (the

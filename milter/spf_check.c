@@ -76,8 +76,8 @@ static enum am_action
 spf_max_action(const struct conf *cf)
 {
 	return cf->spf_fail_action > cf->spf_softfail_action
-		       ? cf->spf_fail_action
-		       : cf->spf_softfail_action;
+		   ? cf->spf_fail_action
+		   : cf->spf_softfail_action;
 }
 
 static int

@@ -95,5 +95,4 @@ void spf_record_free(struct spf_record *r);
  */
 bool spf_domain_spec_valid(const char *s, size_t len);
 
-
 #endif
