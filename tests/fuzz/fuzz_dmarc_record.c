@@ -3,7 +3,7 @@
 /*
  * Input: the TXT record's joined text (it may hold NUL octets, as a TXT
  * answer can). The parsed record must be self-consistent: enums in
- * range, pct in -1..100, fo NUL-terminated, a usable record has a
+ * range, testing only from t=, fo NUL-terminated, a usable record has a
  * policy.
  */
 #include "dmarc_record.h"
