@@ -87,6 +87,16 @@ struct check_report {
 struct check_ops {
 	const char *name;	/* "dnsbl", "iprev", "spf", ... */
 	enum check_phase ready; /* finish() is possible after this phase */
+	/*
+	 * A check of the client itself (its IP, its HELO: DNSBL, iprev,
+	 * HELO, SPF). For a client in TrustedRelays (conn.relay) the
+	 * engine runs none of its hooks and decides nothing with it
+	 * before end of message; there its outcome is "skipped", unless
+	 * from_upstream is set: then finish() and report() run at end of
+	 * message and give the result the upstream relay found (SPF).
+	 */
+	bool about_client;
+	bool from_upstream;
 
 	/* Phase hooks; NULL when not needed. */
 	int (*on_connect)(struct conn *c, struct check_slot *cs);

@@ -33,6 +33,7 @@ enum conf_type {
 	CT_ENUM,     /* an int from the row's names list */
 	CT_CIDRS,    /* struct cidr_list */
 	CT_BLS,	     /* struct blentry_list */
+	CT_IDS,	     /* struct conf_idlist: authserv-id tokens */
 	CT_RESOLVER, /* enum dns_mode + resolver_forward */
 };
 
@@ -86,6 +87,10 @@ static const struct conf_kw conf_table[] = {
      true, NULL, NULL, false},
     {"SkipAuthenticated", CT_BOOL, "yes", 0, 0, OFF(skip_authenticated), false,
      NULL, NULL, false},
+    {"TrustedRelays", CT_CIDRS, NULL, 0, 0, OFF(trusted_relays), true, NULL,
+     NULL, false},
+    {"TrustedAuthservIDs", CT_IDS, NULL, 0, 0, OFF(trusted_authserv_ids), true,
+     check_authserv, NULL, false},
     {"Resolver", CT_RESOLVER, "recursive", 0, 0, OFF(resolver), false, NULL,
      NULL, false},
     {"TrustAnchorFile", CT_STR, NULL, 0, 0, OFF(trust_anchor_file), false,
@@ -524,6 +529,48 @@ parse_bool(const char *v, bool *out)
 	return AM_EINVAL;
 }
 
+/* Add a copy of id to l: 0, AM_ERANGE past CONF_MAX_LIST, AM_ENOMEM. */
+static int
+conf_idlist_add(struct conf_idlist *l, const char *id)
+{
+	char *dup;
+
+	if (conf_id_listed(l, id))
+		return 0;
+	if (l->n >= CONF_MAX_LIST)
+		return AM_ERANGE;
+	if ((dup = strdup(id)) == NULL)
+		return AM_ENOMEM;
+	l->v[l->n++] = dup;
+	return 0;
+}
+
+static void
+conf_idlist_free(struct conf_idlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
+bool
+conf_id_listed(const struct conf_idlist *l, const char *id)
+{
+	size_t a = id != NULL ? strlen(id) : 0;
+
+	if (a > 0 && id[a - 1] == '.')
+		a--;
+	for (size_t i = 0; l != NULL && a > 0 && i < l->n; i++) {
+		size_t b = strlen(l->v[i]);
+
+		if (b > 0 && l->v[i][b - 1] == '.')
+			b--;
+		if (a == b && strncasecmp(id, l->v[i], a) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Add the comma- or space-separated items of a list value. */
 static int
 set_list(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
@@ -539,7 +586,14 @@ set_list(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 		char why[256];
 
 		why[0] = '\0';
-		if (kw->type == CT_CIDRS) {
+		if (kw->type == CT_IDS) {
+			rc = kw->check(item, why, sizeof why) == 0
+				 ? conf_idlist_add(
+				       (struct conf_idlist *)((char *)c +
+							      kw->off),
+				       item)
+				 : AM_EINVAL;
+		} else if (kw->type == CT_CIDRS) {
 			struct cidr net;
 
 			rc = cidr_parse(item, &net, why, sizeof why);
@@ -578,6 +632,8 @@ clear_list(struct conf *c, const struct conf_kw *kw)
 		cidr_list_free((struct cidr_list *)((char *)c + kw->off));
 	else if (kw->type == CT_BLS)
 		blentry_list_free((struct blentry_list *)((char *)c + kw->off));
+	else if (kw->type == CT_IDS)
+		conf_idlist_free((struct conf_idlist *)((char *)c + kw->off));
 }
 
 /*
@@ -669,6 +725,7 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 		    v);
 	case CT_CIDRS:
 	case CT_BLS:
+	case CT_IDS:
 		return set_list(c, kw, v, err, errlen);
 	case CT_RESOLVER: {
 		char *fwd = NULL;
@@ -929,7 +986,8 @@ conf_free(struct conf *c)
 
 		if (kw->type == CT_STR)
 			free(*(char **)((char *)c + kw->off));
-		else if (kw->type == CT_CIDRS || kw->type == CT_BLS)
+		else if (kw->type == CT_CIDRS || kw->type == CT_BLS ||
+			 kw->type == CT_IDS)
 			clear_list(c, kw);
 	}
 	free(c->resolver_forward);

@@ -44,6 +44,12 @@ _Static_assert(CIDR_MAX_LIST == CONF_MAX_LIST &&
 
 enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
 
+/* A list of authserv-ids (TrustedAuthservIDs). */
+struct conf_idlist {
+	size_t n;		/* entries used */
+	char *v[CONF_MAX_LIST]; /* tokens: owned */
+};
+
 struct conf {
 	int refs;	    /* references, under conf_lock */
 	char *file;	    /* the file loaded, or NULL for defaults */
@@ -59,9 +65,11 @@ struct conf {
 	enum log_format log_format; /* LogFormat */
 	bool syslog;		    /* Syslog */
 	bool dry_run;		    /* DryRun */
-	struct cidr_list internal_hosts; /* InternalHosts: owned */
-	bool skip_authenticated;	 /* SkipAuthenticated */
-	enum dns_mode resolver;		 /* Resolver mode */
+	struct cidr_list internal_hosts;	 /* InternalHosts: owned */
+	bool skip_authenticated;		 /* SkipAuthenticated */
+	struct cidr_list trusted_relays;	 /* TrustedRelays: owned */
+	struct conf_idlist trusted_authserv_ids; /* TrustedAuthservIDs: owned */
+	enum dns_mode resolver;			 /* Resolver mode */
 	char *resolver_forward;	  /* "ADDR[@PORT],..." for forward: owned */
 	char *trust_anchor_file;  /* TrustAnchorFile or NULL: owned */
 	unsigned int dns_timeout; /* DNSTimeout, seconds */
@@ -155,5 +163,11 @@ void conf_shutdown(void);
  */
 size_t conf_keyword_count(void);
 const char *conf_keyword_name(size_t i);
+
+/*
+ * conf_id_listed - whether id is in l: case-insensitive, a final dot on
+ * either side ignored (as authres_is_ours). NULL l or id: false.
+ */
+bool conf_id_listed(const struct conf_idlist *l, const char *id);
 
 #endif

@@ -123,22 +123,6 @@ valid_uri_list(struct span v)
 	return false;
 }
 
-static int
-parse_pct(struct span v)
-{
-	int n = 0;
-	size_t i;
-
-	if (v.len == 0 || v.len > 3)
-		return -1;
-	for (i = 0; i < v.len; i++) {
-		if (!isdigit((unsigned char)v.s[i]))
-			return -1;
-		n = n * 10 + (v.s[i] - '0');
-	}
-	return n <= 100 ? n : -1;
-}
-
 static void
 defaults(struct dmarc_record *rec)
 {
@@ -147,7 +131,6 @@ defaults(struct dmarc_record *rec)
 	rec->sp = DMARC_P_UNSET;
 	rec->np = DMARC_P_UNSET;
 	rec->psd = DMARC_PSD_U;
-	rec->pct = -1;
 	rec->adkim = DMARC_ALIGN_RELAXED;
 	rec->aspf = DMARC_ALIGN_RELAXED;
 }
@@ -219,15 +202,6 @@ apply_tag(struct dmarc_record *rec, struct span n, struct span v, bool *sp_bad,
 
 		memcpy(rec->fo, v.s, k);
 		rec->fo[k] = '\0';
-		return true;
-	}
-	if (span_is(n, "pct")) {
-		int pct = parse_pct(v);
-
-		if (pct < 0)
-			return false;
-		rec->pct = pct;
-		rec->pct_set = true;
 		return true;
 	}
 	rec->unknown++;
@@ -308,10 +282,6 @@ dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *rec)
 		if (end >= len)
 			break;
 	}
-
-	/* RFC 9989: pct written for RFC 7489 maps onto t when t is absent. */
-	if (!rec->t_set && rec->pct_set)
-		rec->testing = rec->pct == 0;
 
 	/*
 	 * A missing or bad p, or a bad sp or np: act as p=none if rua has

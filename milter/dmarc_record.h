@@ -9,18 +9,18 @@
  * (case-sensitive); anything else is DMARC_REC_NOT_DMARC and must be
  * discarded (a TXT RRset may hold records of other kinds).
  *
- * Tags read: v, p, sp, np, psd, t, adkim, aspf, rua, ruf, fo and, for
- * records written for RFC 7489, pct. Tag names and keyword values are
- * case-insensitive. Unknown tags are ignored (rf and ri, removed by
- * RFC 9989, are unknown tags now). A tag with a bad value is ignored
- * and its default applies. A tag named twice makes the whole tag-list
- * invalid (DMARC_REC_INVALID), as for DKIM's tag-list (RFC 6376 3.2).
+ * Tags read: v, p, sp, np, psd, t, adkim, aspf, rua, ruf, fo. Tag names
+ * and keyword values are case-insensitive. Unknown tags are ignored:
+ * pct, rf and ri, removed by RFC 9989 (C.5.2), are unknown tags now,
+ * so "p=reject; pct=0" is a full reject (only t=y means testing). A tag
+ * with a bad value is ignored and its default applies. A tag named
+ * twice makes the whole tag-list invalid (DMARC_REC_INVALID), as for
+ * DKIM's tag-list (RFC 6376 3.2).
  *
  * Policy: when p is missing or bad, or sp or np is bad, the record still
  * applies with p=none if rua holds at least one syntactically valid URI;
  * otherwise it is usable == false (no DMARC policy to apply).
- * Testing: t=y sets testing. A record with pct and no t is read per
- * RFC 9989: pct=0 means t=y, any other valid pct means t=n.
+ * Testing: t=y sets testing; nothing else does.
  *
  * Caps: a record longer than DMARC_RECORD_MAX octets, or holding a NUL,
  *   is DMARC_REC_INVALID; at most 64 tags are read.
@@ -70,10 +70,8 @@ struct dmarc_record {
 	enum dmarc_policy sp;	/* sp=, UNSET when absent */
 	enum dmarc_policy np;	/* np=, UNSET when absent */
 	enum dmarc_psd psd;	/* psd= */
-	bool testing;		/* t=y, or pct=0 without t */
+	bool testing;		/* t=y */
 	bool t_set;		/* t= present with a valid value */
-	bool pct_set;		/* pct= present with a valid value */
-	int pct;		/* its value (0..100), -1 if none */
 	enum dmarc_align adkim; /* adkim=, relaxed by default */
 	enum dmarc_align aspf;	/* aspf=, relaxed by default */
 	bool has_rua;		/* rua= present */

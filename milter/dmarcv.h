@@ -83,7 +83,7 @@ struct dmarcv_eval {
 	enum dmarc_policy policy;      /* p, sp or np as published */
 	enum dmarc_policy disposition; /* what to do (t=y relaxed; none on
 					* pass) */
-	bool testing;		       /* t=y (or pct=0) */
+	bool testing;		       /* t=y */
 	char policy_domain[ORGDOM_MAX_NAME]; /* where the record was */
 	char org_domain[ORGDOM_MAX_NAME];    /* From's org domain or "" */
 	bool spf_aligned;		     /* SPF pass, aligned */

@@ -359,6 +359,7 @@ dnsbl_max_action(const struct conf *cf)
 const struct check_ops dnsbl_ops = {
     .name = "dnsbl",
     .ready = CHECK_PH_CONNECT,
+    .about_client = true,
     .on_connect = dnsbl_connect,
     .max_action = dnsbl_max_action,
     .finish = dnsbl_finish,

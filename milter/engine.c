@@ -97,7 +97,7 @@ engine_progress(struct conn *c, struct msg *m)
 {
 	EACH_CHECK(i, ops)
 	{
-		if (ops->progress != NULL)
+		if (ops->progress != NULL && !(c->relay && ops->about_client))
 			ops->progress(c, m, &c->slot[i],
 				      m != NULL ? &m->slot[i] : NULL);
 	}
@@ -139,6 +139,8 @@ engine_run(struct conn *c, struct msg *m, enum engine_hook h,
 		struct check_slot *cs = &c->slot[i];
 		struct check_slot *ms = m != NULL ? &m->slot[i] : NULL;
 
+		if (c->relay && ops->about_client)
+			continue; /* a trusted relay: not about the sender */
 		switch (h) {
 		case HOOK_CONNECT:
 			rc = ops->on_connect ? ops->on_connect(c, cs) : 0;
@@ -332,6 +334,18 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 		if (!all && (ops->max_action == NULL ||
 			     ops->max_action(c->conf) < AM_ACT_TEMPFAIL))
 			continue;
+		if (c->relay && ops->about_client) {
+			/* a trusted relay: at end of message only */
+			if (upto < CHECK_PH_EOM)
+				continue;
+			if (!ops->from_upstream && !o->done) {
+				memset(o, 0, sizeof *o);
+				o->done = true;
+				o->result = AM_R_SKIPPED;
+				snprintf(o->why, sizeof o->why,
+					 "trusted relay");
+			}
+		}
 		if (!o->done) {
 			rc = ops->finish(c, m, &c->slot[i],
 					 m ? &m->slot[i] : NULL, &deadline, o);

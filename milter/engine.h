@@ -137,8 +137,8 @@ void engine_count(const struct check_outcome *out,
 /* ---- the session: what filter.c and authmilter-explain drive ---- */
 
 #define ENGINE_MAX_FORGED                                                      \
-	100000 /* forged A-R headers of one message;                           \
-		* past it the message is tempfailed */
+	100000 /* forged A-R (and, apart, X-Authmilter) headers of one         \
+		* message; past it the message is tempfailed */
 #define ENGINE_MAX_ADD (ENGINE_MAX_EXTRA + 2) /* headers added per message */
 
 /* What the MTA is to answer to a step. */
@@ -162,7 +162,12 @@ struct engine_eom {
 	const unsigned int *remove; /* their 1-based indexes among the A-R
 				     * headers, ascending: remove from the
 				     * last (borrowed from the session) */
-	size_t nadd;		    /* headers to insert at the top */
+	unsigned int nremove_xa;    /* X-Authmilter headers to remove
+				     * (every incoming one is a forgery) */
+	const unsigned int *remove_xa; /* their 1-based indexes among the
+					* X-Authmilter headers, ascending
+					* (borrowed from the session) */
+	size_t nadd;		       /* headers to insert at the top */
 	struct {
 		const char *name;  /* borrowed from the session */
 		const char *value; /* borrowed; folded with "\n\t" */
@@ -180,7 +185,13 @@ struct engine_msg {
 	unsigned int *forged;	     /* 1-based indexes of ours: owned */
 	unsigned int nforged;	     /* entries used */
 	unsigned int forged_cap;     /* entries allocated */
-	bool too_many_forged;	     /* ENGINE_MAX_FORGED passed */
+	unsigned int nxa;	     /* X-Authmilter headers seen */
+	unsigned int *xforged;	     /* 1-based indexes of them: owned */
+	unsigned int nxforged;	     /* entries used */
+	unsigned int xforged_cap;    /* entries allocated */
+	unsigned int nupstream;	     /* trusted upstream A-R headers kept */
+	bool too_many_forged;	     /* ENGINE_MAX_FORGED passed (A-R or
+				      * X-Authmilter) */
 	struct engine_report rep;    /* the report at EOM: owned */
 	char *ar;		     /* rendered A-R value: owned */
 	char *xauth;		     /* rendered X-Authmilter: owned */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "amerr.h"
+#include "arread.h"
 #include "authres.h"
 #include "check.h"
 #include "checks.h"
@@ -75,6 +76,7 @@ es_msg_free(struct engine_session *s)
 	free(em->m.mail_from);
 	free(em->m.mail_domain);
 	free(em->forged);
+	free(em->xforged);
 	free(em);
 	s->m = NULL;
 	s->c.msg = NULL;
@@ -242,9 +244,16 @@ engine_session_connect(struct engine_session *s, const struct sockaddr *sa,
 	    c->family != 0 &&
 	    cidr_list_match(&c->conf->internal_hosts, c->family, &c->addr);
 	c->skip = c->internal;
+	/* a trusted relay: its own IP and HELO are not the sender's */
+	c->relay =
+	    !c->internal && c->family != 0 &&
+	    cidr_list_match(&c->conf->trusted_relays, c->family, &c->addr);
 	log_sdebug(c->sid, "connect from %s [%s]%s",
 		   c->client_name ? c->client_name : "unknown",
-		   c->ip[0] ? c->ip : "-", c->internal ? " (internal)" : "");
+		   c->ip[0] ? c->ip : "-",
+		   c->internal ? " (internal)"
+		   : c->relay  ? " (trusted relay)"
+			       : "");
 	if (c->skip)
 		return ENGINE_CONTINUE;
 	rc = engine_connect(c, &who);
@@ -350,29 +359,79 @@ engine_session_qid(struct engine_session *s, const char *qid)
 }
 
 /*
- * Remember the index of a forged A-R header. Every one must go, so a
- * message with more than can be tracked is tempfailed at end of
- * message, never let through.
+ * Remember the index idx of a forged header in the list (*v, *n, *cap).
+ * Every one must go, so a message with more than can be tracked is
+ * tempfailed at end of message, never let through.
  */
 static int
-es_add_forged(struct engine_msg *em)
+es_add_forged(struct engine_msg *em, unsigned int **v, unsigned int *n,
+	      unsigned int *cap, unsigned int idx)
 {
-	unsigned int *v;
-	unsigned int cap;
+	unsigned int *nv;
+	unsigned int ncap;
 
-	if (em->nforged >= ENGINE_MAX_FORGED) {
+	if (*n >= ENGINE_MAX_FORGED) {
 		em->too_many_forged = true;
 		return 0;
 	}
-	if (em->nforged == em->forged_cap) {
-		cap = em->forged_cap ? 2 * em->forged_cap : 8;
-		v = reallocarray(em->forged, cap, sizeof *v);
-		if (v == NULL)
+	if (*n == *cap) {
+		ncap = *cap ? 2 * *cap : 8;
+		nv = reallocarray(*v, ncap, sizeof *nv);
+		if (nv == NULL)
 			return AM_ENOMEM;
-		em->forged = v;
-		em->forged_cap = cap;
+		*v = nv;
+		*cap = ncap;
 	}
-	em->forged[em->nforged++] = em->nar;
+	(*v)[(*n)++] = idx;
+	return 0;
+}
+
+/*
+ * An Authentication-Results header. From a trusted relay, one of a
+ * TrustedAuthservIDs id that parses within arread's caps is the
+ * upstream's and is kept (the topmost one gives SPF for DMARC); any
+ * other carrying our authserv-id is a forgery. Returns 0 or AM_ENOMEM.
+ */
+static int
+es_ar_header(struct engine_session *s, const char *value)
+{
+	struct engine_msg *em = s->m;
+	struct upstream_spf *up = &em->m.upstream;
+	const struct conf *cf = s->c.conf;
+	struct arread_spf a;
+	char id[256], esc[3 * sizeof a.domain];
+	int st;
+
+	if (s->c.relay && authres_authserv_id(value, id, sizeof id) == 0 &&
+	    conf_id_listed(&cf->trusted_authserv_ids, id)) {
+		st = arread_spf(value, &a);
+		if (!up->seen) {
+			/* the topmost one decides, usable or not */
+			up->seen = true;
+			up->usable = st == ARREAD_OK;
+			up->result = a.result;
+			snprintf(up->id, sizeof up->id, "%s", id);
+			snprintf(up->domain, sizeof up->domain, "%s", a.domain);
+			log_sdebug(s->c.sid,
+				   "qid=%s: upstream Authentication-Results "
+				   "#%u of %s: %s%s",
+				   es_qid(s), em->nar,
+				   log_escape(id, strlen(id), esc, sizeof esc),
+				   st == ARREAD_OK	? "spf="
+				   : st == ARREAD_NOSPF ? "no usable spf result"
+							: "malformed or over a "
+							  "cap: not trusted",
+				   st == ARREAD_OK ? am_result_str(a.result)
+						   : "");
+		}
+		if (st != ARREAD_EINVAL) {
+			em->nupstream++;
+			return 0;
+		}
+	}
+	if (authres_is_ours(value, cf->authserv_id))
+		return es_add_forged(em, &em->forged, &em->nforged,
+				     &em->forged_cap, em->nar);
 	return 0;
 }
 
@@ -392,8 +451,14 @@ engine_session_header(struct engine_session *s, const char *name,
 	/* forged headers go for every sender, checked or not */
 	if (strcasecmp(name, ES_AR_NAME) == 0) {
 		em->nar++;
-		if (authres_is_ours(value, s->c.conf->authserv_id) &&
-		    (rc = es_add_forged(em)) < 0)
+		if ((rc = es_ar_header(s, value)) < 0)
+			return es_internal(s, "header", rc, r);
+	} else if (strcasecmp(name, ES_XA_NAME) == 0) {
+		/* only we write X-Authmilter: every incoming one is forged */
+		em->nxa++;
+		rc = es_add_forged(em, &em->xforged, &em->nxforged,
+				   &em->xforged_cap, em->nxa);
+		if (rc < 0)
 			return es_internal(s, "header", rc, r);
 	}
 	if (s->c.skip)
@@ -460,6 +525,8 @@ engine_session_eom(struct engine_session *s, struct engine_eom *e)
 	/* highest index first, so that the others keep theirs */
 	e->nremove = em->nforged;
 	e->remove = em->forged;
+	e->nremove_xa = em->nxforged;
+	e->remove_xa = em->xforged;
 	if (s->c.skip) {
 		log_sinfo(s->c.sid, "qid=%s: not checked (%s)", es_qid(s),
 			  s->c.internal ? "internal" : "authenticated");

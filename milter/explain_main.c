@@ -466,7 +466,10 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 
 	fprintf(fp, "client   %s [%s]%s\n",
 		esc(o->client_name ? o->client_name : "unknown", e1, sizeof e1),
-		s->c.ip, s->c.internal ? " (InternalHosts)" : "");
+		s->c.ip,
+		s->c.internal ? " (InternalHosts)"
+		: s->c.relay  ? " (TrustedRelays)"
+			      : "");
 	fprintf(fp, "helo     %s\n",
 		esc(o->helo ? o->helo : "-", e1, sizeof e1));
 	fprintf(fp, "mail     <%s>\n",
@@ -525,6 +528,14 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 	if (nforged > 0)
 		fprintf(fp, "Would remove %u forged %s header(s)\n", nforged,
 			AR_NAME);
+	if (s->m != NULL && s->m->nxforged > 0)
+		fprintf(fp, "Would remove %u forged X-Authmilter header(s)\n",
+			s->m->nxforged);
+	if (s->m != NULL && s->m->nupstream > 0)
+		fprintf(fp,
+			"Would keep %u %s header(s) of the trusted relay's "
+			"TrustedAuthservIDs\n",
+			s->m->nupstream, AR_NAME);
 	if (nadd > 0) {
 		fprintf(fp, "\nHeaders that would be added:\n");
 		for (size_t k = 0; k < nadd; k++)
@@ -650,7 +661,11 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 			fputc('}', fp);
 		}
 	}
-	fprintf(fp, "},\"remove_forged\":%u,\"headers\":[", nforged);
+	fprintf(fp,
+		"},\"remove_forged\":%u,\"remove_forged_xauth\":%u,"
+		"\"keep_upstream\":%u,\"headers\":[",
+		nforged, s->m != NULL ? s->m->nxforged : 0,
+		s->m != NULL ? s->m->nupstream : 0);
 	for (size_t k = 0; k < nadd; k++) {
 		fputs(k ? ",{\"name\":" : "{\"name\":", fp);
 		json_str(fp, r->e.add[k].name);

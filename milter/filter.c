@@ -471,6 +471,20 @@ apply_eom(SMFICTX *ctx, struct fconn *fc, const struct engine_eom *e,
 			      : "-",
 			  idx);
 	}
+	for (unsigned int k = e->nremove_xa; rc == 0 && k > 0; k--) {
+		unsigned int idx = e->remove_xa[k - 1];
+
+		if (smfi_chgheader(ctx, "X-Authmilter", (int)idx, NULL) !=
+		    MI_SUCCESS) {
+			rc = AM_ELIB;
+			break;
+		}
+		log_sinfo(
+		    fc->s->c.sid, "qid=%s: removed forged X-Authmilter #%u",
+		    fc->s->m != NULL && fc->s->m->m.qid[0] ? fc->s->m->m.qid
+							   : "-",
+		    idx);
+	}
 	if (rc != 0)
 		return rc;
 	/* inserted at 0 from the bottom up: the first ends up on top */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <idn2.h>
+
 #include "amerr.h"
 #include "fromaddr.h"
 
@@ -61,11 +63,65 @@ strip_comments(const char *v, size_t len, char *buf, size_t *blen)
 	return rc;
 }
 
+/*
+ * A host name as DMARC looks it up: labels of letters, digits, '-' and
+ * '_', no empty label, no final dot, lower case.
+ */
+static bool
+host_name_ok(const char *d)
+{
+	size_t k = strlen(d);
+
+	if (k == 0 || d[0] == '.' || d[k - 1] == '.')
+		return false;
+	for (size_t i = 0; i < k; i++) {
+		unsigned char c = (unsigned char)d[i];
+
+		if (c == '.') {
+			if (d[i - 1] == '.')
+				return false;
+		} else if (!islower(c) && !isdigit(c) && c != '-' && c != '_') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The A-label form (RFC 5890 2.3) of u, a domain holding UTF-8 octets,
+ * into out: UTS #46 non-transitional processing (the mapping a mail
+ * client or browser applies: case, NFC, full stops), then IDNA2008's
+ * rules (libidn2). Returns false, with out "", when u is not a valid
+ * IDN or its A-label form is not a host name that fits.
+ */
+static bool
+to_alabel(const char *u, char *out, size_t outsz)
+{
+	char *a = NULL;
+	bool ok = false;
+
+	out[0] = '\0';
+	if (idn2_to_ascii_8z(u, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) !=
+		IDN2_OK ||
+	    a == NULL || strlen(a) >= outsz)
+		goto out;
+	for (size_t i = 0; a[i] != '\0'; i++)
+		a[i] = (char)tolower((unsigned char)a[i]);
+	if (!host_name_ok(a))
+		goto out;
+	memcpy(out, a, strlen(a) + 1);
+	ok = true;
+out:
+	idn2_free(a);
+	return ok;
+}
+
 static void
 set_domain(struct fromaddr *a, const char *d, size_t len)
 {
+	char u[FROMADDR_MAX_UTF8];
 	size_t i, k = 0;
-	bool ok = true;
+	bool ok = true, utf8 = false;
 
 	while (len > 0 && d[0] == ' ') {
 		d++;
@@ -75,9 +131,9 @@ set_domain(struct fromaddr *a, const char *d, size_t len)
 		len--;
 	if (len > 0 && d[len - 1] == '.')
 		len--;
-	if (len == 0 || len >= sizeof a->domain)
+	if (len == 0 || len >= sizeof u)
 		ok = false;
-	for (i = 0; i < len && k < sizeof a->domain - 1; i++) {
+	for (i = 0; i < len && k < sizeof u - 1; i++) {
 		unsigned char c = (unsigned char)d[i];
 
 		if (c == ' ') {
@@ -90,23 +146,35 @@ set_domain(struct fromaddr *a, const char *d, size_t len)
 
 			while (j < len && d[j] == ' ')
 				j++;
-			if (k > 0 && a->domain[k - 1] != '.' && j < len &&
-			    d[j] != '.')
+			if (k > 0 && u[k - 1] != '.' && j < len && d[j] != '.')
 				ok = false;
 			i = j - 1;
 			continue;
 		}
 		if (c == '.') {
-			if (k == 0 || a->domain[k - 1] == '.')
+			if (k == 0 || u[k - 1] == '.')
 				ok = false;
+		} else if (c >= 0x80) {
+			utf8 = true; /* a U-label (SMTPUTF8, RFC 6532) */
 		} else if (!isalnum(c) && c != '-' && c != '_') {
 			ok = false;
 		}
-		a->domain[k++] = (char)tolower(c);
+		u[k++] = (char)tolower(c);
 	}
-	a->domain[k] = '\0';
-	if (k == 0 || a->domain[k - 1] == '.')
+	u[k] = '\0';
+	if (k == 0 || u[k - 1] == '.')
 		ok = false; /* "example.com..": an empty last label */
+	/* RFC 9989 5.3.1: a U-label MUST be converted to an A-label */
+	if (ok && utf8 && to_alabel(u, a->domain, sizeof a->domain))
+		goto out;
+	if (utf8 || k >= sizeof a->domain)
+		ok = false;
+	/* as read (cut), for the log: not a domain to look up */
+	if (k >= sizeof a->domain)
+		k = sizeof a->domain - 1;
+	memcpy(a->domain, u, k);
+	a->domain[k] = '\0';
+out:
 	a->domain_ok = ok;
 }
 
@@ -304,10 +372,11 @@ fromaddr_set_add(struct fromaddr_set *set, const char *domain)
 	snprintf(set->domain[set->n++], sizeof set->domain[0], "%s", domain);
 }
 
+/* Octets of a host name; those of a U-label (UTF-8) too. */
 static bool
 host_char(unsigned char c)
 {
-	return isalnum(c) || c == '-' || c == '_' || c == '.';
+	return isalnum(c) || c == '-' || c == '_' || c == '.' || c >= 0x80;
 }
 
 /*
@@ -348,11 +417,12 @@ skip_cfws(const char *v, size_t len, size_t i)
 void
 fromaddr_harvest(const char *value, size_t len, struct fromaddr_set *set)
 {
-	char d[FROMADDR_MAX_DOMAIN];
+	char d[FROMADDR_MAX_UTF8], alabel[FROMADDR_MAX_DOMAIN];
+	unsigned int nidn = 0;
 
-	for (size_t i = 0; value != NULL && i < len; i++) {
+	for (size_t i = 0; value != NULL && i < len && !set->overflow; i++) {
 		size_t k = 0, j;
-		bool ok = true;
+		bool ok = true, utf8 = false;
 
 		if (value[i] != '@')
 			continue;
@@ -369,6 +439,8 @@ fromaddr_harvest(const char *value, size_t len, struct fromaddr_set *set)
 					ok = false;
 					break;
 				}
+				if ((unsigned char)value[j] >= 0x80)
+					utf8 = true;
 				d[k++] =
 				    (char)tolower((unsigned char)value[j++]);
 			}
@@ -384,10 +456,27 @@ fromaddr_harvest(const char *value, size_t len, struct fromaddr_set *set)
 			d[--k] = '\0';
 		if (!ok || k == 0)
 			continue;
+		if (utf8) {
+			/*
+			 * A U-label domain is read as its A-label (what a
+			 * client resolves: "b\u00e4nk.test", written in
+			 * UTF-8, is xn--bnk-qla.test); one that is no valid
+			 * IDN names no domain a policy can be published at.
+			 * Past FROMADDR_MAX_IDN conversions: overflow (fail
+			 * closed).
+			 */
+			if (++nidn > FROMADDR_MAX_IDN) {
+				set->overflow = true;
+				break;
+			}
+			if (to_alabel(d, alabel, sizeof alabel))
+				fromaddr_set_add(set, alabel);
+			continue;
+		}
 		for (size_t t = 0; t < k; t++)
 			if (d[t] == '.' && (t == 0 || d[t - 1] == '.'))
 				ok = false; /* an empty label */
-		if (ok)
+		if (ok && k < FROMADDR_MAX_DOMAIN)
 			fromaddr_set_add(set, d);
 	}
 }

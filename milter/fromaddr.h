@@ -6,9 +6,12 @@
  * the domain of each address: display names, comments (nested, with
  * quoted-pairs), quoted local parts (which may hold '@', ',' or '<')
  * and folding are handled. Only the domain matters to DMARC, so the
- * local part is not kept. A domain that is not an ASCII host name
- * (domain literal, 8-bit octets of an unconverted IDN, empty) is
- * reported with domain_ok false; the caller decides (DMARC: permerror).
+ * local part is not kept. A domain in U-labels (UTF-8, SMTPUTF8 mail,
+ * RFC 6532) is converted to its A-labels (RFC 9989 5.3.1, RFC 5890
+ * 2.3) with libidn2: UTS #46 non-transitional mapping, then IDNA2008.
+ * A domain that is not a host name (domain literal, an invalid IDN,
+ * 8-bit octets that are not UTF-8, empty) is reported with domain_ok
+ * false; the caller decides (DMARC: permerror, then fail closed).
  *
  * A group's display name holds no '@' and groups do not nest: a field
  * like "ceo@bank.test x:a@atk.test;" is AM_EINVAL, not read as the group
@@ -19,19 +22,26 @@
  * every host name that follows an '@' anywhere in the field (in quotes,
  * comments and broken syntax too: what some mail client might show as
  * an address), added to a set of distinct domains, so that the
- * strictest policy among them can be applied.
+ * strictest policy among them can be applied. U-label domains are
+ * converted to A-labels the same way ("ceo@" and a lookalike IDN of a
+ * bank is read as the bank's A-label domain); one that is no valid IDN
+ * names no domain and is left out.
  *
  * Caps: at most FROMADDR_MAX_INPUT octets are read (more: AM_ERANGE);
  *   at most FROMADDR_MAX addresses are kept (total counts them all).
  *   fromaddr_harvest() reads the whole value (no cap: it is one linear
  *   pass, called once per From: field) and keeps at most
  *   FROMADDR_MAX_DOMAINS distinct domains; past that it sets overflow,
- *   which the caller must treat as the strictest outcome.
+ *   which the caller must treat as the strictest outcome. A domain is
+ *   read up to FROMADDR_MAX_UTF8 octets before its conversion (longer:
+ *   not a domain); fromaddr_harvest() converts at most FROMADDR_MAX_IDN
+ *   U-label domains per call, and past that sets overflow too.
  * Ownership: the caller owns the list; nothing is allocated.
  * Threads: pure; safe from any thread.
  * Errors: AM_EINVAL for an unbalanced quote, comment or angle bracket;
  *   AM_ERANGE past the input cap. Never reads past len.
- * See also: RFC 5322 sections 3.2, 3.4 and 3.6.2; RFC 9989 section 4.4.
+ * See also: RFC 5322 sections 3.2, 3.4 and 3.6.2; RFC 9989 sections 4.4
+ *   and 5.3.1; RFC 6532; RFC 5890; UTS #46.
  */
 #ifndef AM_FROMADDR_H
 #define AM_FROMADDR_H
@@ -42,6 +52,8 @@
 #define FROMADDR_MAX 8
 #define FROMADDR_MAX_INPUT 16384
 #define FROMADDR_MAX_DOMAIN 254
+#define FROMADDR_MAX_UTF8 1024 /* octets of a U-label domain */
+#define FROMADDR_MAX_IDN 32    /* U-label domains harvested per field */
 
 struct fromaddr {
 	char domain[FROMADDR_MAX_DOMAIN]; /* lower case, no final dot;

@@ -267,6 +267,7 @@ helo_max_action(const struct conf *cf)
 const struct check_ops helo_ops = {
     .name = "helo",
     .ready = CHECK_PH_HELO,
+    .about_client = true,
     .on_helo = helo_helo,
     .max_action = helo_max_action,
     .finish = helo_finish,

@@ -251,6 +251,7 @@ iprev_max_action(const struct conf *cf)
 const struct check_ops iprev_ops = {
     .name = "iprev",
     .ready = CHECK_PH_CONNECT,
+    .about_client = true,
     .on_connect = iprev_connect,
     .progress = iprev_progress,
     .max_action = iprev_max_action,

@@ -48,6 +48,19 @@ struct auth_dkim {
 	char selector[128];    /* s= */
 };
 
+/*
+ * From a trusted relay: the SPF result of the topmost Authentication-
+ * Results header whose authserv-id is in TrustedAuthservIDs (arread.h).
+ */
+struct upstream_spf {
+	bool seen;	       /* such a header was there (the topmost one) */
+	bool usable;	       /* it parsed, within the caps, and had one spf
+				* result with an smtp.mailfrom domain */
+	enum am_result result; /* that result */
+	char domain[256];      /* its smtp.mailfrom domain, lower case */
+	char id[256];	       /* the header's authserv-id */
+};
+
 struct auth_results {
 	bool spf_done;
 	enum am_result spf;   /* SPF result for spf_domain */
@@ -67,6 +80,8 @@ struct msg {
 	unsigned int nheaders;	  /* headers passed to the checks */
 	bool headers_capped;	  /* SESSION_MAX_HEADERS was passed */
 	struct auth_results auth; /* shared results */
+	struct upstream_spf upstream; /* trusted relay: the topmost A-R of
+				       * a TrustedAuthservIDs id */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
 };
 
@@ -84,6 +99,9 @@ struct conn {
 	char *helo;		   /* HELO/EHLO argument or NULL: owned */
 	char *our_name;		   /* macro j (our host name), or NULL: owned */
 	bool internal;		   /* client in InternalHosts */
+	bool relay;		   /* client in TrustedRelays, not internal:
+				    * its own checks are not run, SPF comes
+				    * from the upstream A-R (msg.upstream) */
 	bool authenticated;	   /* {auth_authen} set */
 	bool skip;		   /* no checks for this session */
 	bool hdr_trimmed;	   /* SMFIP_HDR_LEADSPC was not negotiated:

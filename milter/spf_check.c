@@ -80,6 +80,38 @@ spf_max_action(const struct conf *cf)
 		   : cf->spf_softfail_action;
 }
 
+/*
+ * A trusted relay (TrustedRelays): SPF was checked where the message
+ * entered, so the result is the one of the topmost Authentication-
+ * Results header of a TrustedAuthservIDs id (engine_session.c reads it
+ * into m->upstream). It feeds DMARC and takes no SPF action here: the
+ * relay has accepted the message already.
+ */
+static void
+spf_finish_relay(struct msg *m, struct check_outcome *out)
+{
+	const struct upstream_spf *up = &m->upstream;
+
+	if (up->usable) {
+		out->result = up->result;
+		snprintf(out->why, sizeof out->why, "from trusted relay %.100s",
+			 up->id);
+		m->auth.spf_done = true;
+		m->auth.spf = up->result;
+		snprintf(m->auth.spf_domain, sizeof m->auth.spf_domain, "%s",
+			 up->domain);
+	} else {
+		out->result = AM_R_NONE;
+		snprintf(out->why, sizeof out->why, "%s",
+			 up->seen ? "trusted relay: its upstream "
+				    "Authentication-Results has no usable "
+				    "spf result"
+				  : "trusted relay: no upstream "
+				    "Authentication-Results of a trusted "
+				    "authserv-id");
+	}
+}
+
 static int
 spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	   struct check_slot *ms, const struct timespec *deadline,
@@ -94,6 +126,10 @@ spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	(void)cs;
 	memset(out, 0, sizeof *out);
 	out->done = true;
+	if (st == NULL && c->relay) {
+		spf_finish_relay(m, out);
+		return 0;
+	}
 	if (st == NULL) {
 		out->result = AM_R_SKIPPED;
 		snprintf(out->why, sizeof out->why, "not checked");
@@ -142,6 +178,23 @@ spf_report(struct conn *c, struct msg *m, struct check_slot *cs,
 	char *hdr;
 
 	(void)cs;
+	if (st == NULL && c->relay && co->done) {
+		/* no Received-SPF: this server did not check SPF itself */
+		if (r->ar != NULL) {
+			authres_method(r->ar, "spf", am_result_str(co->result));
+			authres_comment(r->ar, co->why);
+			if (m->upstream.usable)
+				authres_prop(r->ar, "smtp", "mailfrom",
+					     m->upstream.domain);
+		}
+		if (r->logf != NULL) {
+			r->logf(r, "spf", am_result_str(co->result));
+			r->logf(r, "spf_domain", m->auth.spf_domain);
+			r->logf(r, "spf_why", co->why);
+			r->logf(r, "trusted_relay", c->ip);
+		}
+		return;
+	}
 	if (st == NULL || !co->done)
 		return;
 	o = spf_outcome(st->chk);
@@ -197,6 +250,8 @@ spf_msg_free(struct check_slot *ms)
 const struct check_ops spf_ops = {
     .name = "spf",
     .ready = CHECK_PH_MAIL,
+    .about_client = true,
+    .from_upstream = true,
     .on_mail = spf_on_mail,
     .progress = spf_progress,
     .max_action = spf_max_action,

@@ -98,6 +98,26 @@ def run_dump(dump, values):
     return res
 
 
+def alabel(d):
+    """Python returns a U-label domain as written; DMARC looks up its
+    A-label (RFC 9989 5.3.1), which is what milter/fromaddr.c returns
+    (UTS #46 with libidn2): compare in that form. A name that is no
+    valid IDN stays as written (ours then fails closed)."""
+    if d.isascii():
+        return d
+    try:
+        import idna
+    except ImportError:
+        try:
+            return d.encode('idna').decode('ascii').lower()
+        except UnicodeError:
+            return d
+    try:
+        return idna.encode(d, uts46=True).decode('ascii')
+    except idna.IDNAError:
+        return d
+
+
 def ours_domain(r):
     """D if our parser reads exactly one usable domain, else None (it
     fails closed) and the reason."""
@@ -165,6 +185,7 @@ def main():
         # followed by white space; unfold (RFC 5322 2.2.3).
         unfolded = re.sub(r'\r?\n(?=[ \t])', '', v)
         py, defects, err = fromview.default_field_domains(unfolded)
+        py = [alabel(x) for x in py]
         pyset = set(py)
         if pyset == {d}:
             stats['agree'] += 1

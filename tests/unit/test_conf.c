@@ -65,6 +65,9 @@ static const struct {
 	const char *want; /* the exact error output */
 } bad_cases[] = {
 	{"unknown keyword", "Bogus 1\n", "F:1: unknown keyword \"Bogus\"\n"},
+	{"bad trusted authserv-id", "TrustedAuthservIDs mx1.example;x\n",
+	 "F:1: TrustedAuthservIDs: \"mx1.example;x\": not a valid "
+	 "authserv-id token (RFC 8601): \"mx1.example;x\"\n"},
 	{"no value", "\n# c\nDryRun\n", "F:3: DryRun: needs a value\n"},
 	{"repeated", "DryRun yes\n\nDryRun no\n",
 	 "F:3: DryRun repeated (first set at line 1)\n"},
@@ -245,6 +248,8 @@ test_defaults(void **state)
 	v6[15] = 1;
 	assert_true(cidr_list_match(&c->internal_hosts, AF_INET6, v6));
 	assert_true(c->skip_authenticated);
+	assert_int_equal(c->trusted_relays.n, 0);
+	assert_int_equal(c->trusted_authserv_ids.n, 0);
 	assert_int_equal(c->resolver, DNS_MODE_RECURSIVE);
 	assert_null(c->resolver_forward);
 	assert_null(c->trust_anchor_file);
@@ -308,6 +313,10 @@ test_every_key(void **state)
 		"InternalHosts 10.0.0.0/8, 192.168.0.0/16\n"
 		"InternalHosts 2001:db8::/32\n"
 		"SkipAuthenticated 0\n"
+		"TrustedRelays 192.0.2.25, 2001:db8:25::/48\n"
+		"TrustedRelays 198.51.100.0/24\n"
+		"TrustedAuthservIDs mx1.example.org, MX2.example.org.\n"
+		"TrustedAuthservIDs mx1.example.org\n"
 		"Resolver forward 127.0.0.1@5353, ::1 ,192.0.2.1\n"
 		"TrustAnchorFile /dev/null\n"
 		"DNSTimeout 60\n"
@@ -350,6 +359,14 @@ test_every_key(void **state)
 	assert_int_equal(c->internal_hosts.n, 3); /* default replaced */
 	assert_int_equal(c->internal_hosts.v[2].family, AF_INET6);
 	assert_false(c->skip_authenticated);
+	assert_int_equal(c->trusted_relays.n, 3);
+	assert_int_equal(c->trusted_authserv_ids.n, 2); /* a repeat: once */
+	assert_true(conf_id_listed(&c->trusted_authserv_ids,
+				   "MX1.example.org."));
+	assert_true(conf_id_listed(&c->trusted_authserv_ids,
+				   "mx2.example.org"));
+	assert_false(conf_id_listed(&c->trusted_authserv_ids, "mx1.example"));
+	assert_false(conf_id_listed(&c->trusted_authserv_ids, ""));
 	assert_int_equal(c->resolver, DNS_MODE_FORWARD);
 	assert_string_equal(c->resolver_forward,
 			    "127.0.0.1@5353,::1,192.0.2.1");
@@ -441,7 +458,8 @@ test_keywords(void **state)
 	static const char *const spec[] = {
 		"Socket", "SocketMode", "UserID", "PidFile", "AuthservID",
 		"LogLevel", "LogFormat", "Syslog", "DryRun", "InternalHosts",
-		"SkipAuthenticated", "Resolver", "TrustAnchorFile",
+		"SkipAuthenticated", "TrustedRelays", "TrustedAuthservIDs",
+		"Resolver", "TrustAnchorFile",
 		"DNSTimeout", "OnDNSError", "DelayReject", "DNSBL",
 		"DNSBLThreshold", "DNSBLAction", "RHSBL", "RHSBLAction",
 		"IPRevAction", "HeloAction", "SenderDomainAction",

@@ -20,7 +20,6 @@ struct rcase {
 	enum dmarc_psd psd;
 	bool testing;
 	enum dmarc_align adkim, aspf;
-	int pct;
 	bool p_implied;
 };
 
@@ -33,79 +32,80 @@ struct rcase {
 
 static const struct rcase cases[] = {
 	{ "minimal", "v=DMARC1; p=reject", DMARC_REC_OK, true,
-	  R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  R, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "all tags", "v=DMARC1; p=quarantine; sp=reject; np=none; psd=n; "
 	  "t=n; adkim=s; aspf=s; rua=mailto:a@example.com; "
 	  "ruf=mailto:f@example.com; fo=1", DMARC_REC_OK, true,
-	  Q, R, N, DMARC_PSD_N, false, ST, ST, -1, false },
+	  Q, R, N, DMARC_PSD_N, false, ST, ST, false },
 	{ "psd=y", "v=DMARC1;p=none;psd=y", DMARC_REC_OK, true,
-	  N, U, U, DMARC_PSD_Y, false, RL, RL, -1, false },
+	  N, U, U, DMARC_PSD_Y, false, RL, RL, false },
 	{ "psd=u", "v=DMARC1;p=none;psd=u", DMARC_REC_OK, true,
-	  N, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  N, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "t=y", "v=DMARC1; p=reject; t=y", DMARC_REC_OK, true,
-	  R, U, U, DMARC_PSD_U, true, RL, RL, -1, false },
+	  R, U, U, DMARC_PSD_U, true, RL, RL, false },
 	{ "case-insensitive names and values", "v=DMARC1; P=Reject; "
 	  "ADKIM=S; Sp=QUARANTINE", DMARC_REC_OK, true,
-	  R, Q, U, DMARC_PSD_U, false, ST, RL, -1, false },
+	  R, Q, U, DMARC_PSD_U, false, ST, RL, false },
 	{ "whitespace everywhere", " v = DMARC1 ;\tp = reject ;  aspf\t=s ; ",
-	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, ST, -1,
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, ST,
 	  false },
 	{ "folded whitespace", "v=DMARC1;\r\n p=quarantine", DMARC_REC_OK,
-	  true, Q, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  true, Q, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "unknown tags ignored (rf, ri, foo)", "v=DMARC1; p=reject; rf=afrf; "
 	  "ri=86400; foo=bar", DMARC_REC_OK, true,
-	  R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  R, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "bad adkim ignored, default r", "v=DMARC1; p=reject; adkim=x",
-	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, -1,
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL,
 	  false },
 	{ "bad psd ignored", "v=DMARC1; p=reject; psd=maybe", DMARC_REC_OK,
-	  true, R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  true, R, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "bad t ignored", "v=DMARC1; p=reject; t=yes", DMARC_REC_OK, true,
-	  R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
-	{ "pct=0 means t=y", "v=DMARC1; p=reject; pct=0", DMARC_REC_OK, true,
-	  R, U, U, DMARC_PSD_U, true, RL, RL, 0, false },
-	{ "pct=100 means t=n", "v=DMARC1; p=reject; pct=100", DMARC_REC_OK,
-	  true, R, U, U, DMARC_PSD_U, false, RL, RL, 100, false },
-	{ "pct=50 means t=n", "v=DMARC1; p=reject; pct=50", DMARC_REC_OK,
-	  true, R, U, U, DMARC_PSD_U, false, RL, RL, 50, false },
-	{ "explicit t wins over pct", "v=DMARC1; p=reject; pct=0; t=n",
-	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, 0, false },
-	{ "bad pct ignored", "v=DMARC1; p=reject; pct=101", DMARC_REC_OK,
-	  true, R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  R, U, U, DMARC_PSD_U, false, RL, RL, false },
+	{ "pct=0 ignored (removed tag): a full reject",
+	  "v=DMARC1; p=reject; pct=0", DMARC_REC_OK, true,
+	  R, U, U, DMARC_PSD_U, false, RL, RL, false },
+	{ "pct=50 ignored", "v=DMARC1; p=quarantine; pct=50", DMARC_REC_OK,
+	  true, Q, U, U, DMARC_PSD_U, false, RL, RL, false },
+	{ "pct=0 with t=y: testing from t", "v=DMARC1; p=reject; pct=0; t=y",
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, true, RL, RL, false },
+	{ "pct=100 with t=n", "v=DMARC1; p=reject; pct=100; t=n",
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, false },
+	{ "pct out of range still just ignored", "v=DMARC1; p=reject; pct=101",
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "no p, valid rua: p=none", "v=DMARC1; rua=mailto:r@example.com",
-	  DMARC_REC_OK, true, N, U, U, DMARC_PSD_U, false, RL, RL, -1, true },
+	  DMARC_REC_OK, true, N, U, U, DMARC_PSD_U, false, RL, RL, true },
 	{ "bad p, valid rua: p=none", "v=DMARC1; p=rejct; "
 	  "rua=mailto:r@example.com", DMARC_REC_OK, true,
-	  N, U, U, DMARC_PSD_U, false, RL, RL, -1, true },
+	  N, U, U, DMARC_PSD_U, false, RL, RL, true },
 	{ "bad sp, valid rua: p=none", "v=DMARC1; p=reject; sp=bogus; "
 	  "rua=mailto:r@example.com", DMARC_REC_OK, true,
-	  N, U, U, DMARC_PSD_U, false, RL, RL, -1, true },
+	  N, U, U, DMARC_PSD_U, false, RL, RL, true },
 	{ "no p, no rua: unusable", "v=DMARC1; adkim=s", DMARC_REC_OK, false,
-	  U, U, U, DMARC_PSD_U, false, ST, RL, -1, false },
+	  U, U, U, DMARC_PSD_U, false, ST, RL, false },
 	{ "bad p, bad rua: unusable", "v=DMARC1; p=bogus; rua=nourl",
-	  DMARC_REC_OK, false, U, U, U, DMARC_PSD_U, false, RL, RL, -1,
+	  DMARC_REC_OK, false, U, U, U, DMARC_PSD_U, false, RL, RL,
 	  false },
 	{ "v= not first: not DMARC", "p=reject; v=DMARC1", DMARC_REC_NOT_DMARC,
-	  false, U, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  false, U, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "wrong version", "v=DMARC2; p=reject", DMARC_REC_NOT_DMARC, false,
-	  U, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  U, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "version is case-sensitive", "v=dmarc1; p=reject",
 	  DMARC_REC_NOT_DMARC, false, U, U, U, DMARC_PSD_U, false, RL, RL,
-	  -1, false },
+	  false },
 	{ "SPF record", "v=spf1 -all", DMARC_REC_NOT_DMARC, false,
-	  U, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  U, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "empty", "", DMARC_REC_NOT_DMARC, false,
-	  U, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  U, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "duplicate tag: invalid", "v=DMARC1; p=none; p=reject",
-	  DMARC_REC_INVALID, false, U, U, U, DMARC_PSD_U, false, RL, RL, -1,
+	  DMARC_REC_INVALID, false, U, U, U, DMARC_PSD_U, false, RL, RL,
 	  false },
 	{ "duplicate unknown tag: invalid", "v=DMARC1; p=none; x=1; X=2",
-	  DMARC_REC_INVALID, false, U, U, U, DMARC_PSD_U, false, RL, RL, -1,
+	  DMARC_REC_INVALID, false, U, U, U, DMARC_PSD_U, false, RL, RL,
 	  false },
 	{ "tag without = ignored", "v=DMARC1; p=reject; garbage",
-	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, false },
 	{ "empty tag-specs tolerated", "v=DMARC1;; p=reject;;",
-	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, -1, false },
+	  DMARC_REC_OK, true, R, U, U, DMARC_PSD_U, false, RL, RL, false },
 };
 
 static void
@@ -131,7 +131,6 @@ test_cases(void **state)
 		assert_int_equal(rec.testing, c->testing);
 		assert_int_equal(rec.adkim, c->adkim);
 		assert_int_equal(rec.aspf, c->aspf);
-		assert_int_equal(rec.pct, c->pct);
 		assert_int_equal(rec.p_implied, c->p_implied);
 	}
 }

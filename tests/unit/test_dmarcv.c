@@ -59,8 +59,24 @@ static const struct fcase fcases[] = {
 	{ "no domain", "John <john>", 0, 1, { "" }, { false } },
 	{ "domain literal", "a@[192.0.2.1]", 0, 1, { "[192.0.2.1]" },
 	  { false } },
-	{ "8-bit domain", "a@b\xc3\xbcro.example", 0, 1,
-	  { "b\xc3\xbcro.example" }, { false } },
+	/* U-labels (SMTPUTF8): A-labels, RFC 9989 5.3.1 */
+	{ "U-label domain: its A-label", "a@b\xc3\xbcro.example", 0, 1,
+	  { "xn--bro-hoa.example" }, { true } },
+	{ "U-label in an angle address, UTF-8 local part",
+	  "J\xc3\xb6rg <j\xc3\xb6rg@b\xc3\xa4nk.test>", 0, 1,
+	  { "xn--bnk-qla.test" }, { true } },
+	{ "U-label upper case: mapped", "ceo@B\xc3\x84NK.Test", 0, 1,
+	  { "xn--bnk-qla.test" }, { true } },
+	{ "ideographic full stop", "ceo@b\xc3\xa4nk\xe3\x80\x82test", 0, 1,
+	  { "xn--bnk-qla.test" }, { true } },
+	{ "invalid IDN: disallowed code point", "a@\xe2\x98\x83.test", 0, 1,
+	  { "\xe2\x98\x83.test" }, { false } },
+	{ "invalid IDN: leading hyphen", "a@-b\xc3\xa4nk.test", 0, 1,
+	  { "-b\xc3\xa4nk.test" }, { false } },
+	{ "8-bit octets that are not UTF-8", "a@b\xe4nk.test", 0, 1,
+	  { "b\xe4nk.test" }, { false } },
+	{ "U-label with an empty label", "a@b\xc3\xa4nk..test", 0, 1,
+	  { "b\xc3\xa4nk..test" }, { false } },
 	{ "8-bit display name", "J\xc3\xb6rg <j@example.com>", 0, 1,
 	  { "example.com" }, { true } },
 	{ "trailing dot", "a@example.com.", 0, 1, { "example.com" },
@@ -174,6 +190,16 @@ static const struct hcase {
 	  { "x.test" } },
 	{ "empty label skipped", "a@x..test, b@.y.test, c@", 0, { NULL } },
 	{ "no @", "plain text", 0, { NULL } },
+	{ "U-label: its A-label", "ceo@b\xc3\xa4nk.test", 1,
+	  { "xn--bnk-qla.test" } },
+	{ "U-label quoted, and an address", "\"ceo@B\xc3\x84NK.test\" "
+	  "<a@atk.test>", 2, { "xn--bnk-qla.test", "atk.test" } },
+	{ "U-label and its A-label: once", "a@b\xc3\xa4nk.test, "
+	  "b@xn--bnk-qla.test", 1, { "xn--bnk-qla.test" } },
+	{ "ideographic full stop", "a@b\xc3\xa4nk\xe3\x80\x82test", 1,
+	  { "xn--bnk-qla.test" } },
+	{ "invalid IDN left out", "a@\xe2\x98\x83.test, b@x.test", 1,
+	  { "x.test" } },
 };
 
 static void
@@ -219,6 +245,18 @@ test_fromaddr_harvest(void **state)
 		fromaddr_harvest(h, sizeof v - 1, &set);
 		fromaddr_harvest(h, 3, &set);
 		free(h);
+	}
+	/* more U-label domains than are converted: overflow */
+	{
+		struct fromaddr_set set = { 0 };
+
+		n = 0;
+		for (int i = 0; i < FROMADDR_MAX_IDN + 1; i++)
+			n += (size_t)snprintf(big + n, sizeof big - n,
+					      "u@b\xc3\xa4nk.test, ");
+		fromaddr_harvest(big, n, &set);
+		assert_int_equal(set.n, 1);
+		assert_true(set.overflow);
 	}
 	/* many '@' in one unclosed comment: linear, and bounded */
 	{
@@ -346,10 +384,14 @@ static const struct ecase ecases[] = {
 	  { "v=DMARC1; p=reject; t=y", NOREC }, DMARCV_EXISTS, AM_R_NONE,
 	  NULL, { NULL }, AM_R_NONE, NULL, { NULL }, AM_R_FAIL,
 	  DMARC_P_REJECT, DMARC_P_QUARANTINE },
-	{ "pct=0 relaxes quarantine to none", "example.com",
+	{ "pct=0 ignored: p=reject is a full reject", "example.com",
+	  { "v=DMARC1; p=reject; pct=0", NOREC }, DMARCV_EXISTS,
+	  AM_R_NONE, NULL, { NULL }, AM_R_NONE, NULL, { NULL }, AM_R_FAIL,
+	  DMARC_P_REJECT, DMARC_P_REJECT },
+	{ "pct=0 ignored: quarantine stays quarantine", "example.com",
 	  { "v=DMARC1; p=quarantine; pct=0", NOREC }, DMARCV_EXISTS,
 	  AM_R_NONE, NULL, { NULL }, AM_R_NONE, NULL, { NULL }, AM_R_FAIL,
-	  DMARC_P_QUARANTINE, DMARC_P_NONE },
+	  DMARC_P_QUARANTINE, DMARC_P_QUARANTINE },
 	{ "no record: none", "example.com", { NOREC, NOREC }, DMARCV_EXISTS,
 	  AM_R_PASS, "example.com", { NULL }, AM_R_NONE, NULL, { NULL },
 	  AM_R_NONE, DMARC_P_UNSET, DMARC_P_NONE },
