@@ -490,8 +490,7 @@ check_exempt_rcpt(const char *v, char *err, size_t errlen)
 
 	if (at == NULL || !addr_chars(v, (size_t)(at - v)) || strlen(v) > 254 ||
 	    (at[1] != '\0' && !valid_hostname(at + 1)))
-		return fail(err, errlen,
-			    "expected local@ or local@domain, not \"%s\"", v);
+		return fail(err, errlen, "expected local@ or local@domain");
 	return 0;
 }
 
