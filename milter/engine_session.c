@@ -190,14 +190,23 @@ es_noqueue(struct engine_session *s, const char *stage, const char *rcpt,
 	   const struct engine_reply *r)
 {
 	char client[SESSION_MAX_NAME + 64], reply[sizeof r->text + 16];
+	char to[300] = "";
 	struct log_field f[8];
 	size_t n = 0;
 
 	if (r->answer == ENGINE_CONTINUE)
 		return;
+	/* as Postfix writes it: "unknown" when there is no name (the MTA
+	 * passes "[IP]" then) */
 	snprintf(client, sizeof client, "%s[%s]",
-		 s->c.client_name != NULL ? s->c.client_name : "unknown",
+		 s->c.client_name != NULL && s->c.client_name[0] != '['
+		     ? s->c.client_name
+		     : "unknown",
 		 s->c.ip[0] != '\0' ? s->c.ip : "unknown");
+	while (rcpt != NULL && *rcpt == '<')
+		rcpt++;
+	if (rcpt != NULL)
+		snprintf(to, sizeof to, "%.*s", (int)strcspn(rcpt, ">"), rcpt);
 	snprintf(reply, sizeof reply, "%s %s %s", r->rcode, r->xcode, r->text);
 #define F(k, val)                                                              \
 	do {                                                                   \
@@ -210,7 +219,7 @@ es_noqueue(struct engine_session *s, const char *stage, const char *rcpt,
 	F("client", client);
 	F("helo", s->c.helo);
 	F("mailfrom", s->m != NULL ? s->m->m.mail_from : NULL);
-	F("rcpt", rcpt);
+	F("rcpt", rcpt != NULL ? to : NULL);
 	F("check", s->v.check);
 	F("reply", reply);
 #undef F
