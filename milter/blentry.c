@@ -257,8 +257,16 @@ blentry_free(struct blentry *e)
 		return;
 	free(e->zone);
 	free(e->text);
+	free(e->name);
 	e->zone = NULL;
 	e->text = NULL;
+	e->name = NULL;
+}
+
+const char *
+blentry_name(const struct blentry *e)
+{
+	return e->name != NULL ? e->name : e->zone;
 }
 
 int

@@ -7,7 +7,9 @@
  * mixing both, e.g. "zen.spamhaus.org=127.0.0.[2..11]*3"; the weight is a
  * signed integer (negative: an allowlist), default 1. With no filter,
  * any address in 127.0.0.0/8 matches. blentry_match() tests one answer
- * address against an entry's filter.
+ * address against an entry's filter. blentry_name() is the name an
+ * entry is shown by in replies, headers and logs: its public name
+ * (DNSBLReplyName, set by conf after loading) or else its zone.
  *
  * Caps: a zone is a valid domain name of at most 200 octets; a weight
  *   lies in -1000..1000; an octet alternative list has at most 32 items;
@@ -40,6 +42,7 @@ struct blentry {
 	bool has_filter;
 	struct blentry_octet octet[4]; /* filter, when has_filter */
 	int weight;
+	char *name; /* public name (DNSBLReplyName) or NULL: owned */
 };
 
 struct blentry_list {
@@ -59,6 +62,9 @@ bool blentry_match(const struct blentry *e, struct in_addr answer);
 
 /* blentry_free - free one entry's strings (NULL ok). */
 void blentry_free(struct blentry *e);
+
+/* blentry_name - the public name, or the zone when there is none. */
+const char *blentry_name(const struct blentry *e);
 
 /* blentry_list_add - append (takes ownership of e's strings). */
 int blentry_list_add(struct blentry_list *l, struct blentry *e);

@@ -33,7 +33,8 @@ enum conf_type {
 	CT_ENUM,     /* an int from the row's names list */
 	CT_CIDRS,    /* struct cidr_list */
 	CT_BLS,	     /* struct blentry_list */
-	CT_IDS,	     /* struct conf_idlist: authserv-id tokens */
+	CT_STRS,     /* struct conf_strlist, items checked by check */
+	CT_PAIRS,    /* struct conf_strlist of "A B" items (comma-split) */
 	CT_RESOLVER, /* enum dns_mode + resolver_forward */
 };
 
@@ -57,6 +58,10 @@ static int check_abspath(const char *v, char *err, size_t errlen);
 static int check_file(const char *v, char *err, size_t errlen);
 static int check_authserv(const char *v, char *err, size_t errlen);
 static int check_metrics(const char *v, char *err, size_t errlen);
+static int check_group(const char *v, char *err, size_t errlen);
+static int check_exempt_rcpt(const char *v, char *err, size_t errlen);
+static int check_domain(const char *v, char *err, size_t errlen);
+static int check_reply_name(const char *v, char *err, size_t errlen);
 
 static const char *const loglevel_names[] = {"error", "warning", "info",
 					     "debug", NULL};
@@ -70,6 +75,8 @@ static const struct conf_kw conf_table[] = {
     {"Socket", CT_STR, "inet:8895@127.0.0.1", 0, 0, OFF(socket), false,
      check_socket, NULL, false},
     {"SocketMode", CT_OCTAL, "0660", 0, 0777, OFF(socket_mode), false, NULL,
+     NULL, false},
+    {"SocketGroup", CT_STR, NULL, 0, 0, OFF(socket_group), false, check_group,
      NULL, false},
     {"UserID", CT_STR, NULL, 0, 0, OFF(user_id), false, check_user, NULL,
      false},
@@ -89,8 +96,12 @@ static const struct conf_kw conf_table[] = {
      NULL, NULL, false},
     {"TrustedRelays", CT_CIDRS, NULL, 0, 0, OFF(trusted_relays), true, NULL,
      NULL, false},
-    {"TrustedAuthservIDs", CT_IDS, NULL, 0, 0, OFF(trusted_authserv_ids), true,
+    {"TrustedAuthservIDs", CT_STRS, NULL, 0, 0, OFF(trusted_authserv_ids), true,
      check_authserv, NULL, false},
+    {"ExemptRecipients", CT_STRS, NULL, 0, 0, OFF(exempt_rcpt), true,
+     check_exempt_rcpt, NULL, false},
+    {"DMARCExemptDomains", CT_STRS, NULL, 0, 0, OFF(dmarc_exempt), true,
+     check_domain, NULL, false},
     {"Resolver", CT_RESOLVER, "recursive", 0, 0, OFF(resolver), false, NULL,
      NULL, false},
     {"TrustAnchorFile", CT_STR, NULL, 0, 0, OFF(trust_anchor_file), false,
@@ -109,6 +120,8 @@ static const struct conf_kw conf_table[] = {
     {"RHSBL", CT_BLS, NULL, 0, 0, OFF(rhsbl), true, NULL, NULL, false},
     {"RHSBLAction", CT_ACTION, "reject", 0, 0, OFF(rhsbl_action), false, NULL,
      NULL, false},
+    {"DNSBLReplyName", CT_PAIRS, NULL, 0, 0, OFF(dnsbl_reply_name), true,
+     check_reply_name, NULL, false},
     {"IPRevAction", CT_ACTION, "none", 0, 0, OFF(iprev_action), false, NULL,
      NULL, false},
     {"HeloAction", CT_ACTION, "none", 0, 0, OFF(helo_action), false, NULL, NULL,
@@ -139,6 +152,18 @@ static const struct conf_kw conf_table[] = {
 };
 
 #define CONF_NKW (sizeof conf_table / sizeof conf_table[0])
+
+/*
+ * The keywords read once at startup (the socket, the user and the
+ * resolver are set up before the privileges go): a SIGHUP that changes
+ * one logs that it takes effect at the next restart.
+ */
+static const char *const conf_restart_keys[] = {
+    "Socket", "SocketMode", "SocketGroup",     "UserID",	"PidFile",
+    "Syslog", "Resolver",   "TrustAnchorFile", "MetricsListen",
+};
+
+#define CONF_MAX_FILE_LINES 4096 /* lines of a file:PATH list */
 
 /* The published snapshot; conf_lock guards it and every refs field. */
 static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -437,6 +462,79 @@ check_metrics(const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+check_group(const char *v, char *err, size_t errlen)
+{
+	char buf[4096];
+	struct group gr, *grp = NULL;
+
+	if (getgrnam_r(v, &gr, buf, sizeof buf, &grp) != 0 || grp == NULL)
+		return fail(err, errlen, "no such group \"%s\"", v);
+	return 0;
+}
+
+/* An atom of a local part or a domain: printable ASCII, no specials. */
+static bool
+addr_chars(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch <= 0x20 || ch >= 0x7f || strchr("<>()[]\\,;:\"@", ch))
+			return false;
+	}
+	return len > 0;
+}
+
+/* "local@" (any domain) or "local@domain". */
+static int
+check_exempt_rcpt(const char *v, char *err, size_t errlen)
+{
+	const char *at = strchr(v, '@');
+
+	if (at == NULL || !addr_chars(v, (size_t)(at - v)) || strlen(v) > 254 ||
+	    (at[1] != '\0' && !valid_hostname(at + 1)))
+		return fail(err, errlen, "expected local@ or local@domain");
+	return 0;
+}
+
+static int
+check_domain(const char *v, char *err, size_t errlen)
+{
+	if (!valid_hostname(v))
+		return fail(err, errlen, "not a domain name: \"%s\"", v);
+	return 0;
+}
+
+/* "ZONE NAME": NAME is what replies, headers and logs show. */
+static int
+check_reply_name(const char *v, char *err, size_t errlen)
+{
+	const char *sp = v;
+	char zone[256];
+	size_t zlen;
+
+	while (*sp != '\0' && !isspace((unsigned char)*sp))
+		sp++;
+	zlen = (size_t)(sp - v);
+	while (isspace((unsigned char)*sp))
+		sp++;
+	if (zlen == 0 || zlen >= sizeof zone || *sp == '\0')
+		return fail(err, errlen, "expected ZONE NAME");
+	memcpy(zone, v, zlen);
+	zone[zlen] = '\0';
+	if (!valid_hostname(zone))
+		return fail(err, errlen, "not a zone name");
+	if (strlen(sp) > 64)
+		return fail(err, errlen, "NAME longer than 64 octets");
+	for (const char *p = sp; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("-._", *p) == NULL)
+			return fail(err, errlen,
+				    "NAME: letters, digits, '-', '.' and "
+				    "'_' only");
+	return 0;
+}
+
 /* "forward ADDR[@PORT][,ADDR[@PORT]...]": normalized into *out. */
 static int
 parse_forward(const char *list, char **out, char *err, size_t errlen)
@@ -529,32 +627,41 @@ parse_bool(const char *v, bool *out)
 	return AM_EINVAL;
 }
 
-/* Add a copy of id to l: 0, AM_ERANGE past CONF_MAX_LIST, AM_ENOMEM. */
 static int
-conf_idlist_add(struct conf_idlist *l, const char *id)
+strlist_add(struct conf_strlist *l, const char *item)
 {
-	char *dup;
+	char **v, *dup;
 
-	if (conf_id_listed(l, id))
-		return 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], item) == 0)
+			return 0; /* a repeat counts once */
 	if (l->n >= CONF_MAX_LIST)
 		return AM_ERANGE;
-	if ((dup = strdup(id)) == NULL)
+	dup = strdup(item);
+	if (dup == NULL)
 		return AM_ENOMEM;
-	l->v[l->n++] = dup;
+	v = realloc(l->v, (l->n + 1) * sizeof *v);
+	if (v == NULL) {
+		free(dup);
+		return AM_ENOMEM;
+	}
+	v[l->n++] = dup;
+	l->v = v;
 	return 0;
 }
 
 static void
-conf_idlist_free(struct conf_idlist *l)
+strlist_free(struct conf_strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
 	l->n = 0;
 }
 
 bool
-conf_id_listed(const struct conf_idlist *l, const char *id)
+conf_id_listed(const struct conf_strlist *l, const char *id)
 {
 	size_t a = id != NULL ? strlen(id) : 0;
 
@@ -571,7 +678,68 @@ conf_id_listed(const struct conf_idlist *l, const char *id)
 	return false;
 }
 
-/* Add the comma- or space-separated items of a list value. */
+/* One entry of a list keyword; the reason of a failure in err. */
+static int
+list_add_item(struct conf *c, const struct conf_kw *kw, const char *item,
+	      char *err, size_t errlen)
+{
+	void *field = (char *)c + kw->off;
+	char why[256];
+	int rc;
+
+	why[0] = '\0';
+	if (kw->type == CT_CIDRS) {
+		struct cidr net;
+
+		rc = cidr_parse(item, &net, why, sizeof why);
+		if (rc == 0)
+			rc = cidr_list_add(field, &net);
+	} else if (kw->type == CT_BLS) {
+		struct blentry e;
+
+		rc = blentry_parse(item, &e, why, sizeof why);
+		if (rc == 0) {
+			rc = blentry_list_add(field, &e);
+			blentry_free(&e);
+		}
+	} else {
+		rc = kw->check != NULL ? kw->check(item, why, sizeof why) : 0;
+		if (rc == 0)
+			rc = strlist_add(field, item);
+	}
+	if (rc == AM_ERANGE)
+		fail(err, errlen, "more than %d entries", CONF_MAX_LIST);
+	else if (rc == AM_ENOMEM)
+		fail(err, errlen, "out of memory");
+	else if (rc != 0 && kw->type == CT_PAIRS) /* may hold a key */
+		fail(err, errlen, "%s", why);
+	else if (rc != 0)
+		fail(err, errlen, "\"%.200s\": %s", item, why);
+	return rc;
+}
+
+/* The separators of a list value's entries. */
+static const char *
+list_seps(const struct conf_kw *kw)
+{
+	return kw->type == CT_PAIRS ? "," : ", \t";
+}
+
+/* Trim white space at both ends, in place. */
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* Add the comma- or space-separated items of a list value (defaults). */
 static int
 set_list(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 	 size_t errlen)
@@ -581,46 +749,10 @@ set_list(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 
 	if (copy == NULL)
 		return fail(err, errlen, "out of memory");
-	for (item = strtok_r(copy, ", \t", &save); item != NULL && rc == 0;
-	     item = strtok_r(NULL, ", \t", &save)) {
-		char why[256];
-
-		why[0] = '\0';
-		if (kw->type == CT_IDS) {
-			rc = kw->check(item, why, sizeof why) == 0
-				 ? conf_idlist_add(
-				       (struct conf_idlist *)((char *)c +
-							      kw->off),
-				       item)
-				 : AM_EINVAL;
-		} else if (kw->type == CT_CIDRS) {
-			struct cidr net;
-
-			rc = cidr_parse(item, &net, why, sizeof why);
-			if (rc == 0)
-				rc = cidr_list_add(
-				    (struct cidr_list *)((char *)c + kw->off),
-				    &net);
-		} else {
-			struct blentry e;
-
-			rc = blentry_parse(item, &e, why, sizeof why);
-			if (rc == 0) {
-				rc = blentry_list_add(
-				    (struct blentry_list *)((char *)c +
-							    kw->off),
-				    &e);
-				blentry_free(&e);
-			}
-		}
-		if (rc == AM_ERANGE)
-			fail(err, errlen, "more than %d entries",
-			     CONF_MAX_LIST);
-		else if (rc == AM_ENOMEM)
-			fail(err, errlen, "out of memory");
-		else if (rc != 0)
-			fail(err, errlen, "\"%.200s\": %s", item, why);
-	}
+	for (item = strtok_r(copy, list_seps(kw), &save);
+	     item != NULL && rc == 0;
+	     item = strtok_r(NULL, list_seps(kw), &save))
+		rc = list_add_item(c, kw, trim(item), err, errlen);
 	free(copy);
 	return rc;
 }
@@ -632,8 +764,8 @@ clear_list(struct conf *c, const struct conf_kw *kw)
 		cidr_list_free((struct cidr_list *)((char *)c + kw->off));
 	else if (kw->type == CT_BLS)
 		blentry_list_free((struct blentry_list *)((char *)c + kw->off));
-	else if (kw->type == CT_IDS)
-		conf_idlist_free((struct conf_idlist *)((char *)c + kw->off));
+	else if (kw->type == CT_STRS || kw->type == CT_PAIRS)
+		strlist_free((struct conf_strlist *)((char *)c + kw->off));
 }
 
 /*
@@ -725,7 +857,8 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 		    v);
 	case CT_CIDRS:
 	case CT_BLS:
-	case CT_IDS:
+	case CT_STRS:
+	case CT_PAIRS:
 		return set_list(c, kw, v, err, errlen);
 	case CT_RESOLVER: {
 		char *fwd = NULL;
@@ -836,6 +969,110 @@ conf_safe(const char *s, char *buf, size_t len)
 	return log_escape(s, strlen(s), buf, len);
 }
 
+/*
+ * '#' starts a comment at the start of a line or after white space (so
+ * a path may contain '#'); the comment and the white space around the
+ * rest go. Returns the rest, in place.
+ */
+static char *
+strip_comment(char *buf)
+{
+	char *p;
+
+	for (p = buf; *p != '\0'; p++) {
+		if (*p == '#' && (p == buf || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			break;
+		}
+	}
+	return trim(buf);
+}
+
+static void list_apply(struct conf_ctx *x, const struct conf_kw *kw,
+		       const char *src, long line, const char *v, bool in_file);
+
+/* file:PATH of a list keyword: one entry per line, errors PATH:LINE. */
+static void
+list_read_file(struct conf_ctx *x, const struct conf_kw *kw, const char *src,
+	       long line, const char *path)
+{
+	char *buf = NULL, ebuf[128];
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	FILE *fp;
+
+	if (path[0] != '/') {
+		conf_err(x, src, line, "%s: file:%s: expected an absolute path",
+			 kw->name, path);
+		return;
+	}
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		conf_err(x, src, line, "%s: cannot open %s: %s", kw->name, path,
+			 conf_strerror(errno, ebuf, sizeof ebuf));
+		return;
+	}
+	while ((len = getline(&buf, &cap, fp)) >= 0) {
+		char *p;
+
+		if (++lineno > CONF_MAX_FILE_LINES) {
+			conf_err(x, path, lineno, "more than %d lines",
+				 CONF_MAX_FILE_LINES);
+			break;
+		}
+		if ((size_t)len > CONF_MAX_LINE ||
+		    memchr(buf, '\0', (size_t)len) != NULL) {
+			conf_err(x, path, lineno,
+				 "line longer than %d octets or with a NUL",
+				 CONF_MAX_LINE);
+			continue;
+		}
+		p = strip_comment(buf);
+		if (*p != '\0')
+			list_apply(x, kw, path, lineno, p, true);
+	}
+	if (ferror(fp))
+		conf_err(x, path, -1, "read error: %s",
+			 conf_strerror(errno, ebuf, sizeof ebuf));
+	free(buf);
+	fclose(fp);
+}
+
+/* The entries of a list value, file:PATH among them, into x->c. */
+static void
+list_apply(struct conf_ctx *x, const struct conf_kw *kw, const char *src,
+	   long line, const char *v, bool in_file)
+{
+	char *copy = strdup(v), *save = NULL, *item;
+	char err[CONF_ERRLEN];
+
+	if (copy == NULL) {
+		conf_err(x, src, line, "out of memory");
+		return;
+	}
+	for (item = strtok_r(copy, list_seps(kw), &save); item != NULL;
+	     item = strtok_r(NULL, list_seps(kw), &save)) {
+		item = trim(item);
+		if (*item == '\0')
+			continue;
+		if (strncasecmp(item, "file:", 5) == 0) {
+			if (in_file)
+				conf_err(x, src, line,
+					 "%s: file: inside a list file",
+					 kw->name);
+			else
+				list_read_file(x, kw, src, line, item + 5);
+			continue;
+		}
+		if (list_add_item(x->c, kw, item, err, sizeof err) != 0) {
+			conf_err(x, src, line, "%s: %s", kw->name, err);
+			break;
+		}
+	}
+	free(copy);
+}
+
 static void
 conf_apply(struct conf_ctx *x, const char *src, long line, const char *key,
 	   const char *val, bool is_override)
@@ -875,7 +1112,9 @@ conf_apply(struct conf_ctx *x, const char *src, long line, const char *key,
 			*done = true;
 		}
 	}
-	if (conf_set(x->c, kw, val, err, sizeof err) != 0)
+	if (kw->list)
+		list_apply(x, kw, src, line, val, false);
+	else if (conf_set(x->c, kw, val, err, sizeof err) != 0)
 		conf_err(x, src, line, "%s: %s", kw->name, err);
 }
 
@@ -901,20 +1140,7 @@ conf_parse_file(struct conf_ctx *x, FILE *fp, const char *src)
 			conf_err(x, src, lineno, "NUL octet in line");
 			continue;
 		}
-		/* '#' starts a comment at the start of a line or after
-		 * white space (so a path may contain '#'). */
-		for (p = buf; *p != '\0'; p++) {
-			if (*p == '#' &&
-			    (p == buf || isspace((unsigned char)p[-1]))) {
-				*p = '\0';
-				break;
-			}
-		}
-		while (p > buf && isspace((unsigned char)p[-1]))
-			*--p = '\0';
-		p = buf;
-		while (isspace((unsigned char)*p))
-			p++;
+		p = strip_comment(buf);
 		if (*p == '\0')
 			continue;
 		val = conf_split(p);
@@ -924,6 +1150,169 @@ conf_parse_file(struct conf_ctx *x, FILE *fp, const char *src)
 		conf_err(x, src, -1, "read error: %s",
 			 conf_strerror(errno, ebuf, sizeof ebuf));
 	free(buf);
+}
+
+/* Trailing-dot-insensitive, case-insensitive equality of two names. */
+static bool
+name_eq(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+
+	if (alen > 0 && a[alen - 1] == '.')
+		alen--;
+	if (blen > 0 && b[blen - 1] == '.')
+		blen--;
+	return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+/* DNSBLReplyName: give every DNSBL/RHSBL entry of a named zone its name. */
+static int
+apply_reply_names(struct conf *c)
+{
+	struct blentry_list *lists[] = {&c->dnsbl, &c->rhsbl};
+
+	for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++) {
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			struct blentry *e = &lists[k]->v[i];
+
+			for (size_t j = 0; j < c->dnsbl_reply_name.n; j++) {
+				const char *p = c->dnsbl_reply_name.v[j];
+				size_t zlen = strcspn(p, " \t");
+
+				if (!name_eq(p, zlen, e->zone))
+					continue;
+				p += zlen;
+				while (isspace((unsigned char)*p))
+					p++;
+				free(e->name);
+				e->name = strdup(p);
+				if (e->name == NULL)
+					return AM_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+bool
+conf_exempt_rcpt(const struct conf *c, const char *addr)
+{
+	const char *at;
+	size_t len;
+
+	if (c == NULL || addr == NULL)
+		return false;
+	while (*addr == '<' || isspace((unsigned char)*addr))
+		addr++;
+	len = strcspn(addr, ">");
+	at = memchr(addr, '@', len);
+	if (at == NULL)
+		return false;
+	for (size_t i = 0; i < c->exempt_rcpt.n; i++) {
+		const char *e = c->exempt_rcpt.v[i];
+		size_t elen = strlen(e);
+
+		if (e[elen - 1] == '@') {
+			if ((size_t)(at - addr) + 1 == elen &&
+			    strncasecmp(addr, e, elen) == 0)
+				return true;
+		} else if (len == elen && strncasecmp(addr, e, len) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+conf_dmarc_exempt(const struct conf *c, const char *domain)
+{
+	if (c == NULL || domain == NULL)
+		return false;
+	for (const char *d = domain; d != NULL && *d != '\0';) {
+		for (size_t i = 0; i < c->dmarc_exempt.n; i++)
+			if (name_eq(d, strlen(d), c->dmarc_exempt.v[i]))
+				return true;
+		d = strchr(d, '.');
+		if (d != NULL)
+			d++;
+	}
+	return false;
+}
+
+bool
+conf_keyword_restart(size_t i)
+{
+	if (i >= CONF_NKW)
+		return false;
+	for (size_t k = 0; k < sizeof conf_restart_keys / sizeof(char *); k++)
+		if (strcmp(conf_restart_keys[k], conf_table[i].name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+str_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+bool
+conf_keyword_differs(const struct conf *a, const struct conf *b, size_t i)
+{
+	const struct conf_kw *kw = &conf_table[i];
+	const void *fa, *fb;
+
+	if (i >= CONF_NKW)
+		return false;
+	fa = (const char *)a + kw->off;
+	fb = (const char *)b + kw->off;
+	switch (kw->type) {
+	case CT_STR:
+		return str_differ(*(char *const *)fa, *(char *const *)fb);
+	case CT_BOOL:
+		return *(const bool *)fa != *(const bool *)fb;
+	case CT_UINT:
+	case CT_OCTAL:
+		return *(const unsigned int *)fa != *(const unsigned int *)fb;
+	case CT_INT:
+	case CT_ACTION:
+	case CT_ENUM:
+		return *(const int *)fa != *(const int *)fb;
+	case CT_CIDRS: {
+		const struct cidr_list *la = fa, *lb = fb;
+
+		return la->n != lb->n ||
+		       (la->n > 0 &&
+			memcmp(la->v, lb->v, la->n * sizeof *la->v) != 0);
+	}
+	case CT_BLS: {
+		const struct blentry_list *la = fa, *lb = fb;
+
+		if (la->n != lb->n)
+			return true;
+		for (size_t k = 0; k < la->n; k++)
+			if (strcmp(la->v[k].text, lb->v[k].text) != 0)
+				return true;
+		return false;
+	}
+	case CT_STRS:
+	case CT_PAIRS: {
+		const struct conf_strlist *la = fa, *lb = fb;
+
+		if (la->n != lb->n)
+			return true;
+		for (size_t k = 0; k < la->n; k++)
+			if (strcmp(la->v[k], lb->v[k]) != 0)
+				return true;
+		return false;
+	}
+	case CT_RESOLVER:
+		return a->resolver != b->resolver ||
+		       str_differ(a->resolver_forward, b->resolver_forward);
+	}
+	return false;
 }
 
 struct conf *
@@ -963,6 +1352,8 @@ conf_load(const char *file, const struct conf_override *ov, size_t nov,
 		conf_apply(&x, "-o", (long)i + 1,
 			   ov[i].key != NULL ? ov[i].key : "", v, true);
 	}
+	if (x.nerr == 0 && apply_reply_names(x.c) != 0)
+		conf_err(&x, path, -1, "out of memory");
 	if (x.nerr == 0 && x.c->authserv_id == NULL) {
 		x.c->authserv_id = conf_fqdn();
 		if (x.c->authserv_id == NULL)
@@ -986,8 +1377,7 @@ conf_free(struct conf *c)
 
 		if (kw->type == CT_STR)
 			free(*(char **)((char *)c + kw->off));
-		else if (kw->type == CT_CIDRS || kw->type == CT_BLS ||
-			 kw->type == CT_IDS)
+		else if (kw->list)
 			clear_list(c, kw);
 	}
 	free(c->resolver_forward);

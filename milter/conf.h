@@ -11,7 +11,13 @@
  * with conf_acquire() and drop it at close with conf_release(), so a
  * reload never changes an open session's configuration.
  *
- * Caps: a line is at most 4096 octets; a list holds at most 256 entries.
+ * A list keyword also takes "file:PATH" (an absolute path) in place of
+ * an entry: the file holds one entry per line, '#' comments and blank
+ * lines; it is read by every conf_load() (so again at each SIGHUP) and
+ * its errors are named "PATH:LINE".
+ *
+ * Caps: a line is at most 4096 octets; a list holds at most 256 entries;
+ *   a list file is read to at most 4096 lines.
  * Ownership: a struct conf owns all its strings and lists; it is freed
  *   when its last reference goes (conf_release), or with conf_free() if
  *   it was never published.
@@ -44,10 +50,10 @@ _Static_assert(CIDR_MAX_LIST == CONF_MAX_LIST &&
 
 enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
 
-/* A list of authserv-ids (TrustedAuthservIDs). */
-struct conf_idlist {
-	size_t n;		/* entries used */
-	char *v[CONF_MAX_LIST]; /* tokens: owned */
+/* A list of strings (ExemptRecipients, DMARCExemptDomains, ...). */
+struct conf_strlist {
+	char **v; /* owned, each owned */
+	size_t n;
 };
 
 struct conf {
@@ -58,6 +64,7 @@ struct conf {
 	/* General */
 	char *socket;		    /* Socket: owned */
 	unsigned int socket_mode;   /* SocketMode */
+	char *socket_group;	    /* SocketGroup or NULL: owned */
 	char *user_id;		    /* UserID "user[:group]" or NULL: owned */
 	char *pid_file;		    /* PidFile or NULL: owned */
 	char *authserv_id;	    /* AuthservID (host FQDN by default) */
@@ -65,11 +72,14 @@ struct conf {
 	enum log_format log_format; /* LogFormat */
 	bool syslog;		    /* Syslog */
 	bool dry_run;		    /* DryRun */
-	struct cidr_list internal_hosts;	 /* InternalHosts: owned */
-	bool skip_authenticated;		 /* SkipAuthenticated */
-	struct cidr_list trusted_relays;	 /* TrustedRelays: owned */
-	struct conf_idlist trusted_authserv_ids; /* TrustedAuthservIDs: owned */
-	enum dns_mode resolver;			 /* Resolver mode */
+	struct cidr_list internal_hosts;	  /* InternalHosts: owned */
+	bool skip_authenticated;		  /* SkipAuthenticated */
+	struct cidr_list trusted_relays;	  /* TrustedRelays: owned */
+	struct conf_strlist trusted_authserv_ids; /* TrustedAuthservIDs */
+	struct conf_strlist exempt_rcpt;  /* ExemptRecipients: "local@" or
+					   * "local@domain", lower case */
+	struct conf_strlist dmarc_exempt; /* DMARCExemptDomains, lower case */
+	enum dns_mode resolver;		  /* Resolver mode */
 	char *resolver_forward;	  /* "ADDR[@PORT],..." for forward: owned */
 	char *trust_anchor_file;  /* TrustAnchorFile or NULL: owned */
 	unsigned int dns_timeout; /* DNSTimeout, seconds */
@@ -77,14 +87,17 @@ struct conf {
 	bool delay_reject;		   /* DelayReject */
 
 	/* Connection checks */
-	struct blentry_list dnsbl;	     /* DNSBL: owned */
-	int dnsbl_threshold;		     /* DNSBLThreshold */
-	enum am_action dnsbl_action;	     /* DNSBLAction */
-	struct blentry_list rhsbl;	     /* RHSBL: owned */
-	enum am_action rhsbl_action;	     /* RHSBLAction */
-	enum am_action iprev_action;	     /* IPRevAction */
-	enum am_action helo_action;	     /* HeloAction */
-	enum am_action sender_domain_action; /* SenderDomainAction */
+	struct blentry_list dnsbl;	      /* DNSBL: owned */
+	int dnsbl_threshold;		      /* DNSBLThreshold */
+	enum am_action dnsbl_action;	      /* DNSBLAction */
+	struct blentry_list rhsbl;	      /* RHSBL: owned */
+	enum am_action rhsbl_action;	      /* RHSBLAction */
+	enum am_action iprev_action;	      /* IPRevAction */
+	enum am_action helo_action;	      /* HeloAction */
+	enum am_action sender_domain_action;  /* SenderDomainAction */
+	struct conf_strlist dnsbl_reply_name; /* DNSBLReplyName "ZONE NAME",
+					       * applied to the blentry
+					       * lists' names at load */
 
 	/* SPF */
 	enum am_action spf_fail_action;	    /* SPFFailAction */
@@ -158,6 +171,28 @@ void conf_release(struct conf *c);
 void conf_shutdown(void);
 
 /*
+ * conf_exempt_rcpt - whether the recipient address addr (with or
+ * without <>) matches ExemptRecipients: "local@" matches that local part
+ * at any domain, "local@domain" that address; case-insensitive.
+ */
+bool conf_exempt_rcpt(const struct conf *c, const char *addr);
+
+/*
+ * conf_dmarc_exempt - whether domain or one of its parents is in
+ * DMARCExemptDomains (case-insensitive, a trailing dot ignored).
+ */
+bool conf_dmarc_exempt(const struct conf *c, const char *domain);
+
+/*
+ * conf_keyword_restart - whether keyword i takes effect only at a
+ * restart (the socket, the user, the resolver...): a SIGHUP that
+ * changes it is logged as such. conf_keyword_differs - whether keyword
+ * i has different values in a and b.
+ */
+bool conf_keyword_restart(size_t i);
+bool conf_keyword_differs(const struct conf *a, const struct conf *b, size_t i);
+
+/*
  * conf_keyword_count / conf_keyword_name - walk the keyword table (for
  * the documentation check and -n). Names are static strings.
  */
@@ -168,6 +203,6 @@ const char *conf_keyword_name(size_t i);
  * conf_id_listed - whether id is in l: case-insensitive, a final dot on
  * either side ignored (as authres_is_ours). NULL l or id: false.
  */
-bool conf_id_listed(const struct conf_idlist *l, const char *id);
+bool conf_id_listed(const struct conf_strlist *l, const char *id);
 
 #endif

@@ -13,6 +13,7 @@
 #include "dmarcv.h"
 #include "fromaddr.h"
 #include "log.h"
+#include "metrics.h"
 #include "orgdom.h"
 
 enum from_state {
@@ -50,6 +51,7 @@ struct dstate {
 	bool evaluated;			 /* ev is meaningful */
 	bool list_override;		 /* reject lowered for a list */
 	char list_dkim[ORGDOM_MAX_NAME]; /* the list's DKIM d= */
+	bool exempt; /* DMARCExemptDomains: the policy was not enforced */
 };
 
 static struct dstate *
@@ -628,6 +630,37 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 	}
 }
 
+/*
+ * DMARCExemptDomains: the policy of a listed From: domain (or one under
+ * it) is evaluated and recorded, never enforced; that it would have
+ * acted is logged and counted.
+ */
+static void
+decide_exempt(struct conn *c, struct msg *m, struct dstate *st,
+	      struct check_outcome *out)
+{
+	const char *dom = st->failclosed ? st->fc_domain : st->from_domain;
+	size_t len;
+
+	decide(c, m, st, out);
+	if (out->action == AM_ACT_NONE && out->at_stake == AM_ACT_NONE)
+		return;
+	if (!conf_dmarc_exempt(c->conf, dom))
+		return;
+	st->exempt = true;
+	log_sinfo(c->sid, "dmarc: %s of %s not enforced (DMARCExemptDomains)",
+		  am_action_str(out->action != AM_ACT_NONE ? out->action
+							   : out->at_stake),
+		  dom);
+	out->action = AM_ACT_NONE;
+	out->at_stake = AM_ACT_NONE;
+	len = strlen(out->why);
+	if (len + 40 < sizeof out->why)
+		snprintf(out->why + len, sizeof out->why - len,
+			 "; not enforced: DMARCExemptDomains");
+	metrics_exempt(true);
+}
+
 static int
 finish(struct conn *c, struct msg *m, struct check_slot *cs,
        struct check_slot *ms, const struct timespec *deadline,
@@ -657,7 +690,7 @@ finish(struct conn *c, struct msg *m, struct check_slot *cs,
 			for (i = 0; i < st->cand.n; i++)
 				(void)walk_for(c, st, st->cand.domain[i]);
 		st->fc_dnserr = fail_closed(c, st, deadline);
-		decide(c, m, st, out);
+		decide_exempt(c, m, st, out);
 		goto done;
 	}
 
@@ -687,7 +720,7 @@ finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	if (c->conf != NULL && st->ev.org_domain[0] != '\0')
 		(void)orgdom_psl_check(c->sid, c->conf->public_suffix_list,
 				       st->from_domain, st->ev.org_domain);
-	decide(c, m, st, out);
+	decide_exempt(c, m, st, out);
 done:
 	out->done = true;
 	st->outcome = *out;
@@ -696,6 +729,54 @@ done:
 		log_sinfo(c->sid, "dmarc: %s", out->why);
 out:
 	return rc;
+}
+
+/*
+ * The policy in the log line: where it was found, its p/sp/np and t,
+ * the disposition and what overrode it (a mailing list, local policy
+ * (DMARCEnforce no, DMARCExemptDomains) or DryRun).
+ */
+static void
+log_policy(struct conn *c, const struct dstate *st,
+	   const struct check_outcome *o, struct check_report *r)
+{
+	const struct dmarc_record *rec = NULL;
+	size_t idx;
+	const char *why = NULL;
+	enum dmarc_policy dis;
+
+	if (!st->evaluated || !st->ev.have_policy)
+		return;
+	if (st->from_walk != NULL &&
+	    orgdom_policy(st->from_walk, &idx) == ORGDOM_OK)
+		rec = &st->from_walk->step[idx].rec;
+	if (st->ev.policy_domain[0] != '\0')
+		r->logf(r, "dmarc_domain", st->ev.policy_domain);
+	if (rec != NULL) {
+		r->logf(r, "dmarc_p", dmarc_policy_str(rec->p));
+		if (rec->sp != DMARC_P_UNSET)
+			r->logf(r, "dmarc_sp", dmarc_policy_str(rec->sp));
+		if (rec->np != DMARC_P_UNSET)
+			r->logf(r, "dmarc_np", dmarc_policy_str(rec->np));
+	}
+	r->logf(r, "dmarc_t", st->ev.testing ? "y" : "n");
+	dis = o->result == AM_R_FAIL || o->result == AM_R_TEMPERROR ||
+		      st->failclosed
+		  ? st->ev.disposition
+		  : DMARC_P_NONE;
+	if (st->list_override)
+		dis = DMARC_P_QUARANTINE;
+	r->logf(r, "dmarc_dis", dmarc_policy_str(dis));
+	if (st->list_override)
+		why = "mailing_list";
+	else if (dis != DMARC_P_NONE && dis != DMARC_P_UNSET &&
+		 (st->exempt || (c->conf != NULL && !c->conf->dmarc_enforce)))
+		why = "local_policy";
+	else if (dis != DMARC_P_NONE && dis != DMARC_P_UNSET &&
+		 c->conf != NULL && c->conf->dry_run && o->action != 0)
+		why = "dry_run";
+	if (why != NULL)
+		r->logf(r, "dmarc_override", why);
 }
 
 static void
@@ -750,6 +831,8 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 			r->logf(r, "from_domain", st->fc_domain);
 		else if (st != NULL && st->cand.n > 0)
 			r->logf(r, "from_domain", st->cand.domain[0]);
+		if (st != NULL)
+			log_policy(c, st, o, r);
 		if (o->result != AM_R_PASS)
 			r->logf(r, "dmarc_why", o->why);
 	}

@@ -71,6 +71,7 @@ bl_start(struct conn *c, const struct blentry_list *list, enum bl_kind kind,
 	st->n = list->n;
 	for (size_t i = 0; i < st->n; i++) {
 		const char *zone = list->v[i].zone;
+		const char *shown = blentry_name(&list->v[i]);
 		int r;
 
 		if (kind == BL_CLIENT) {
@@ -86,7 +87,7 @@ bl_start(struct conn *c, const struct blentry_list *list, enum bl_kind kind,
 			    "%s: query name under %s too long; "
 			    "zone skipped",
 			    kind == BL_CLIENT ? "dnsbl" : "rhsbl",
-			    log_escape(zone, strlen(zone), esc, sizeof esc));
+			    log_escape(shown, strlen(shown), esc, sizeof esc));
 			continue;
 		}
 		st->q[i] = dns_submit(c->dns, name, DNS_T_A);
@@ -129,14 +130,14 @@ bl_zone_match(const struct conn *c, const struct bl_state *st, const char *what,
 			log_serror(c->sid,
 				   "%s: %s answered error code %s for "
 				   "%s; not counted",
-				   what, e->zone, ip, st->subject);
+				   what, blentry_name(e), ip, st->subject);
 			continue;
 		}
 		if (o[0] != 127) {
 			log_swarn(c->sid,
 				  "%s: %s answered %s, outside "
 				  "127.0.0.0/8; ignored",
-				  what, e->zone, ip);
+				  what, blentry_name(e), ip);
 			continue;
 		}
 		if (blentry_match(e, a->rr[j].a))
@@ -178,9 +179,9 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 			if (!bl_zone_match(c, st, what, e, a))
 				break;
 			st->score += e->weight;
-			bl_append_zone(st, e->zone);
+			bl_append_zone(st, blentry_name(e));
 			if (top == NULL || e->weight > best) {
-				top = e->zone;
+				top = blentry_name(e);
 				best = e->weight;
 			}
 			break;
@@ -191,7 +192,7 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 			log_swarn(c->sid,
 				  "%s: query under %s is not a valid "
 				  "name; zone skipped",
-				  what, e->zone);
+				  what, blentry_name(e));
 			break;
 		default: /* SERVFAIL, TIMEOUT, BOGUS, PENDING */
 			if (e->weight > 0)
@@ -199,10 +200,10 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 			else
 				down += e->weight;
 			if (failed == NULL) {
-				failed = e->zone;
+				failed = blentry_name(e);
 				fstatus = a->status;
 			}
-			log_swarn(c->sid, "%s: %s: %s", what, e->zone,
+			log_swarn(c->sid, "%s: %s: %s", what, blentry_name(e),
 				  dns_status_str(a->status));
 			break;
 		}

@@ -485,8 +485,8 @@ void
 engine_log(struct conn *c, struct msg *m, const struct engine_report *r,
 	   const struct policy_verdict *v)
 {
-	struct log_field f[POLICY_MAX_ITEMS + 8];
-	char act[48], num[32];
+	struct log_field f[POLICY_MAX_ITEMS + 10];
+	char act[48], num[32], nrcpt[16], rcpts[SESSION_RCPT_TEXT + 32];
 	struct policy_logmsg lm = {0};
 	size_t n;
 
@@ -494,6 +494,17 @@ engine_log(struct conn *c, struct msg *m, const struct engine_report *r,
 	lm.ip = c->ip[0] ? c->ip : NULL;
 	lm.helo = c->helo;
 	lm.mail_from = m != NULL ? m->mail_from : NULL;
+	if (m != NULL && m->naccepted > 0) {
+		/* every recipient, or the first ones and how many more */
+		if (m->naccepted > SESSION_LOG_RCPTS)
+			snprintf(rcpts, sizeof rcpts, "%s,+%u more", m->rcpts,
+				 m->naccepted - SESSION_LOG_RCPTS);
+		else
+			snprintf(rcpts, sizeof rcpts, "%s", m->rcpts);
+		snprintf(nrcpt, sizeof nrcpt, "%u", m->naccepted);
+		lm.rcpts = rcpts;
+		lm.nrcpt = nrcpt;
+	}
 	/* DMARC's own reading of From: (dmarcv.c), when it ran */
 	lm.from_domain = policy_list_get(&r->logf, "from_domain");
 	lm.dns_ms = dns_set_wait_ms(c->dns);

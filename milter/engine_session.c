@@ -182,6 +182,98 @@ es_decide(struct engine_session *s, enum check_phase upto, const char *stage,
 	return r->answer;
 }
 
+/*
+ * A refusal before end of message has no queue id: log what joins it to
+ * Postfix's "NOQUEUE: reject: RCPT from NAME[IP]: REPLY; from=<..>
+ * to=<..>" line (client, MAIL FROM, the recipient, the reply).
+ */
+static void
+es_noqueue(struct engine_session *s, const char *stage, const char *rcpt,
+	   const struct engine_reply *r)
+{
+	char client[SESSION_MAX_NAME + 64], reply[sizeof r->text + 16];
+	char to[300] = "";
+	struct log_field f[8];
+	size_t n = 0;
+
+	if (r->answer == ENGINE_CONTINUE)
+		return;
+	/* as Postfix writes it: "unknown" when there is no name (the MTA
+	 * passes "[IP]" then) */
+	snprintf(client, sizeof client, "%s[%s]",
+		 s->c.client_name != NULL && s->c.client_name[0] != '['
+		     ? s->c.client_name
+		     : "unknown",
+		 s->c.ip[0] != '\0' ? s->c.ip : "unknown");
+	while (rcpt != NULL && *rcpt == '<')
+		rcpt++;
+	if (rcpt != NULL)
+		snprintf(to, sizeof to, "%.*s", (int)strcspn(rcpt, ">"), rcpt);
+	snprintf(reply, sizeof reply, "%s %s %s", r->rcode, r->xcode, r->text);
+#define F(k, val)                                                              \
+	do {                                                                   \
+		f[n].key = (k);                                                \
+		f[n].value = (val);                                            \
+		f[n++].number = false;                                         \
+	} while (0)
+	F("noqueue", r->answer == ENGINE_REJECT ? "reject" : "tempfail");
+	F("stage", stage);
+	F("client", client);
+	F("helo", s->c.helo);
+	F("mailfrom", s->m != NULL ? s->m->m.mail_from : NULL);
+	F("rcpt", rcpt != NULL ? to : NULL);
+	F("check", s->v.check);
+	F("reply", reply);
+#undef F
+	log_record(LOG_L_INFO, s->c.sid, f, n);
+}
+
+/* A recipient the milter let through: counted, and named in the log. */
+static void
+es_accept_rcpt(struct engine_session *s, const char *rcpt, bool exempt)
+{
+	struct msg *m = &s->m->m;
+	size_t len = strlen(m->rcpts);
+	char esc[SESSION_RCPT_TEXT];
+	const char *a = rcpt != NULL ? rcpt : "";
+	size_t alen;
+
+	m->naccepted++;
+	if (exempt)
+		m->nexempt++;
+	if (m->naccepted > SESSION_LOG_RCPTS)
+		return;
+	while (*a == '<')
+		a++;
+	alen = strcspn(a, ">");
+	log_escape(a, alen < 256 ? alen : 256, esc, sizeof esc);
+	if (len + 1 + strlen(esc) < sizeof m->rcpts)
+		snprintf(m->rcpts + len, sizeof m->rcpts - len, "%s%s",
+			 len > 0 ? "," : "", esc);
+}
+
+/*
+ * ExemptRecipients at RCPT time: a reject (not a tempfail) that ended
+ * the message spares an exempt recipient, which is accepted; the
+ * others get the reject. End of message then sees only exempt
+ * recipients and turns the reject into tag.
+ */
+static bool
+es_spare(struct engine_session *s, const char *rcpt, bool exempt)
+{
+	char esc[300];
+
+	if (!exempt || s->m->refusal.answer != ENGINE_REJECT)
+		return false;
+	log_escape(rcpt != NULL ? rcpt : "", 256, esc, sizeof esc);
+	log_sinfo(s->c.sid,
+		  "qid=%s: reject by %s not applied to exempt recipient %s "
+		  "(ExemptRecipients)",
+		  es_qid(s), s->v.check != NULL ? s->v.check : "-", esc);
+	es_accept_rcpt(s, rcpt, true);
+	return true;
+}
+
 /* The client address from the connect sockaddr, IPv4-mapped unwrapped. */
 static void
 es_address(struct conn *c, const struct sockaddr *sa)
@@ -259,9 +351,10 @@ engine_session_connect(struct engine_session *s, const struct sockaddr *sa,
 	rc = engine_connect(c, &who);
 	if (rc < 0)
 		return es_internal(s, who, rc, r);
-	if (!c->conf->delay_reject)
-		return es_decide(s, CHECK_PH_CONNECT, "connect", r);
-	return ENGINE_CONTINUE;
+	if (!c->conf->delay_reject &&
+	    es_decide(s, CHECK_PH_CONNECT, "connect", r) != ENGINE_CONTINUE)
+		es_noqueue(s, "connect", NULL, r);
+	return r->answer;
 }
 
 enum engine_answer
@@ -282,9 +375,10 @@ engine_session_helo(struct engine_session *s, const char *helo,
 	rc = engine_helo(c, &who);
 	if (rc < 0)
 		return es_internal(s, who, rc, r);
-	if (!c->conf->delay_reject)
-		return es_decide(s, CHECK_PH_HELO, "helo", r);
-	return ENGINE_CONTINUE;
+	if (!c->conf->delay_reject &&
+	    es_decide(s, CHECK_PH_HELO, "helo", r) != ENGINE_CONTINUE)
+		es_noqueue(s, "helo", NULL, r);
+	return r->answer;
 }
 
 enum engine_answer
@@ -319,9 +413,10 @@ engine_session_mail(struct engine_session *s, const char *arg,
 	rc = engine_mail(c, &s->m->m, &who);
 	if (rc < 0)
 		return es_internal(s, who, rc, r);
-	if (!c->conf->delay_reject)
-		return es_decide(s, CHECK_PH_MAIL, "mail", r);
-	return ENGINE_CONTINUE;
+	if (!c->conf->delay_reject &&
+	    es_decide(s, CHECK_PH_MAIL, "mail", r) != ENGINE_CONTINUE)
+		es_noqueue(s, "mail", NULL, r);
+	return r->answer;
 }
 
 enum engine_answer
@@ -330,23 +425,36 @@ engine_session_rcpt(struct engine_session *s, const char *rcpt,
 {
 	struct conn *c = &s->c;
 	const char *who = NULL;
+	bool exempt;
 	int rc;
 
 	memset(r, 0, sizeof *r);
 	if (s->m == NULL)
 		return es_internal(s, "rcpt", AM_ESTATE, r);
 	s->m->m.nrcpt++;
+	exempt = conf_exempt_rcpt(c->conf, rcpt);
 	if (s->m->refused) {
+		if (es_spare(s, rcpt, exempt))
+			return ENGINE_CONTINUE;
 		*r = s->m->refusal;
+		es_noqueue(s, "rcpt", rcpt, r);
 		return r->answer;
 	}
-	if (c->skip)
-		return ENGINE_CONTINUE;
-	rc = engine_rcpt(c, &s->m->m, rcpt != NULL ? rcpt : "", &who);
-	if (rc < 0)
-		return es_internal(s, who, rc, r);
-	if (s->m->m.nrcpt == 1 && c->conf->delay_reject)
-		return es_decide(s, CHECK_PH_MAIL, "rcpt", r);
+	if (!c->skip) {
+		rc = engine_rcpt(c, &s->m->m, rcpt != NULL ? rcpt : "", &who);
+		if (rc < 0)
+			return es_internal(s, who, rc, r);
+		if (s->m->m.nrcpt == 1 && c->conf->delay_reject &&
+		    es_decide(s, CHECK_PH_MAIL, "rcpt", r) != ENGINE_CONTINUE) {
+			if (es_spare(s, rcpt, exempt)) {
+				memset(r, 0, sizeof *r);
+				return ENGINE_CONTINUE;
+			}
+			es_noqueue(s, "rcpt", rcpt, r);
+			return r->answer;
+		}
+	}
+	es_accept_rcpt(s, rcpt, exempt);
 	return ENGINE_CONTINUE;
 }
 
@@ -537,6 +645,16 @@ engine_session_eom(struct engine_session *s, struct engine_eom *e)
 	rc = engine_decide(&s->c, &em->m, em->out, CHECK_PH_EOM, true, &s->v);
 	if (rc < 0)
 		return es_internal(s, "finish", rc, r);
+	/* RFC 5321 4.5.1: postmaster@ (ExemptRecipients) is not refused */
+	if (em->m.naccepted > 0 && em->m.nexempt == em->m.naccepted &&
+	    policy_exempt(&s->v)) {
+		metrics_exempt(false);
+		log_sinfo(s->c.sid,
+			  "qid=%s: %s by %s turned into tag: every recipient "
+			  "is exempt (ExemptRecipients)",
+			  es_qid(s), am_action_str(s->v.exempted),
+			  s->v.check != NULL ? s->v.check : "-");
+	}
 	s->decided = true;
 	s->stage = "eom";
 	rc = engine_report(&s->c, &em->m, em->out, &em->rep);

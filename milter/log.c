@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +19,7 @@ static atomic_int log_level = LOG_L_INFO;
 static atomic_int log_format = LOG_F_TEXT;
 static atomic_bool log_to_stderr = true;
 static atomic_bool log_to_syslog = false;
+static atomic_bool log_journal = false; /* stderr is the journal: "<N>" */
 
 static const char *const log_level_names[] = {
     [LOG_L_ERROR] = "error",
@@ -152,9 +156,21 @@ static void
 lb_emit(struct linebuf *lb, enum log_level level)
 {
 	if (atomic_load(&log_to_stderr)) {
+		char prio[8];
+		struct iovec iov[2];
+		int n = 0;
+
 		lb->b[lb->len++] = '\n';
+		/* sd-daemon(3): the priority as "<N>" for journald */
+		if (atomic_load(&log_journal)) {
+			iov[n].iov_base = prio;
+			iov[n++].iov_len = (size_t)snprintf(
+			    prio, sizeof prio, "<%d>", log_prio[level]);
+		}
+		iov[n].iov_base = lb->b;
+		iov[n++].iov_len = lb->len;
 		/* One write per line; a short write is not retried. */
-		if (write(STDERR_FILENO, lb->b, lb->len) < 0)
+		if (writev(STDERR_FILENO, iov, n) < 0)
 			(void)0;
 		lb->len--;
 	}
@@ -259,9 +275,31 @@ log_v(enum log_level level, const char *sid, int errnum, const char *fmt,
 	log_line(level, sid, msg);
 }
 
+/*
+ * Whether stderr is a journald stream: systemd sets JOURNAL_STREAM to
+ * "DEV:INODE" of the stream it connected to stderr (systemd.exec(5));
+ * a stderr redirected elsewhere no longer matches.
+ */
+static bool
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_open(bool to_stderr, bool to_syslog)
 {
+	atomic_store(&log_journal, to_stderr && log_stderr_is_journal());
 	if (to_syslog)
 		openlog("authmilter", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	atomic_store(&log_to_stderr, to_stderr);

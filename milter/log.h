@@ -2,7 +2,11 @@
  * log - one logger, four levels, text or JSON, syslog or stderr
  *
  * log_open() chooses the sink (syslog facility mail, or stderr with -f)
- * and log_setup() the level and format from the configuration. Each line
+ * and log_setup() the level and format from the configuration. When
+ * stderr is the systemd journal (JOURNAL_STREAM names it), each stderr
+ * line starts with its priority as "<N>" (sd-daemon(3): 3 error, 4
+ * warning, 6 info, 7 debug), so that journalctl -p filters by level;
+ * syslog lines carry the same priorities. Each line
  * is built in a local buffer and written with one call, so lines from
  * different threads never mix. log_error/log_warn/log_info/log_debug
  * take printf formats; log_errno appends ": strerror(errno)" and keeps

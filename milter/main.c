@@ -205,6 +205,21 @@ lookup_user(const char *spec, char *user, size_t userlen, uid_t *uid,
 	return 0;
 }
 
+/* SocketGroup's gid; 0 or -1 (logged). */
+static int
+lookup_group(const char *name, gid_t *gid)
+{
+	char buf[4096];
+	struct group gr, *grp = NULL;
+
+	if (getgrnam_r(name, &gr, buf, sizeof buf, &grp) != 0 || grp == NULL) {
+		log_error("SocketGroup: no such group \"%s\"", name);
+		return -1;
+	}
+	*gid = gr.gr_gid;
+	return 0;
+}
+
 /* Open the milter socket (as root if need be); 0 or -1 (logged). */
 static int
 open_socket(const struct conf *c)
@@ -237,13 +252,20 @@ open_socket(const struct conf *c)
 		log_errno("chmod %s", path);
 		return -1;
 	}
-	if (c->user_id != NULL && geteuid() == 0) {
-		if (lookup_user(c->user_id, user, sizeof user, &uid, &gid) != 0)
-			return -1;
-		if (chown(path, uid, gid) != 0) {
-			log_errno("chown %s", path);
-			return -1;
-		}
+	uid = (uid_t)-1;
+	gid = (gid_t)-1;
+	if (c->user_id != NULL && geteuid() == 0 &&
+	    lookup_user(c->user_id, user, sizeof user, &uid, &gid) != 0)
+		return -1;
+	if (c->socket_group != NULL && lookup_group(c->socket_group, &gid) != 0)
+		return -1;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(path, uid, gid) != 0) {
+		log_errno("chown %s to %s%s%s", path,
+			  c->user_id != NULL ? c->user_id : "",
+			  c->socket_group != NULL ? " group " : "",
+			  c->socket_group != NULL ? c->socket_group : "");
+		return -1;
 	}
 	return 0;
 }
@@ -413,20 +435,37 @@ stop_milter(pthread_t tid)
 		pthread_join(stid, NULL);
 }
 
-static bool
-str_differ(const char *a, const char *b)
+/*
+ * The keywords that differ between a and b, restart-only ones (or all
+ * the others) into buf as "Key, Key"; "" when none.
+ */
+static void
+changed_keys(const struct conf *a, const struct conf *b, bool restart,
+	     char *buf, size_t len)
 {
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < conf_keyword_count(); i++) {
+		int r;
+
+		if (conf_keyword_restart(i) != restart ||
+		    !conf_keyword_differs(a, b, i))
+			continue;
+		r = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+			     conf_keyword_name(i));
+		if (r < 0 || (size_t)r >= len - used)
+			break;
+		used += (size_t)r;
+	}
 }
 
 /* SIGHUP: load the same file and -o again; keep the old on failure. */
 static void
 reload(const struct opts *o)
 {
-	const struct conf *old;
-	struct conf *n;
+	struct conf *n, *prev;
+	char keys[1024];
 
 	log_info("SIGHUP: reloading the configuration");
 	n = load_logged(o);
@@ -435,21 +474,18 @@ reload(const struct opts *o)
 		metrics_reload(false);
 		return;
 	}
-	old = o->boot;
-	if (old->resolver != n->resolver ||
-	    str_differ(old->resolver_forward, n->resolver_forward) ||
-	    str_differ(old->trust_anchor_file, n->trust_anchor_file))
-		log_warn("Resolver/TrustAnchorFile changed: the DNS resolver "
-			 "keeps its startup settings until a restart");
-	if (str_differ(old->socket, n->socket) ||
-	    old->socket_mode != n->socket_mode ||
-	    str_differ(old->user_id, n->user_id) ||
-	    str_differ(old->pid_file, n->pid_file) ||
-	    old->syslog != n->syslog ||
-	    str_differ(old->metrics_listen, n->metrics_listen))
-		log_warn("Socket/SocketMode/UserID/PidFile/Syslog/"
-			 "MetricsListen changed: they take effect at the next "
-			 "restart");
+	/* against the startup snapshot: what the process still runs with */
+	changed_keys(o->boot, n, true, keys, sizeof keys);
+	if (keys[0] != '\0')
+		log_warn("reload: %s changed: takes effect at the next restart "
+			 "(the startup value stays in force until then)",
+			 keys);
+	prev = conf_acquire();
+	if (prev != NULL) {
+		changed_keys(prev, n, false, keys, sizeof keys);
+		log_info("reload: %s", keys[0] != '\0' ? keys : "no change");
+		conf_release(prev);
+	}
 	log_setup(n->log_level, n->log_format);
 	(void)orgdom_psl_load(n->public_suffix_list); /* before use */
 	conf_publish(n);

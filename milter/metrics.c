@@ -41,6 +41,7 @@ static atomic_ulong m_sessions;
 static atomic_long m_sessions_open; /* gauge */
 static atomic_ulong m_messages;
 static atomic_ulong m_skipped[2]; /* [0] authenticated, [1] internal */
+static atomic_ulong m_exempt[2];  /* [0] recipients, [1] DMARC domain */
 static atomic_ulong m_results[METRICS_MAX_CHECKS][M_NRESULT];
 static atomic_ulong m_actions[M_NACTION][2]; /* [action][dry_run] */
 static atomic_ulong m_dns[M_NTYPE][M_NOUTCOME];
@@ -97,6 +98,12 @@ void
 metrics_skipped(bool internal)
 {
 	inc(&m_skipped[internal ? 1 : 0]);
+}
+
+void
+metrics_exempt(bool dmarc_domain)
+{
+	inc(&m_exempt[dmarc_domain ? 1 : 0]);
 }
 
 void
@@ -363,6 +370,14 @@ metrics_render(void)
 		"authmilter_messages_skipped_total{reason=\"authenticated\"} "
 		"%lu\n",
 		get(&m_skipped[1]), get(&m_skipped[0]));
+	m_head(fp, "exemptions_total", "counter",
+	       "Verdicts not enforced: a reject or quarantine turned into "
+	       "tag because every recipient is in ExemptRecipients, or a "
+	       "DMARC policy not enforced for a DMARCExemptDomains domain.");
+	fprintf(fp,
+		"authmilter_exemptions_total{reason=\"recipients\"} %lu\n"
+		"authmilter_exemptions_total{reason=\"dmarc_domain\"} %lu\n",
+		get(&m_exempt[0]), get(&m_exempt[1]));
 	m_checks(fp);
 	m_dns_render(fp);
 	m_one(fp, "internal_errors_total", "counter",

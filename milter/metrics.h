@@ -68,6 +68,13 @@ void metrics_message(void);
 void metrics_skipped(bool internal);
 
 /*
+ * metrics_exempt - a verdict was not enforced: every recipient exempt
+ * (ExemptRecipients), or a DMARC policy of a DMARCExemptDomains domain
+ * (dmarc_domain).
+ */
+void metrics_exempt(bool dmarc_domain);
+
+/*
  * metrics_check_name - the label of check number i (check table order)
  * in check_results_total; name is borrowed and must stay valid (a
  * static string).

@@ -75,6 +75,18 @@ policy_decide(const struct conf *cf, const struct policy_entry *e, size_t n,
 	}
 }
 
+bool
+policy_exempt(struct policy_verdict *v)
+{
+	if (v->wanted != AM_ACT_REJECT && v->wanted != AM_ACT_QUARANTINE)
+		return false;
+	v->exempted = v->wanted;
+	v->wanted = AM_ACT_TAG;
+	v->action = AM_ACT_TAG;
+	v->dry_run = false;
+	return true;
+}
+
 const char *
 policy_action_word(enum am_action a)
 {
@@ -337,10 +349,14 @@ policy_xauth_render(const char *authserv_id, const struct policy_list *items,
 				reason[0] = '\0';
 		}
 		j = (size_t)snprintf(
-		    item, sizeof item, "action=%s%s%s%s%s%s",
+		    item, sizeof item, "action=%s%s%s%s%s%s%s%s%s",
 		    policy_action_word(v->dry_run ? v->wanted : v->action),
-		    v->dry_run ? " (dry-run)" : "", reason[0] ? " " : "",
-		    reason,
+		    v->dry_run ? " (dry-run)" : "",
+		    v->exempted != AM_ACT_NONE ? " (exempt recipients: " : "",
+		    v->exempted != AM_ACT_NONE ? am_action_str(v->exempted)
+					       : "",
+		    v->exempted != AM_ACT_NONE ? " not applied)" : "",
+		    reason[0] ? " " : "", reason,
 		    v->failed[0] && (v->dry_run || v->action == AM_ACT_TAG)
 			? " failed="
 			: "",
@@ -384,6 +400,10 @@ policy_log_fields(const struct policy_logmsg *lm,
 	ADD("ip", lm->ip, false);
 	ADD("helo", lm->helo, false);
 	ADD("mailfrom", lm->mail_from, false);
+	if (lm->rcpts != NULL) {
+		ADD("rcpt", lm->rcpts, false);
+		ADD("nrcpt", lm->nrcpt, true);
+	}
 	ADD("from_domain", lm->from_domain, false);
 	for (size_t i = 0; fields != NULL && i < fields->n; i++)
 		if (strcmp(fields->v[i].key, "from_domain") != 0)
@@ -394,6 +414,8 @@ policy_log_fields(const struct policy_logmsg *lm,
 	else
 		snprintf(actbuf, actlen, "%s", policy_action_word(v->action));
 	ADD("action", actbuf, false);
+	if (v->exempted != AM_ACT_NONE)
+		ADD("exempt", am_action_str(v->exempted), false);
 	snprintf(buf, buflen, "%.0f", lm->dns_ms < 0 ? 0.0 : lm->dns_ms);
 	ADD("dns_ms", buf, true);
 #undef ADD

@@ -54,16 +54,18 @@ struct policy_entry {
 };
 
 struct policy_verdict {
-	enum am_action wanted; /* strongest configured action */
-	enum am_action action; /* what to do: wanted, or none in DryRun */
-	bool dry_run;	       /* DryRun turned wanted into accept */
-	const char *check;     /* check whose action won, or NULL */
-	char why[160];	       /* that check's why */
-	char rcode[4];	       /* reply code for reject/tempfail */
-	char xcode[10];	       /* enhanced status code */
-	char reply[256];       /* reply text */
-	char failed[256];      /* checks with an action other than none,
-				* comma-separated, in table order */
+	enum am_action wanted;	 /* strongest configured action */
+	enum am_action action;	 /* what to do: wanted, or none in DryRun */
+	bool dry_run;		 /* DryRun turned wanted into accept */
+	const char *check;	 /* check whose action won, or NULL */
+	char why[160];		 /* that check's why */
+	char rcode[4];		 /* reply code for reject/tempfail */
+	char xcode[10];		 /* enhanced status code */
+	char reply[256];	 /* reply text */
+	char failed[256];	 /* checks with an action other than none,
+				  * comma-separated, in table order */
+	enum am_action exempted; /* the reject or quarantine turned into
+				  * tag (ExemptRecipients), else none */
 };
 
 /* An ordered list of key/value strings (X-Authmilter items, log fields). */
@@ -84,6 +86,13 @@ struct policy_list {
  */
 void policy_decide(const struct conf *cf, const struct policy_entry *e,
 		   size_t n, struct policy_verdict *v);
+
+/*
+ * policy_exempt - ExemptRecipients: every recipient of the message is
+ * exempt, so a reject or quarantine (also one DryRun only logs) becomes
+ * tag; v->exempted remembers it. Returns whether v changed.
+ */
+bool policy_exempt(struct policy_verdict *v);
 
 /* policy_action_word - "accept", "tag", "quarantine", "tempfail", ... */
 const char *policy_action_word(enum am_action a);
@@ -125,14 +134,19 @@ struct policy_logmsg {
 	const char *helo;	 /* HELO name or NULL */
 	const char *mail_from;	 /* envelope sender ("" for <>) or NULL */
 	const char *from_domain; /* From: domain or NULL */
+	const char *rcpts;	 /* accepted recipients "a,b[,+N more]" or
+				  * NULL */
+	const char *nrcpt;	 /* how many were accepted (text) or NULL */
 	double dns_ms;		 /* milliseconds spent waiting for DNS */
 };
 
 /*
  * policy_log_fields - lay out the log line in f (at most max fields):
- * qid, ip, helo, mailfrom, from_domain, then the checks' fields in
+ * qid, ip, helo, mailfrom, rcpt, nrcpt, from_domain, then the checks'
+ * fields in
  * order (a "from_domain" field among them only in its place), then
- * action and dns_ms. Strings are borrowed from the inputs,
+ * action (and exempt, the action ExemptRecipients turned into tag) and
+ * dns_ms. Strings are borrowed from the inputs,
  * from actbuf (at least 32 octets) for the action text and from buf (at
  * least 32 octets) for the number. Returns the number of fields
  * written.

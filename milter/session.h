@@ -35,6 +35,8 @@
 #define SESSION_MAX_HEADERS 1000
 #define SESSION_MAX_SIGS 16
 #define SESSION_MAX_CHECKS 16
+#define SESSION_LOG_RCPTS 10   /* recipients named in the log line */
+#define SESSION_RCPT_TEXT 1200 /* room for their list */
 
 /* What a check keeps for one session or message. */
 struct check_slot {
@@ -71,17 +73,21 @@ struct auth_results {
 };
 
 struct msg {
-	char qid[64];		  /* queue id (macro i), "" until known */
-	char *mail_from;	  /* envelope sender without <>, "" for the
-				   * null sender: owned */
-	char *mail_domain;	  /* its domain, lower case, or NULL: owned */
-	bool null_sender;	  /* MAIL FROM:<> */
-	unsigned int nrcpt;	  /* RCPT TO seen */
-	unsigned int nheaders;	  /* headers passed to the checks */
-	bool headers_capped;	  /* SESSION_MAX_HEADERS was passed */
-	struct auth_results auth; /* shared results */
-	struct upstream_spf upstream; /* trusted relay: the topmost A-R of
-				       * a TrustedAuthservIDs id */
+	char qid[64];		/* queue id (macro i), "" until known */
+	char *mail_from;	/* envelope sender without <>, "" for the
+				 * null sender: owned */
+	char *mail_domain;	/* its domain, lower case, or NULL: owned */
+	bool null_sender;	/* MAIL FROM:<> */
+	unsigned int nrcpt;	/* RCPT TO seen */
+	unsigned int naccepted; /* RCPTs let through by the milter */
+	unsigned int nexempt;	/* of those, ExemptRecipients */
+	char rcpts[SESSION_RCPT_TEXT]; /* the first SESSION_LOG_RCPTS of
+					* them, escaped, "a,b" */
+	unsigned int nheaders;	       /* headers passed to the checks */
+	bool headers_capped;	       /* SESSION_MAX_HEADERS was passed */
+	struct auth_results auth;      /* shared results */
+	struct upstream_spf upstream;  /* trusted relay: the topmost A-R of
+					* a TrustedAuthservIDs id */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
 };
 

@@ -110,7 +110,7 @@ def main():
             with open(conf, 'w') as f:
                 f.write(good.replace('127.0.0.1@9', '127.0.0.2@9'))
             os.kill(p.pid, signal.SIGHUP)
-            wait_for(lambda: 'DNS resolver keeps its startup settings' in
+            wait_for(lambda: 'reload: Resolver changed: takes effect at the next restart' in
                      logtext(), 'the resolver warning', p)
             assert connects(sock), 'stopped listening after reloads'
 

@@ -191,6 +191,31 @@ def test_spoof_rejected(mta, world, keys, authmilter):
                    helo=BAD_HOST, expect=550)
     assert r.text == "550 5.7.1 Rejected by DMARC policy for bank.test"
     authmilter.wait_log(r"dmarc=fail")
+    line = authmilter.wait_log(r"dmarc=fail")
+    # the policy in the log line (SPEC "Logs")
+    assert " dmarc_domain=bank.test dmarc_p=reject dmarc_t=n " \
+        "dmarc_dis=reject " in line, line
+
+
+@pytest.mark.authmilter_conf({"DMARCExemptDomains": "bank.test"})
+def test_dmarc_exempt_domain_recorded_not_enforced(mta, world, keys,
+                                                   authmilter):
+    """DMARCExemptDomains: the p=reject failure is in the headers and
+    the log, the message is delivered, and the exemption is logged and
+    counted."""
+    world.domain("bank.test", spf="v=spf1 ip4:198.51.100.1 -all",
+                 dmarc="v=DMARC1; p=reject")
+    _, d = deliver(mta, spoof(keys), "x@spammer.test", ip=BAD_IP,
+                   helo=BAD_HOST)
+    ar = [harness.parse_authres(v) for v in d.authentication_results()]
+    ours = [h for h in ar if h.authserv_id == harness.AUTHSERV_ID][0]
+    dm = [x for x in ours.results if x.method == "dmarc"][0]
+    assert dm.result == "fail", ours
+    authmilter.wait_log(r"dmarc: reject of bank\.test not enforced "
+                        r"\(DMARCExemptDomains\)")
+    line = authmilter.wait_log(r"dmarc=fail")
+    assert "dmarc_dis=reject dmarc_override=local_policy" in line, line
+    assert "action=accept" in line, line
 
 
 # -- alignment ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 -- passes gets one Authentication-Results (checked by the runner with
 -- python-authres) and an X-Authmilter with action=accept. The raw client
 -- (forged) checks that they go in at index 0.
--- LOG ip=192\.0\.2\.1 helo=client\.example mailfrom=a@example\.org from_domain=example\.org .*action=accept
+-- LOG ip=192\.0\.2\.1 helo=client\.example mailfrom=a@example\.org rcpt=b@example\.net,c@example\.net nrcpt=2 from_domain=example\.org .*action=accept
 conn = mt.connect(SOCK, 40, 0.05)
 assert(conn ~= nil, "connect")
 assert(mt.negotiate(conn, nil, nil, nil) == nil)

@@ -456,13 +456,14 @@ static void
 test_keywords(void **state)
 {
 	static const char *const spec[] = {
-		"Socket", "SocketMode", "UserID", "PidFile", "AuthservID",
-		"LogLevel", "LogFormat", "Syslog", "DryRun", "InternalHosts",
-		"SkipAuthenticated", "TrustedRelays", "TrustedAuthservIDs",
-		"Resolver", "TrustAnchorFile",
+		"Socket", "SocketMode", "SocketGroup", "UserID", "PidFile",
+		"AuthservID", "LogLevel", "LogFormat", "Syslog", "DryRun",
+		"InternalHosts", "SkipAuthenticated", "TrustedRelays",
+		"TrustedAuthservIDs", "ExemptRecipients",
+		"DMARCExemptDomains", "Resolver", "TrustAnchorFile",
 		"DNSTimeout", "OnDNSError", "DelayReject", "DNSBL",
 		"DNSBLThreshold", "DNSBLAction", "RHSBL", "RHSBLAction",
-		"IPRevAction", "HeloAction", "SenderDomainAction",
+		"DNSBLReplyName", "IPRevAction", "HeloAction", "SenderDomainAction",
 		"SPFFailAction", "SPFSoftfailAction", "ReceivedSPF",
 		"DKIMMinimumKeyBits", "DKIMMaxSignatures", "DMARCEnforce",
 		"DMARCRejectAction", "DMARCQuarantineAction",
