@@ -58,6 +58,10 @@ tree)
 		"$(abs "$mandir")/man8/authmilter.8" \
 		"$(abs "$mandir")/man5/authmilter.conf.5" \
 		"$(abs "$datadir")/doc/authmilter/examples/authmilter.conf" \
+		"$(abs "$datadir")/doc/authmilter/DEPLOYMENT.md" \
+		"$(abs "$datadir")/doc/authmilter/OPERATIONS.md" \
+		"$(abs "$datadir")/doc/authmilter/SECURITY.md" \
+		"$(abs "$datadir")/doc/authmilter/headers-and-verdicts.md" \
 		"$unit" \
 		"$(abs "$sysusersdir")/authmilter.conf" \
 		"$(abs "$tmpfilesdir")/authmilter.conf" | sort)
