@@ -65,6 +65,7 @@ struct dns_query {
 	struct dns_set *set;	/* borrowed: the owning set */
 	struct dns_query *next; /* owned by the set: list link */
 	char *name;		/* owned: lower case, no final dot */
+	char *shown;		/* owned: name as logged, or NULL: name */
 	enum dns_type type;
 	bool invalid;	       /* name not valid: DNS_INVALID, not sent */
 	struct timespec start; /* when submitted (CLOCK_MONOTONIC) */
@@ -341,6 +342,13 @@ name_present(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* The name of q as the log shows it. */
+static const char *
+shown_name(const struct dns_query *q)
+{
+	return q->shown != NULL ? q->shown : q->name;
+}
+
 static void
 log_answer(const char *tag, const struct dns_query *q,
 	   const struct dns_answer *a)
@@ -350,7 +358,7 @@ log_answer(const char *tag, const struct dns_query *q,
 	if (!log_enabled(LOG_L_DEBUG))
 		return;
 	log_sdebug(tag, "dns %s/%s: %s rcode=%d records=%zu%s%s %.1f ms",
-		   log_escape(q->name, DNS_NAME_MAX + 1, esc, sizeof esc),
+		   log_escape(shown_name(q), DNS_NAME_MAX + 1, esc, sizeof esc),
 		   dns_type_str(q->type), dns_status_str(a->status), a->rcode,
 		   a->n, a->secure ? " secure" : "",
 		   a->truncated ? " truncated" : "", a->ms);
@@ -1207,6 +1215,7 @@ dns_set_free(struct dns_set *set)
 		else if (q->cb_done)
 			dns_packet_clear(&q->cb_ans);
 		free(q->name);
+		free(q->shown);
 		free(q);
 	}
 	free(set->overflow.name);
@@ -1239,6 +1248,13 @@ query_new(struct dns_set *set, const char *name, enum dns_type type)
 
 struct dns_query *
 dns_submit(struct dns_set *set, const char *name, enum dns_type type)
+{
+	return dns_submit_shown(set, name, type, NULL);
+}
+
+struct dns_query *
+dns_submit_shown(struct dns_set *set, const char *name, enum dns_type type,
+		 const char *shown)
 {
 	char norm[DNS_NAME_MAX + 2];
 	char esc[DNS_NAME_MAX * 4 + 8];
@@ -1277,17 +1293,21 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	q = query_new(set, norm, type);
 	if (q == NULL)
 		return &set->overflow;
+	if (shown != NULL && (q->shown = strdup(shown)) == NULL) {
+		q->ans.status = DNS_SERVFAIL;
+		return q;
+	}
 	set->msg_nq++;
 	if (!valid) {
 		q->invalid = true;
 		q->ans.status = DNS_INVALID;
 		if (log_enabled(LOG_L_DEBUG))
-			log_sdebug(
-			    set->tag,
-			    "dns %s/%s: invalid name, not "
-			    "sent",
-			    log_escape(norm, sizeof norm, esc, sizeof esc),
-			    dns_type_str(type));
+			log_sdebug(set->tag,
+				   "dns %s/%s: invalid name, not "
+				   "sent",
+				   log_escape(shown_name(q), sizeof norm, esc,
+					      sizeof esc),
+				   dns_type_str(type));
 		return q;
 	}
 	if (set->local != NULL) {
@@ -1322,9 +1342,10 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 	if (wake)
 		dispatcher_wake();
 	if (log_enabled(LOG_L_DEBUG))
-		log_sdebug(set->tag, "dns %s/%s: sent",
-			   log_escape(q->name, sizeof norm, esc, sizeof esc),
-			   dns_type_str(type));
+		log_sdebug(
+		    set->tag, "dns %s/%s: sent",
+		    log_escape(shown_name(q), sizeof norm, esc, sizeof esc),
+		    dns_type_str(type));
 	return q;
 }
 

@@ -157,6 +157,15 @@ struct dns_query *dns_submit(struct dns_set *set, const char *name,
 			     enum dns_type type);
 
 /*
+ * dns_submit_shown - dns_submit(), but the debug log shows the query as
+ * shown (copied) instead of name: a DNSBL zone that carries a key is
+ * logged under its public name (DNSBLReplyName). NULL: name. A query
+ * already in the set keeps how it was first shown.
+ */
+struct dns_query *dns_submit_shown(struct dns_set *set, const char *name,
+				   enum dns_type type, const char *shown);
+
+/*
  * dns_answer - the query's answer so far, without blocking. The pointer
  * stays valid until dns_set_free(); status is DNS_PENDING until the
  * answer arrives or the query times out.

@@ -90,7 +90,17 @@ bl_start(struct conn *c, const struct blentry_list *list, enum bl_kind kind,
 			    log_escape(shown, strlen(shown), esc, sizeof esc));
 			continue;
 		}
-		st->q[i] = dns_submit(c->dns, name, DNS_T_A);
+		/* a zone with a public name is logged by that name only */
+		if (shown != zone) {
+			char pub[BL_NAME_MAX];
+			size_t keep = strlen(name) - strlen(zone);
+
+			snprintf(pub, sizeof pub, "%.*s%s", (int)keep, name,
+				 shown);
+			st->q[i] = dns_submit_shown(c->dns, name, DNS_T_A, pub);
+		} else {
+			st->q[i] = dns_submit(c->dns, name, DNS_T_A);
+		}
 	}
 	return st;
 }
