@@ -195,8 +195,8 @@ mailfrom_domain(const char *v, char *out, size_t outlen)
 
 	if (n > 0 && d[n - 1] == '.')
 		n--;
-	if (n == 0 || n >= outlen || n > 253)
-		return false;
+	if (n == 0 || n >= outlen || n > 253 || d[n - 1] == '.')
+		return false; /* "example..": an empty last label */
 	for (k = 0; k < n; k++) {
 		unsigned char c = (unsigned char)d[k];
 

@@ -13,6 +13,9 @@ set --
 if [ -f "$dict" ]; then
 	set -- -dict="$dict"
 fi
+# libFuzzer's own exit code for a crash is 77, which meson reads as
+# "skipped": every finding must fail the test.
 exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	-error_exitcode=1 -timeout_exitcode=1 \
 	-max_len=9000 -print_final_stats=1 "$@" \
 	-artifact_prefix="$work/artifacts/" "$work/corpus" "$seed"

@@ -61,6 +61,9 @@ static const struct acase {
      ARREAD_EINVAL, NULL, AM_R_NONE, ""},
     {"unterminated quote", "mx1.example; spf=pass smtp.mailfrom=\"a.b",
      ARREAD_EINVAL, NULL, AM_R_NONE, ""},
+    {"empty last label (found by fuzzing)",
+     "\"mdkix.xxample\"; spf=softfail smtp.mailfrom=\"a b\"@example..",
+     ARREAD_NOSPF, "mdkix.xxample", AM_R_NONE, ""},
     {"text after none", "mx1.example; none spf=pass", ARREAD_EINVAL, NULL,
      AM_R_NONE, ""},
     {"8-bit octet in a value", "mx1.example; spf=pass "
