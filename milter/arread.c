@@ -232,7 +232,7 @@ arread_spf(const char *v, struct arread_spf *out)
 	if (r.bad)
 		goto out;
 	value(&r, out->id);
-	if (r.bad)
+	if (r.bad || out->id[0] == '\0') /* "": no authserv-id */
 		goto out;
 	cfws(&r);
 	if (isdigit((unsigned char)v[r.i])) { /* authres-version */

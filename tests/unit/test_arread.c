@@ -64,6 +64,9 @@ static const struct acase {
     {"empty last label (found by fuzzing)",
      "\"mdkix.xxample\"; spf=softfail smtp.mailfrom=\"a b\"@example..",
      ARREAD_NOSPF, "mdkix.xxample", AM_R_NONE, ""},
+    {"empty quoted id (found by fuzzing)",
+     "\"\"; spf=fail smtp.mailfrom=example.com", ARREAD_EINVAL, NULL,
+     AM_R_NONE, ""},
     {"text after none", "mx1.example; none spf=pass", ARREAD_EINVAL, NULL,
      AM_R_NONE, ""},
     {"8-bit octet in a value", "mx1.example; spf=pass "
