@@ -109,6 +109,7 @@ rm -rf "$logdir"
 mkdir -p "$logdir"
 work=${AM_FRESH_DIR:-$(mktemp -d /var/tmp/am-fresh.XXXXXX)}
 mkdir -p "$work"
+chmod 0755 "$work"	# apt downloads as _apt
 cleanup() {
 	if [ "${AM_FRESH_KEEP:-0}" = 1 ]; then
 		echo "kept $work"
@@ -171,7 +172,8 @@ mkroot() {
 	local dir=$1
 	shift
 	mmdebstrap --variant=apt "$@" bookworm "$dir" "$sources" || return 1
-	git clone -q "$src" "$dir/root/authmilter"
+	git clone -q "$src" "$dir/root/authmilter" &&
+		echo "clone of $(git -C "$dir/root/authmilter" log -1 --oneline)"
 }
 
 # sethost ROOT NAME: the host name in the files that read it.
