@@ -59,6 +59,9 @@ export LC_ALL=C.UTF-8
 if [ "${1:-}" = --inroot ]; then
 	root=$2 host=$3 net=$4 cmd=$5
 	set -e
+	# the root a mount point of its own, as / is on a machine: unshare
+	# --propagation private (quickstart, Sendmail e2e) needs one
+	mount --bind "$root" "$root"
 	mount -t proc proc "$root/proc"
 	mount -t tmpfs -o mode=0755,nosuid dev "$root/dev"
 	for n in null zero full random urandom tty; do
@@ -420,7 +423,7 @@ EOF
 		fi
 		while read -r f; do
 			# directories (/lib is a symlink to one) are shared;
-			# the package's own are checked below
+			# the package directories are checked below
 			[ -d "$f" ] && continue
 			[ ! -e "$f" ] && [ ! -L "$f" ] || bad "left behind: $f"
 		done </root/files
