@@ -108,8 +108,8 @@ if ! command -v mmdebstrap >/dev/null; then
 fi
 
 logdir=${AM_FRESH_LOGDIR:-$src/build-logs/fresh}
-rm -rf "$logdir"
 mkdir -p "$logdir"
+rm -rf "$logdir"/*.log "$logdir/dev-build-logs"
 work=${AM_FRESH_DIR:-$(mktemp -d /var/tmp/am-fresh.XXXXXX)}
 mkdir -p "$work"
 chmod 0755 "$work"	# apt downloads as _apt
