@@ -133,7 +133,8 @@ t0=$(date +%s)
 say() { printf '== %s\n' "$*"; }
 
 # step NAME CMD...: one step, its output in $logdir/NAME.log; a failure
-# shows the log's tail and stops the test.
+# shows the log's tail, counts, and returns 1 (the half it belongs to
+# stops there; the other half still runs).
 step() {
 	local name=$1 s rc
 	shift
@@ -146,7 +147,7 @@ step() {
 		echo "FAILED: $name (exit $rc; last lines of $logdir/$name.log):"
 		tail -n 60 "$logdir/$name.log" | sed 's/^/    /'
 		failed=1
-		finish
+		return 1
 	fi
 }
 
@@ -193,9 +194,9 @@ fi
 say "fresh-machine test of $(git -C "$src" rev-parse --short HEAD) in $work"
 
 # --- dev: the README's two commands -------------------------------------
-if [ -z "$only" ] || [ "$only" = dev ]; then
+dev_half() {
 	dev=$work/dev
-	step dev-root mkroot "$dev" --include=git,sudo
+	step dev-root mkroot "$dev" --include=git,sudo || return 1
 	sethost "$dev" fresh.test
 	# Host network: the one download the README's commands will find
 	# cached (the archive is out of reach of the private namespace).
@@ -206,7 +207,7 @@ if [ -z "$only" ] || [ "$only" = dev ]; then
 		apt-get update -q
 		apt-get install -y -q --download-only \
 			$(grep -v "^[[:space:]]*#" tests/packages.txt)
-		tests/e2e/fetch-sendmail.sh'
+		tests/e2e/fetch-sendmail.sh' || return 1
 	step dev-run-daemon inroot "$dev" fresh.test private '
 		cd /root/authmilter
 		# its own session: sudo relays no signal sent from its own
@@ -272,7 +273,7 @@ PY
 		rc=$?
 		tail -n 5 /root/run-daemon.log
 		echo "daemon exit status on SIGTERM: $rc"
-		[ $rc = 0 ]'
+		[ $rc = 0 ]' || return 1
 	step dev-run-all inroot "$dev" fresh.test private '
 		cd /root/authmilter && sudo tests/run-all.sh'
 	cp -r "$dev/root/authmilter/build-logs" "$logdir/dev-build-logs" \
@@ -283,7 +284,6 @@ PY
 	then
 		echo "FAIL: tests/run-all.sh did not end with N passed, 0 failed"
 		failed=1
-		finish
 	fi
 	grep -E '^ +[0-9]+ passed, [0-9]+ failed, [1-9][0-9]* skipped' \
 		"$logdir/dev-run-all.log" >/dev/null &&
@@ -291,12 +291,12 @@ PY
 	if [ "${AM_FRESH_KEEP:-0}" != 1 ]; then
 		rm -rf --one-file-system "$dev"
 	fi
-fi
+}
 
 # --- pkg: build the .deb in one root, install it in another -----------
-if [ -z "$only" ] || [ "$only" = pkg ]; then
+pkg_half() {
 	bld=$work/build
-	step build-root mkroot "$bld"
+	step build-root mkroot "$bld" || return 1
 	sethost "$bld" build.test
 	step build-deps inroot "$bld" build.test host '
 		set -e
@@ -304,7 +304,7 @@ if [ -z "$only" ] || [ "$only" = pkg ]; then
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -q
 		apt-get build-dep -y -q ./
-		apt-get install -y -q --no-install-recommends lintian'
+		apt-get install -y -q --no-install-recommends lintian' || return 1
 	step build-deb inroot "$bld" build.test private '
 		set -e
 		cd /root/authmilter
@@ -314,16 +314,17 @@ if [ -z "$only" ] || [ "$only" = pkg ]; then
 		dpkg-deb -I authmilter_*_amd64.deb
 		dpkg-deb -c authmilter_*_amd64.deb
 		echo "== lintian"
-		lintian -I --fail-on error,warning authmilter_*_amd64.changes'
+		lintian -I --fail-on error,warning authmilter_*_amd64.changes' ||
+		return 1
 	cp "$bld"/root/authmilter_*_amd64.deb "$work/" || {
-		echo "FAIL: no .deb"; failed=1; finish; }
+		echo "FAIL: no .deb"; failed=1; return 1; }
 	grep -A 40 '^== lintian' "$logdir/build-deb.log" | sed 's/^/   /'
 	if [ "${AM_FRESH_KEEP:-0}" != 1 ]; then
 		rm -rf --one-file-system "$bld"
 	fi
 
 	inst=$work/inst
-	step inst-root mkroot "$inst"
+	step inst-root mkroot "$inst" || return 1
 	sethost "$inst" mx.fresh.test
 	cp "$work"/authmilter_*_amd64.deb "$inst/root/"
 	# No service starts while the root shares the host's network.
@@ -350,7 +351,7 @@ EOF
 		done
 		dpkg-query -W authmilter postfix
 		# the test client
-		apt-get install -y -q --no-install-recommends swaks'
+		apt-get install -y -q --no-install-recommends swaks' || return 1
 	step inst-mail inroot "$inst" mx.fresh.test private '
 		set -u
 		fail=0
@@ -443,5 +444,11 @@ EOF
 		echo "kept by policy: $(getent group authmilter)"
 		[ $fail = 0 ] && echo "OK: installed, mail checked, purged"
 		exit $fail'
-fi
+}
+
+case $only in
+dev) dev_half ;;
+pkg) pkg_half ;;
+*) dev_half; pkg_half ;;
+esac
 finish
