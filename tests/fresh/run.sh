@@ -12,8 +12,9 @@
 #  dev    git and sudo added, as on a machine where someone cloned the
 #         tree. The README's two commands run there as written:
 #         `sudo contrib/run-daemon.sh` must build and start the daemon on
-#         its built-in defaults and answer a milter handshake (OPTNEG and
-#         CONNECT, from Python), then exit 0 on SIGTERM;
+#         its built-in defaults and answer a milter option negotiation
+#         (version 6, from Python; then a CONNECT, answered unless the
+#         daemon negotiated no reply to it), then exit 0 on SIGTERM;
 #         `sudo tests/run-all.sh` must end with "N passed, 0 failed".
 #  build  only the package's Build-Depends (apt-get build-dep ./):
 #         dpkg-buildpackage -b -us -uc, unit tests included, then
