@@ -14,8 +14,6 @@ am_strerror(int code)
 		return "invalid argument";
 	case AM_ERANGE:
 		return "value out of range";
-	case AM_EDNS:
-		return "DNS engine failure";
 	case AM_ETIMEOUT:
 		return "timed out";
 	case AM_ELIB:

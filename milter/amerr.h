@@ -14,15 +14,14 @@
 
 enum am_err {
 	AM_OK = 0,
-	AM_ENOMEM = -1,    /* out of memory */
-	AM_EINVAL = -2,    /* bad argument or malformed input */
-	AM_ERANGE = -3,    /* a value or size beyond a hard cap */
-	AM_EDNS = -4,      /* the DNS engine failed (not a DNS answer) */
-	AM_ETIMEOUT = -5,  /* a deadline passed */
-	AM_ELIB = -6,      /* a library call failed */
-	AM_ESYS = -7,      /* a system call failed; errno tells more */
-	AM_ECONF = -8,     /* the configuration is not valid */
-	AM_ESTATE = -9,    /* an invariant does not hold */
+	AM_ENOMEM = -1,	  /* out of memory */
+	AM_EINVAL = -2,	  /* bad argument or malformed input */
+	AM_ERANGE = -3,	  /* a value or size beyond a hard cap */
+	AM_ETIMEOUT = -5, /* a deadline passed */
+	AM_ELIB = -6,	  /* a library call failed */
+	AM_ESYS = -7,	  /* a system call failed; errno tells more */
+	AM_ECONF = -8,	  /* the configuration is not valid */
+	AM_ESTATE = -9,	  /* an invariant does not hold */
 };
 
 /* am_strerror - a short phrase for an AM_E* code; never NULL. */

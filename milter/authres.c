@@ -10,33 +10,33 @@
 #include "amerr.h"
 #include "authres.h"
 
-#define AR_MAX_VALUE 256    /* octets kept of a value or comment */
-#define AR_MAX_HEADER 8192  /* octets of the rendered value */
-#define AR_MAX_PROPS 16     /* properties per resinfo */
-#define AR_MAX_COMMENTS 4   /* comments per resinfo */
-#define AR_FOLD 76          /* fold before an element past this column */
+#define AR_MAX_VALUE 256   /* octets kept of a value or comment */
+#define AR_MAX_HEADER 8192 /* octets of the rendered value */
+#define AR_MAX_PROPS 16	   /* properties per resinfo */
+#define AR_MAX_COMMENTS 4  /* comments per resinfo */
+#define AR_FOLD 76	   /* fold before an element past this column */
 
 struct ar_prop {
-	char *ptype;    /* "smtp", "header", ...: owned */
+	char *ptype;	/* "smtp", "header", ...: owned */
 	char *property; /* "mailfrom", ...: owned */
-	char *value;    /* sanitized, not yet quoted: owned */
-	bool quote;     /* render as a quoted-string */
+	char *value;	/* sanitized, not yet quoted: owned */
+	bool quote;	/* render as a quoted-string */
 };
 
 struct ar_method {
-	char *method;                      /* owned */
-	char *result;                      /* owned */
-	char *comment[AR_MAX_COMMENTS];    /* sanitized text: owned */
+	char *method;			/* owned */
+	char *result;			/* owned */
+	char *comment[AR_MAX_COMMENTS]; /* sanitized text: owned */
 	size_t ncomment;
 	struct ar_prop prop[AR_MAX_PROPS]; /* in call order */
 	size_t nprop;
 };
 
 struct authres {
-	char *id;                                /* token: owned */
+	char *id;				 /* token: owned */
 	struct ar_method m[AUTHRES_MAX_METHODS]; /* methods added */
-	size_t n;                                /* used entries of m */
-	bool overflow;                           /* last method was refused */
+	size_t n;				 /* used entries of m */
+	bool overflow;				 /* last method was refused */
 };
 
 /* RFC 2045 tspecials. */
@@ -335,9 +335,9 @@ authres_count(const struct authres *ar)
 
 /* The output buffer of authres_render(). */
 struct arbuf {
-	char *s;     /* AR_MAX_HEADER + 1 octets */
-	size_t len;  /* octets written */
-	size_t col;  /* column of the current line */
+	char *s;    /* AR_MAX_HEADER + 1 octets */
+	size_t len; /* octets written */
+	size_t col; /* column of the current line */
 };
 
 /* Append len octets, or nothing if they would pass the cap. */

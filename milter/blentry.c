@@ -8,14 +8,12 @@
 
 #include "amerr.h"
 #include "blentry.h"
-#include "conf.h"
 
 #define BLENTRY_MAX_ZONE 200
 #define BLENTRY_MAX_WEIGHT 1000
 
-static int
-bl_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int bl_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 bl_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -51,8 +49,8 @@ bl_number(const char **pp, const char *end)
 
 /* One item "a" or "a..b" into o. */
 static int
-bl_item(const char **pp, const char *end, struct blentry_octet *o,
-	char *err, size_t errlen)
+bl_item(const char **pp, const char *end, struct blentry_octet *o, char *err,
+	size_t errlen)
 {
 	int lo, hi;
 
@@ -67,8 +65,8 @@ bl_item(const char **pp, const char *end, struct blentry_octet *o,
 			return bl_fail(err, errlen,
 				       "range end must be a number 0..255");
 		if (hi < lo)
-			return bl_fail(err, errlen,
-				       "range %d..%d is empty", lo, hi);
+			return bl_fail(err, errlen, "range %d..%d is empty", lo,
+				       hi);
 	}
 	if (o->n >= BLENTRY_MAX_ALT)
 		return bl_fail(err, errlen, "more than %d alternatives",
@@ -132,8 +130,7 @@ bl_filter(const char *p, const char *end, struct blentry *e, char *err,
 
 /* Zone syntax: LDH labels of 1..63 octets (underscore allowed). */
 static int
-bl_zone(const char *p, size_t len, struct blentry *e, char *err,
-	size_t errlen)
+bl_zone(const char *p, size_t len, struct blentry *e, char *err, size_t errlen)
 {
 	size_t label = 0;
 
@@ -155,8 +152,7 @@ bl_zone(const char *p, size_t len, struct blentry *e, char *err,
 			continue;
 		}
 		if (!isalnum(c) && c != '-' && c != '_')
-			return bl_fail(err, errlen,
-				       "bad character in zone");
+			return bl_fail(err, errlen, "bad character in zone");
 		if (++label > 63)
 			return bl_fail(err, errlen,
 				       "zone label longer than 63 octets");
@@ -172,8 +168,7 @@ bl_zone(const char *p, size_t len, struct blentry *e, char *err,
 }
 
 int
-blentry_parse(const char *text, struct blentry *out, char *err,
-	      size_t errlen)
+blentry_parse(const char *text, struct blentry *out, char *err, size_t errlen)
 {
 	const char *eq, *star, *zend, *fend;
 	long w = 1;
@@ -189,7 +184,8 @@ blentry_parse(const char *text, struct blentry *out, char *err,
 	star = strchr(text, '*');
 	eq = strchr(text, '=');
 	if (eq != NULL && star != NULL && eq > star) {
-		rc = bl_fail(err, errlen, "'=filter' must come before "
+		rc = bl_fail(err, errlen,
+			     "'=filter' must come before "
 			     "'*weight'");
 		goto out;
 	}
@@ -206,8 +202,7 @@ blentry_parse(const char *text, struct blentry *out, char *err,
 	if (star != NULL) {
 		const char *ws = star + 1;
 
-		if (!(*ws == '-' || *ws == '+' ||
-		      (*ws >= '0' && *ws <= '9'))) {
+		if (!(*ws == '-' || *ws == '+' || (*ws >= '0' && *ws <= '9'))) {
 			rc = bl_fail(err, errlen, "weight must be an integer");
 			goto out;
 		}
@@ -218,8 +213,7 @@ blentry_parse(const char *text, struct blentry *out, char *err,
 			goto out;
 		}
 		if (w < -BLENTRY_MAX_WEIGHT || w > BLENTRY_MAX_WEIGHT) {
-			rc = bl_fail(err, errlen,
-				     "weight must lie in -%d..%d",
+			rc = bl_fail(err, errlen, "weight must lie in -%d..%d",
 				     BLENTRY_MAX_WEIGHT, BLENTRY_MAX_WEIGHT);
 			goto out;
 		}
@@ -272,7 +266,7 @@ blentry_list_add(struct blentry_list *l, struct blentry *e)
 {
 	struct blentry *v;
 
-	if (l->n >= CONF_MAX_LIST)
+	if (l->n >= BLENTRY_MAX_LIST)
 		return AM_ERANGE;
 	v = realloc(l->v, (l->n + 1) * sizeof *v);
 	if (v == NULL)

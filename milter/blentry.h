@@ -10,7 +10,8 @@
  * address against an entry's filter.
  *
  * Caps: a zone is a valid domain name of at most 200 octets; a weight
- *   lies in -1000..1000; an octet alternative list has at most 32 items.
+ *   lies in -1000..1000; an octet alternative list has at most 32 items;
+ *   a list holds at most BLENTRY_MAX_LIST (256) entries.
  * Ownership: a blentry_list owns its entries and their strings.
  * Threads: no shared state.
  * Errors: blentry_parse returns AM_EINVAL with a reason in err.
@@ -24,6 +25,7 @@
 #include <netinet/in.h>
 
 #define BLENTRY_MAX_ALT 32
+#define BLENTRY_MAX_LIST 256 /* entries in a blentry_list */
 
 /* One octet of a filter: a set of ranges [lo, hi]. */
 struct blentry_octet {
@@ -33,8 +35,8 @@ struct blentry_octet {
 };
 
 struct blentry {
-	char *zone;     /* lower case, no trailing dot: owned */
-	char *text;     /* the entry as written (for logs): owned */
+	char *zone; /* lower case, no trailing dot: owned */
+	char *text; /* the entry as written (for logs): owned */
 	bool has_filter;
 	struct blentry_octet octet[4]; /* filter, when has_filter */
 	int weight;

@@ -1,48 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* check - the table of check modules, in report order */
+/* check - helpers every check module uses for its outcome and report */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
-#include "dkimv.h"
-#include "dmarcv.h"
-#include "dnsbl.h"
-#include "helo.h"
-#include "iprev.h"
-#include "sender.h"
-#include "spf.h"
-
-/*
- * One line per check module, in the order of the Authentication-Results
- * methods (iprev, spf, dkim, dmarc), then the X-Authmilter-only checks.
- * Each module declares its ops in its own header.
- */
-static const struct check_ops *const check_table[] = {
-	&iprev_ops,
-	&spf_ops,
-	&dkimv_ops,
-	&dmarcv_ops,
-	&dnsbl_ops,
-	&helo_ops,
-	&sender_ops,
-	&rhsbl_ops,
-};
-
-size_t
-check_count(void)
-{
-	return sizeof check_table / sizeof check_table[0];
-}
-
-const struct check_ops *
-check_get(size_t i)
-{
-	if (i >= check_count())
-		return NULL;
-	return check_table[i];
-}
 
 void
 check_outcome_reply(struct check_outcome *out, const char *rcode,
@@ -68,15 +31,13 @@ check_outcome_reply(struct check_outcome *out, const char *rcode,
 }
 
 void
-check_outcome_temperror(struct check_outcome *out, const struct conf *conf,
-			enum am_action configured)
+check_outcome_temperror(struct check_outcome *out, enum am_action at_stake)
 {
 	out->result = AM_R_TEMPERROR;
 	out->action = AM_ACT_NONE;
 	out->rcode[0] = out->xcode[0] = out->reply[0] = '\0';
-	if (configured >= AM_ACT_TEMPFAIL && conf != NULL &&
-	    conf->on_dns_error == ONDNS_TEMPFAIL)
-		check_outcome_dns_tempfail(out);
+	out->dns_failed = true;
+	out->at_stake = at_stake;
 }
 
 void
@@ -115,19 +76,29 @@ check_slot_free(struct check_slot *slot)
 	slot->state = NULL;
 }
 
+void
+check_text_safe(const char *in, char *out, size_t outlen, bool words)
+{
+	size_t j = 0;
+
+	if (outlen == 0)
+		return;
+	for (const char *p = in; p != NULL && *p != '\0' && j + 1 < outlen;
+	     p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (words && (ch < 0x20 || ch > 0x7e))
+			continue;
+		if (ch == '%' || (!words && (ch < 0x21 || ch > 0x7e)))
+			ch = '?';
+		out[j++] = (char)ch;
+	}
+	out[j] = '\0';
+}
+
 char *
 check_reply_safe(const char *in, char *out, size_t outlen)
 {
-	size_t i = 0;
-
-	if (outlen == 0)
-		return out;
-	for (; in != NULL && in[i] != '\0' && i + 1 < outlen; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		out[i] = (ch < 0x21 || ch > 0x7e || ch == '%') ? '?' :
-								   (char)ch;
-	}
-	out[i] = '\0';
+	check_text_safe(in, out, outlen, false);
 	return out;
 }

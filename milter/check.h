@@ -2,8 +2,8 @@
  * check - the interface every check module offers to the filter
  *
  * A check (dnsbl, iprev, helo, sender, rhsbl, spf, dkim, dmarc) exports
- * one const struct check_ops and is listed once in the table in check.c;
- * filter.c walks that table in order (the order of the methods in the
+ * one const struct check_ops and is listed once in the table in checks.c;
+ * the engine walks that table in order (the order of the methods in the
  * Authentication-Results header: iprev, spf, dkim, dmarc, then the
  * checks that only appear in X-Authmilter).
  *
@@ -11,8 +11,8 @@
  * they never wait; progress() sends the next lookups of a chain as soon
  * as the answers they depend on are in (SPEC: queries go out as early
  * as their input is known). finish() is called when a decision needs
- * the result: at the first RCPT TO (DelayReject yes) or in the check's own phase
- * (DelayReject no) when its action can reject or tempfail, and at end of
+ * the result: at the first RCPT TO (DelayReject yes) or in the check's own
+ * phase (DelayReject no) when its action can reject or tempfail, and at end of
  * message for every check. finish() may wait (dns_wait() with the given
  * deadline) and must be idempotent: a second call returns the same
  * outcome without new work. report() then adds the check's results to
@@ -52,20 +52,26 @@ enum check_phase {
 
 /* What finish() decides. */
 struct check_outcome {
-	bool done;               /* finish() has run */
-	enum am_result result;   /* the check's result */
-	enum am_action action;   /* configured action for this result, before
-	                          * DryRun; AM_ACT_NONE if it passed */
-	char why[160];           /* short reason for logs, X-Authmilter and
-	                          * the A-R comment; plain ASCII */
-	char rcode[4];           /* SMTP reply for reject/tempfail: "550" */
-	char xcode[10];          /* enhanced status: "5.7.1" */
-	char reply[256];         /* reply text, per SPEC "Replies" */
+	bool done;		 /* finish() has run */
+	enum am_result result;	 /* the check's result */
+	enum am_action action;	 /* configured action for this result, before
+				  * DryRun; AM_ACT_NONE if it passed */
+	char why[160];		 /* short reason for logs, X-Authmilter and
+				  * the A-R comment; plain ASCII */
+	char rcode[4];		 /* SMTP reply for reject/tempfail: "550" */
+	char xcode[10];		 /* enhanced status: "5.7.1" */
+	char reply[256];	 /* reply text, per SPEC "Replies" */
+	bool dns_failed;	 /* a lookup failed: the result may hide
+				  * another (check_outcome_temperror) */
+	enum am_action at_stake; /* with dns_failed: the strongest action
+				  * this message could have got from the
+				  * check had DNS answered; OnDNSError is
+				  * applied to it once, by the engine */
 };
 
 /* Where report() puts things. Each sink copies what it is given. */
 struct check_report {
-	struct authres *ar;      /* Authentication-Results builder */
+	struct authres *ar; /* Authentication-Results builder */
 	/* X-Authmilter item "key=value" (value may be quoted by the sink) */
 	void (*xauth)(struct check_report *r, const char *key,
 		      const char *value);
@@ -75,12 +81,12 @@ struct check_report {
 	/* a field of the per-message log line */
 	void (*logf)(struct check_report *r, const char *key,
 		     const char *value);
-	void *priv;              /* the filter's state for the sinks */
+	void *priv; /* the filter's state for the sinks */
 };
 
 struct check_ops {
-	const char *name;        /* "dnsbl", "iprev", "spf", ... */
-	enum check_phase ready;  /* finish() is possible after this phase */
+	const char *name;	/* "dnsbl", "iprev", "spf", ... */
+	enum check_phase ready; /* finish() is possible after this phase */
 
 	/* Phase hooks; NULL when not needed. */
 	int (*on_connect)(struct conn *c, struct check_slot *cs);
@@ -108,6 +114,14 @@ struct check_ops {
 	void (*progress)(struct conn *c, struct msg *m, struct check_slot *cs,
 			 struct check_slot *ms);
 
+	/*
+	 * The strongest action the check can take under cf (its configured
+	 * actions, AM_ACT_NONE when it is off); NULL: it never acts. The
+	 * engine finishes a check at RCPT TO (DelayReject) only when this
+	 * can reject or tempfail.
+	 */
+	enum am_action (*max_action)(const struct conf *cf);
+
 	/* Wait (up to deadline) and decide; idempotent. */
 	int (*finish)(struct conn *c, struct msg *m, struct check_slot *cs,
 		      struct check_slot *ms, const struct timespec *deadline,
@@ -122,8 +136,6 @@ struct check_ops {
 	void (*conn_free)(struct check_slot *cs); /* close */
 };
 
-/* check_count / check_get - the check table, in report order. */
-size_t check_count(void);
 const struct check_ops *check_get(size_t i);
 
 /*
@@ -138,7 +150,7 @@ const struct check_ops *check_get(size_t i);
  */
 void check_outcome_reply(struct check_outcome *out, const char *rcode,
 			 const char *xcode, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * check_outcome_dns_tempfail - set out's action to tempfail with the
@@ -153,9 +165,8 @@ void check_outcome_dns_tempfail(struct check_outcome *out);
  * not pass and why is set, and the log field logkey "result". A skipped
  * outcome is not reported.
  */
-void check_report_result(struct check_report *r,
-			 const struct check_outcome *o, const char *xkey,
-			 const char *logkey);
+void check_report_result(struct check_report *r, const struct check_outcome *o,
+			 const char *xkey, const char *logkey);
 
 /*
  * check_slot_free - free(slot->state) and clear it (slot NULL ok): the
@@ -164,16 +175,15 @@ void check_report_result(struct check_report *r,
 void check_slot_free(struct check_slot *slot);
 
 /*
- * check_outcome_temperror - the action for a temperror result, per SPEC
- * OnDNSError: when the check's configured action could reject (reject
- * or tempfail) and OnDNSError is tempfail, out->action becomes
- * AM_ACT_TEMPFAIL with "451 4.4.3 Temporary DNS failure, try again
- * later"; otherwise AM_ACT_NONE (the temperror is only recorded).
- * Sets out->result to AM_R_TEMPERROR; leaves out->why alone.
+ * check_outcome_temperror - a temperror result: a lookup failed, and had
+ * it answered the check could have given the message the action
+ * at_stake (its configured action for the result the lookup might have
+ * led to). out->action stays AM_ACT_NONE: the engine applies OnDNSError
+ * once (engine_decide), tempfail when at_stake can reject or tempfail.
+ * Sets result, dns_failed and at_stake; leaves out->why alone.
  */
 void check_outcome_temperror(struct check_outcome *out,
-			     const struct conf *conf,
-			     enum am_action configured);
+			     enum am_action at_stake);
 
 /*
  * check_reply_safe - copy a network string (a domain, a HELO name) for
@@ -183,5 +193,15 @@ void check_outcome_temperror(struct check_outcome *out,
  * terminates (outlen > 0). Returns out.
  */
 char *check_reply_safe(const char *in, char *out, size_t outlen);
+
+/*
+ * check_text_safe - copy text for the MTA (a reply, a quarantine
+ * reason): at most outlen - 1 octets of printable ASCII; with words,
+ * spaces are kept and other octets outside printable ASCII dropped;
+ * without, every space, control or non-ASCII octet becomes '?' (one
+ * token, as check_reply_safe()); '%' always becomes '?' (libmilter's
+ * smfi_setreply reads it as a format). NUL-terminates (outlen > 0).
+ */
+void check_text_safe(const char *in, char *out, size_t outlen, bool words);
 
 #endif

@@ -8,7 +8,6 @@
 
 #include "amerr.h"
 #include "cidr.h"
-#include "conf.h"
 
 static int
 cidr_fail(char *err, size_t errlen, const char *why)
@@ -64,8 +63,7 @@ cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
 }
 
 static bool
-cidr_prefix_eq(const unsigned char *a, const unsigned char *b,
-	       unsigned int len)
+cidr_prefix_eq(const unsigned char *a, const unsigned char *b, unsigned int len)
 {
 	unsigned int bytes = len / 8, rem = len % 8;
 	unsigned char mask;
@@ -81,8 +79,8 @@ cidr_prefix_eq(const unsigned char *a, const unsigned char *b,
 bool
 cidr_match(const struct cidr *net, int family, const void *addr)
 {
-	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0,
-						 0, 0, 0xff, 0xff};
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0,	   0,
+						 0, 0, 0, 0, 0xff, 0xff};
 	const unsigned char *a = addr;
 
 	if (net == NULL || addr == NULL)
@@ -113,7 +111,7 @@ cidr_list_add(struct cidr_list *l, const struct cidr *c)
 {
 	struct cidr *v;
 
-	if (l->n >= CONF_MAX_LIST)
+	if (l->n >= CIDR_MAX_LIST)
 		return AM_ERANGE;
 	v = realloc(l->v, (l->n + 1) * sizeof *v);
 	if (v == NULL)

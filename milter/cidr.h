@@ -6,7 +6,7 @@
  * address (::ffff:a.b.c.d) matches IPv4 networks. cidr_list_* keeps a
  * list of networks (InternalHosts).
  *
- * Caps: a list holds at most CONF_MAX_LIST (256) networks.
+ * Caps: a list holds at most CIDR_MAX_LIST (256) networks.
  * Ownership: a cidr_list owns its array; free it with cidr_list_free().
  * Threads: no shared state.
  * Errors: cidr_parse returns AM_EINVAL with a reason in err.
@@ -19,10 +19,12 @@
 #include <stddef.h>
 #include <netinet/in.h>
 
+#define CIDR_MAX_LIST 256 /* networks in a cidr_list */
+
 struct cidr {
-	int family;              /* AF_INET or AF_INET6 */
-	unsigned char addr[16];  /* network address, 4 or 16 octets */
-	unsigned int len;        /* prefix length */
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* network address, 4 or 16 octets */
+	unsigned int len;	/* prefix length */
 };
 
 struct cidr_list {

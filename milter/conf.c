@@ -24,30 +24,30 @@
 #define CONF_ERRLEN 512
 
 enum conf_type {
-	CT_STR,      /* char *, checked by the row's check function */
+	CT_STR,	     /* char *, checked by the row's check function */
 	CT_BOOL,     /* bool */
 	CT_UINT,     /* unsigned int within min..max */
-	CT_INT,      /* int within min..max */
+	CT_INT,	     /* int within min..max */
 	CT_OCTAL,    /* unsigned int, octal, within min..max */
 	CT_ACTION,   /* enum am_action */
 	CT_ENUM,     /* an int from the row's names list */
 	CT_CIDRS,    /* struct cidr_list */
-	CT_BLS,      /* struct blentry_list */
+	CT_BLS,	     /* struct blentry_list */
 	CT_RESOLVER, /* enum dns_mode + resolver_forward */
 };
 
 typedef int (*conf_check_fn)(const char *val, char *err, size_t errlen);
 
 struct conf_kw {
-	const char *name;     /* keyword as documented */
+	const char *name; /* keyword as documented */
 	enum conf_type type;
-	const char *def;      /* default text, or NULL for none */
-	long min, max;        /* bounds of CT_UINT / CT_INT / CT_OCTAL */
-	size_t off;           /* offset of the field in struct conf */
-	bool list;            /* may repeat: each line adds entries */
-	conf_check_fn check;  /* CT_STR: validator, or NULL */
+	const char *def;	  /* default text, or NULL for none */
+	long min, max;		  /* bounds of CT_UINT / CT_INT / CT_OCTAL */
+	size_t off;		  /* offset of the field in struct conf */
+	bool list;		  /* may repeat: each line adds entries */
+	conf_check_fn check;	  /* CT_STR: validator, or NULL */
 	const char *const *names; /* CT_ENUM: the accepted words, in order */
-	bool none_ok;         /* CT_STR: "none" stores NULL */
+	bool none_ok;		  /* CT_STR: "none" stores NULL */
 };
 
 static int check_socket(const char *v, char *err, size_t errlen);
@@ -66,73 +66,71 @@ static const char *const ondns_names[] = {"accept", "tempfail", NULL};
 
 /* The one table: every keyword of SPEC.md, in the SPEC's order. */
 static const struct conf_kw conf_table[] = {
-	{"Socket", CT_STR, "inet:8895@127.0.0.1", 0, 0, OFF(socket), false,
-	 check_socket, NULL, false},
-	{"SocketMode", CT_OCTAL, "0660", 0, 0777, OFF(socket_mode), false,
-	 NULL, NULL, false},
-	{"UserID", CT_STR, NULL, 0, 0, OFF(user_id), false, check_user, NULL,
-	 false},
-	{"PidFile", CT_STR, NULL, 0, 0, OFF(pid_file), false, check_abspath,
-	 NULL, false},
-	{"AuthservID", CT_STR, NULL, 0, 0, OFF(authserv_id), false,
-	 check_authserv, NULL, false},
-	{"LogLevel", CT_ENUM, "info", 0, 0, OFF(log_level), false, NULL,
-	 loglevel_names, false},
-	{"LogFormat", CT_ENUM, "text", 0, 0, OFF(log_format), false, NULL,
-	 logformat_names, false},
-	{"Syslog", CT_BOOL, "yes", 0, 0, OFF(syslog), false, NULL, NULL,
-	 false},
-	{"DryRun", CT_BOOL, "no", 0, 0, OFF(dry_run), false, NULL, NULL,
-	 false},
-	{"InternalHosts", CT_CIDRS, "127.0.0.0/8, ::1", 0, 0,
-	 OFF(internal_hosts), true, NULL, NULL, false},
-	{"SkipAuthenticated", CT_BOOL, "yes", 0, 0, OFF(skip_authenticated),
-	 false, NULL, NULL, false},
-	{"Resolver", CT_RESOLVER, "recursive", 0, 0, OFF(resolver), false,
-	 NULL, NULL, false},
-	{"TrustAnchorFile", CT_STR, NULL, 0, 0, OFF(trust_anchor_file),
-	 false, check_file, NULL, false},
-	{"DNSTimeout", CT_UINT, "5", 1, 60, OFF(dns_timeout), false, NULL,
-	 NULL, false},
-	{"OnDNSError", CT_ENUM, "accept", 0, 0, OFF(on_dns_error), false,
-	 NULL, ondns_names, false},
-	{"DelayReject", CT_BOOL, "yes", 0, 0, OFF(delay_reject), false, NULL,
-	 NULL, false},
-	{"DNSBL", CT_BLS, NULL, 0, 0, OFF(dnsbl), true, NULL, NULL, false},
-	{"DNSBLThreshold", CT_INT, "1", 1, 256000, OFF(dnsbl_threshold),
-	 false, NULL, NULL, false},
-	{"DNSBLAction", CT_ACTION, "reject", 0, 0, OFF(dnsbl_action), false,
-	 NULL, NULL, false},
-	{"RHSBL", CT_BLS, NULL, 0, 0, OFF(rhsbl), true, NULL, NULL, false},
-	{"RHSBLAction", CT_ACTION, "reject", 0, 0, OFF(rhsbl_action), false,
-	 NULL, NULL, false},
-	{"IPRevAction", CT_ACTION, "none", 0, 0, OFF(iprev_action), false,
-	 NULL, NULL, false},
-	{"HeloAction", CT_ACTION, "none", 0, 0, OFF(helo_action), false, NULL,
-	 NULL, false},
-	{"SenderDomainAction", CT_ACTION, "reject", 0, 0,
-	 OFF(sender_domain_action), false, NULL, NULL, false},
-	{"SPFFailAction", CT_ACTION, "none", 0, 0, OFF(spf_fail_action),
-	 false, NULL, NULL, false},
-	{"SPFSoftfailAction", CT_ACTION, "none", 0, 0,
-	 OFF(spf_softfail_action), false, NULL, NULL, false},
-	{"ReceivedSPF", CT_BOOL, "yes", 0, 0, OFF(received_spf), false, NULL,
-	 NULL, false},
-	{"DKIMMinimumKeyBits", CT_UINT, "1024", 512, 8192,
-	 OFF(dkim_min_key_bits), false, NULL, NULL, false},
-	{"DKIMMaxSignatures", CT_UINT, "5", 1, 16, OFF(dkim_max_signatures),
-	 false, NULL, NULL, false},
-	{"DMARCEnforce", CT_BOOL, "yes", 0, 0, OFF(dmarc_enforce), false,
-	 NULL, NULL, false},
-	{"DMARCRejectAction", CT_ACTION, "reject", 0, 0,
-	 OFF(dmarc_reject_action), false, NULL, NULL, false},
-	{"DMARCQuarantineAction", CT_ACTION, "quarantine", 0, 0,
-	 OFF(dmarc_quarantine_action), false, NULL, NULL, false},
-	{"PublicSuffixList", CT_STR,
-	 "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
-	 OFF(public_suffix_list), false, check_abspath, NULL, true},
-	{"MetricsListen", CT_STR, NULL, 0, 0, OFF(metrics_listen), false,
-	 check_metrics, NULL, false},
+    {"Socket", CT_STR, "inet:8895@127.0.0.1", 0, 0, OFF(socket), false,
+     check_socket, NULL, false},
+    {"SocketMode", CT_OCTAL, "0660", 0, 0777, OFF(socket_mode), false, NULL,
+     NULL, false},
+    {"UserID", CT_STR, NULL, 0, 0, OFF(user_id), false, check_user, NULL,
+     false},
+    {"PidFile", CT_STR, NULL, 0, 0, OFF(pid_file), false, check_abspath, NULL,
+     false},
+    {"AuthservID", CT_STR, NULL, 0, 0, OFF(authserv_id), false, check_authserv,
+     NULL, false},
+    {"LogLevel", CT_ENUM, "info", 0, 0, OFF(log_level), false, NULL,
+     loglevel_names, false},
+    {"LogFormat", CT_ENUM, "text", 0, 0, OFF(log_format), false, NULL,
+     logformat_names, false},
+    {"Syslog", CT_BOOL, "yes", 0, 0, OFF(syslog), false, NULL, NULL, false},
+    {"DryRun", CT_BOOL, "no", 0, 0, OFF(dry_run), false, NULL, NULL, false},
+    {"InternalHosts", CT_CIDRS, "127.0.0.0/8, ::1", 0, 0, OFF(internal_hosts),
+     true, NULL, NULL, false},
+    {"SkipAuthenticated", CT_BOOL, "yes", 0, 0, OFF(skip_authenticated), false,
+     NULL, NULL, false},
+    {"Resolver", CT_RESOLVER, "recursive", 0, 0, OFF(resolver), false, NULL,
+     NULL, false},
+    {"TrustAnchorFile", CT_STR, NULL, 0, 0, OFF(trust_anchor_file), false,
+     check_file, NULL, false},
+    {"DNSTimeout", CT_UINT, "5", 1, 60, OFF(dns_timeout), false, NULL, NULL,
+     false},
+    {"OnDNSError", CT_ENUM, "accept", 0, 0, OFF(on_dns_error), false, NULL,
+     ondns_names, false},
+    {"DelayReject", CT_BOOL, "yes", 0, 0, OFF(delay_reject), false, NULL, NULL,
+     false},
+    {"DNSBL", CT_BLS, NULL, 0, 0, OFF(dnsbl), true, NULL, NULL, false},
+    {"DNSBLThreshold", CT_INT, "1", 1, 256000, OFF(dnsbl_threshold), false,
+     NULL, NULL, false},
+    {"DNSBLAction", CT_ACTION, "reject", 0, 0, OFF(dnsbl_action), false, NULL,
+     NULL, false},
+    {"RHSBL", CT_BLS, NULL, 0, 0, OFF(rhsbl), true, NULL, NULL, false},
+    {"RHSBLAction", CT_ACTION, "reject", 0, 0, OFF(rhsbl_action), false, NULL,
+     NULL, false},
+    {"IPRevAction", CT_ACTION, "none", 0, 0, OFF(iprev_action), false, NULL,
+     NULL, false},
+    {"HeloAction", CT_ACTION, "none", 0, 0, OFF(helo_action), false, NULL, NULL,
+     false},
+    {"SenderDomainAction", CT_ACTION, "reject", 0, 0, OFF(sender_domain_action),
+     false, NULL, NULL, false},
+    {"SPFFailAction", CT_ACTION, "none", 0, 0, OFF(spf_fail_action), false,
+     NULL, NULL, false},
+    {"SPFSoftfailAction", CT_ACTION, "none", 0, 0, OFF(spf_softfail_action),
+     false, NULL, NULL, false},
+    {"ReceivedSPF", CT_BOOL, "yes", 0, 0, OFF(received_spf), false, NULL, NULL,
+     false},
+    {"DKIMMinimumKeyBits", CT_UINT, "1024", 512, 8192, OFF(dkim_min_key_bits),
+     false, NULL, NULL, false},
+    {"DKIMMaxSignatures", CT_UINT, "5", 1, 16, OFF(dkim_max_signatures), false,
+     NULL, NULL, false},
+    {"DMARCEnforce", CT_BOOL, "yes", 0, 0, OFF(dmarc_enforce), false, NULL,
+     NULL, false},
+    {"DMARCRejectAction", CT_ACTION, "reject", 0, 0, OFF(dmarc_reject_action),
+     false, NULL, NULL, false},
+    {"DMARCQuarantineAction", CT_ACTION, "quarantine", 0, 0,
+     OFF(dmarc_quarantine_action), false, NULL, NULL, false},
+    {"PublicSuffixList", CT_STR,
+     "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
+     OFF(public_suffix_list), false, check_abspath, NULL, true},
+    {"MetricsListen", CT_STR, NULL, 0, 0, OFF(metrics_listen), false,
+     check_metrics, NULL, false},
 };
 
 #define CONF_NKW (sizeof conf_table / sizeof conf_table[0])
@@ -146,18 +144,17 @@ struct conf_ctx {
 	struct conf *c;
 	FILE *errs;
 	int nerr;
-	int file_line[CONF_NKW];  /* line of the keyword in the file, 0 */
-	bool replaced[CONF_NKW];  /* list emptied by the file or by -o */
-	bool ov_list[CONF_NKW];   /* list emptied by an -o */
+	int file_line[CONF_NKW]; /* line of the keyword in the file, 0 */
+	bool replaced[CONF_NKW]; /* list emptied by the file or by -o */
+	bool ov_list[CONF_NKW];	 /* list emptied by an -o */
 };
 
-static void
-conf_err(struct conf_ctx *x, const char *src, long line, const char *fmt,
-	 ...) __attribute__((format(printf, 4, 5)));
+static void conf_err(struct conf_ctx *x, const char *src, long line,
+		     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
-conf_err(struct conf_ctx *x, const char *src, long line, const char *fmt,
-	 ...)
+conf_err(struct conf_ctx *x, const char *src, long line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -174,9 +171,8 @@ conf_err(struct conf_ctx *x, const char *src, long line, const char *fmt,
 	fputc('\n', x->errs);
 }
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -286,13 +282,16 @@ check_socket(const char *v, char *err, size_t errlen)
 	    strncasecmp(v, "local:", 6) == 0) {
 		p = strchr(v, ':') + 1;
 		if (*p != '/')
-			return fail(err, errlen, "a unix socket needs an "
-				    "absolute path: \"%s\"", v);
+			return fail(err, errlen,
+				    "a unix socket needs an "
+				    "absolute path: \"%s\"",
+				    v);
 		if (strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			return fail(err, errlen, "unix socket path longer "
-				    "than %zu octets",
-				    sizeof(((struct sockaddr_un *)0)->sun_path)
-					    - 1);
+			return fail(
+			    err, errlen,
+			    "unix socket path longer "
+			    "than %zu octets",
+			    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		return 0;
 	}
 	if (strncasecmp(v, "inet:", 5) == 0) {
@@ -302,7 +301,8 @@ check_socket(const char *v, char *err, size_t errlen)
 		p = v + 6;
 		af = AF_INET6;
 	} else {
-		return fail(err, errlen, "expected unix:/PATH, local:/PATH, "
+		return fail(err, errlen,
+			    "expected unix:/PATH, local:/PATH, "
 			    "inet:PORT@HOST or inet6:PORT@HOST, not \"%s\"",
 			    v);
 	}
@@ -347,8 +347,10 @@ static int
 check_abspath(const char *v, char *err, size_t errlen)
 {
 	if (v[0] != '/')
-		return fail(err, errlen, "expected an absolute path, not "
-			    "\"%s\"", v);
+		return fail(err, errlen,
+			    "expected an absolute path, not "
+			    "\"%s\"",
+			    v);
 	if (strlen(v) >= PATH_MAX)
 		return fail(err, errlen, "path too long");
 	return 0;
@@ -377,8 +379,10 @@ check_authserv(const char *v, char *err, size_t errlen)
 		return fail(err, errlen, "longer than 255 octets");
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
 		if (*p <= 0x20 || *p >= 0x7f || strchr(tspecials, *p))
-			return fail(err, errlen, "not a valid authserv-id "
-				    "token (RFC 8601): \"%s\"", v);
+			return fail(err, errlen,
+				    "not a valid authserv-id "
+				    "token (RFC 8601): \"%s\"",
+				    v);
 	return 0;
 }
 
@@ -394,8 +398,10 @@ check_metrics(const char *v, char *err, size_t errlen)
 		const char *rb = strchr(v, ']');
 
 		if (rb == NULL || rb[1] != ':')
-			return fail(err, errlen, "expected [ADDR]:PORT for "
-				    "IPv6, not \"%s\"", v);
+			return fail(err, errlen,
+				    "expected [ADDR]:PORT for "
+				    "IPv6, not \"%s\"",
+				    v);
 		alen = (size_t)(rb - v - 1);
 		if (alen >= sizeof addr)
 			return fail(err, errlen, "bad address in \"%s\"", v);
@@ -405,8 +411,10 @@ check_metrics(const char *v, char *err, size_t errlen)
 	} else {
 		colon = strrchr(v, ':');
 		if (colon == NULL)
-			return fail(err, errlen, "expected ADDR:PORT, not "
-				    "\"%s\"", v);
+			return fail(err, errlen,
+				    "expected ADDR:PORT, not "
+				    "\"%s\"",
+				    v);
 		alen = (size_t)(colon - v);
 		if (alen >= sizeof addr)
 			return fail(err, errlen, "bad address in \"%s\"", v);
@@ -417,8 +425,8 @@ check_metrics(const char *v, char *err, size_t errlen)
 		return fail(err, errlen, "bad %s address in \"%s\"%s",
 			    af == AF_INET ? "IPv4" : "IPv6", v,
 			    af == AF_INET && strchr(addr, ':') != NULL
-				    ? " (write IPv6 as [ADDR]:PORT)"
-				    : "");
+				? " (write IPv6 as [ADDR]:PORT)"
+				: "");
 	if (!valid_port(colon + 1, strlen(colon + 1)))
 		return fail(err, errlen, "bad port in \"%s\" (1..65535)", v);
 	return 0;
@@ -452,13 +460,17 @@ parse_forward(const char *list, char **out, char *err, size_t errlen)
 		if (at != NULL)
 			*at = '\0';
 		if (!valid_ip(AF_INET, item) && !valid_ip(AF_INET6, item)) {
-			rc = fail(err, errlen, "forward: \"%s\" is not an "
-				  "IPv4 or IPv6 address", item);
+			rc = fail(err, errlen,
+				  "forward: \"%s\" is not an "
+				  "IPv4 or IPv6 address",
+				  item);
 			goto out;
 		}
 		if (at != NULL && !valid_port(at + 1, strlen(at + 1))) {
-			rc = fail(err, errlen, "forward: bad port \"%s\" "
-				  "(1..65535)", at + 1);
+			rc = fail(err, errlen,
+				  "forward: bad port \"%s\" "
+				  "(1..65535)",
+				  at + 1);
 			goto out;
 		}
 		if (at != NULL)
@@ -475,7 +487,8 @@ parse_forward(const char *list, char **out, char *err, size_t errlen)
 		n++;
 	}
 	if (n == 0) {
-		rc = fail(err, errlen, "forward needs at least one "
+		rc = fail(err, errlen,
+			  "forward needs at least one "
 			  "ADDR[@PORT]");
 		goto out;
 	}
@@ -531,16 +544,18 @@ set_list(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 
 			rc = cidr_parse(item, &net, why, sizeof why);
 			if (rc == 0)
-				rc = cidr_list_add((struct cidr_list *)
-						   ((char *)c + kw->off), &net);
+				rc = cidr_list_add(
+				    (struct cidr_list *)((char *)c + kw->off),
+				    &net);
 		} else {
 			struct blentry e;
 
 			rc = blentry_parse(item, &e, why, sizeof why);
 			if (rc == 0) {
-				rc = blentry_list_add((struct blentry_list *)
-						      ((char *)c + kw->off),
-						      &e);
+				rc = blentry_list_add(
+				    (struct blentry_list *)((char *)c +
+							    kw->off),
+				    &e);
 				blentry_free(&e);
 			}
 		}
@@ -599,8 +614,10 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 	}
 	case CT_BOOL:
 		if (parse_bool(v, &b) != 0)
-			return fail(err, errlen, "expected yes, no, true, "
-				    "false, 1 or 0, not \"%s\"", v);
+			return fail(err, errlen,
+				    "expected yes, no, true, "
+				    "false, 1 or 0, not \"%s\"",
+				    v);
 		*(bool *)field = b;
 		return 0;
 	case CT_UINT:
@@ -610,12 +627,14 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 				kw->max, &n) ||
 		    (kw->type != CT_INT && (v[0] == '-' || v[0] == '+'))) {
 			if (kw->type == CT_OCTAL)
-				return fail(err, errlen, "expected an octal "
+				return fail(err, errlen,
+					    "expected an octal "
 					    "mode 0..0%lo, not \"%s\"",
 					    (unsigned long)kw->max, v);
-			return fail(err, errlen, "expected a number "
-				    "%ld..%ld, not \"%s\"", kw->min, kw->max,
-				    v);
+			return fail(err, errlen,
+				    "expected a number "
+				    "%ld..%ld, not \"%s\"",
+				    kw->min, kw->max, v);
 		}
 		if (kw->type == CT_INT)
 			*(int *)field = (int)n;
@@ -625,8 +644,10 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 	case CT_ACTION:
 		a = am_action_parse(v);
 		if (a < 0)
-			return fail(err, errlen, "expected reject, tempfail, "
-				    "quarantine, tag or none, not \"%s\"", v);
+			return fail(err, errlen,
+				    "expected reject, tempfail, "
+				    "quarantine, tag or none, not \"%s\"",
+				    v);
 		*(enum am_action *)field = (enum am_action)a;
 		return 0;
 	case CT_ENUM:
@@ -636,16 +657,16 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 				return 0;
 			}
 		}
-		return fail(err, errlen, "expected %s%s%s%s%s%s%s, not \"%s\"",
-			    kw->names[0], kw->names[1] ? ", " : "",
-			    kw->names[1] ? kw->names[1] : "",
-			    kw->names[1] && kw->names[2] ? ", " : "",
-			    kw->names[1] && kw->names[2] ? kw->names[2] : "",
-			    kw->names[1] && kw->names[2] && kw->names[3]
-				    ? " or " : "",
-			    kw->names[1] && kw->names[2] && kw->names[3]
-				    ? kw->names[3] : "",
-			    v);
+		return fail(
+		    err, errlen, "expected %s%s%s%s%s%s%s, not \"%s\"",
+		    kw->names[0], kw->names[1] ? ", " : "",
+		    kw->names[1] ? kw->names[1] : "",
+		    kw->names[1] && kw->names[2] ? ", " : "",
+		    kw->names[1] && kw->names[2] ? kw->names[2] : "",
+		    kw->names[1] && kw->names[2] && kw->names[3] ? " or " : "",
+		    kw->names[1] && kw->names[2] && kw->names[3] ? kw->names[3]
+								 : "",
+		    v);
 	case CT_CIDRS:
 	case CT_BLS:
 		return set_list(c, kw, v, err, errlen);
@@ -662,9 +683,11 @@ conf_set(struct conf *c, const struct conf_kw *kw, const char *v, char *err,
 				return AM_EINVAL;
 			c->resolver = DNS_MODE_FORWARD;
 		} else {
-			return fail(err, errlen, "expected recursive, "
+			return fail(err, errlen,
+				    "expected recursive, "
 				    "resolvconf or forward ADDR[@PORT][,...], "
-				    "not \"%s\"", v);
+				    "not \"%s\"",
+				    v);
 		}
 		free(c->resolver_forward);
 		c->resolver_forward = fwd;
@@ -776,8 +799,10 @@ conf_apply(struct conf_ctx *x, const char *src, long line, const char *key,
 	}
 	if (!is_override) {
 		if (!kw->list && x->file_line[idx] != 0) {
-			conf_err(x, src, line, "%s repeated (first set at "
-				 "line %d)", kw->name, x->file_line[idx]);
+			conf_err(x, src, line,
+				 "%s repeated (first set at "
+				 "line %d)",
+				 kw->name, x->file_line[idx]);
 			return;
 		}
 		if (x->file_line[idx] == 0)
@@ -984,4 +1009,17 @@ conf_override_parse(const char *arg, struct conf_override *ov)
 	ov->key = key;
 	ov->value = eq + 1;
 	return 0;
+}
+
+int
+conf_override_arg(const char *prog, const char *arg, struct conf_override *ov,
+		  size_t *n)
+{
+	int rc = conf_override_parse(arg, &ov[*n]);
+
+	if (rc != 0)
+		fprintf(stderr, "%s: -o %s: expected KEY=VALUE\n", prog, arg);
+	else
+		(*n)++;
+	return rc;
 }

@@ -29,69 +29,72 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cidr.h"
 #include "blentry.h"
+#include "cidr.h"
+#include "dns_mode.h"
+#include "log.h"
 #include "result.h"
-#include "dns.h"
 
 #define CONF_DEFAULT_FILE "/etc/authmilter/authmilter.conf"
-#define CONF_MAX_LIST 256
+#define CONF_MAX_LIST 256 /* entries of a list keyword */
 
-enum conf_loglevel { LOG_L_ERROR = 0, LOG_L_WARNING, LOG_L_INFO, LOG_L_DEBUG };
-enum conf_logformat { LOG_F_TEXT = 0, LOG_F_JSON };
+_Static_assert(CIDR_MAX_LIST == CONF_MAX_LIST &&
+		   BLENTRY_MAX_LIST == CONF_MAX_LIST,
+	       "a list keyword's cap is its list type's cap");
+
 enum conf_ondnserror { ONDNS_ACCEPT = 0, ONDNS_TEMPFAIL };
 
 struct conf {
-	int refs;                 /* references, under conf_lock */
-	char *file;               /* the file loaded, or NULL for defaults */
-	bool defaults_only;       /* no file was found: built-in defaults */
+	int refs;	    /* references, under conf_lock */
+	char *file;	    /* the file loaded, or NULL for defaults */
+	bool defaults_only; /* no file was found: built-in defaults */
 
 	/* General */
-	char *socket;             /* Socket: owned */
-	unsigned int socket_mode; /* SocketMode */
-	char *user_id;            /* UserID "user[:group]" or NULL: owned */
-	char *pid_file;           /* PidFile or NULL: owned */
-	char *authserv_id;        /* AuthservID (host FQDN by default) */
-	enum conf_loglevel log_level;   /* LogLevel */
-	enum conf_logformat log_format; /* LogFormat */
-	bool syslog;              /* Syslog */
-	bool dry_run;             /* DryRun */
+	char *socket;		    /* Socket: owned */
+	unsigned int socket_mode;   /* SocketMode */
+	char *user_id;		    /* UserID "user[:group]" or NULL: owned */
+	char *pid_file;		    /* PidFile or NULL: owned */
+	char *authserv_id;	    /* AuthservID (host FQDN by default) */
+	enum log_level log_level;   /* LogLevel */
+	enum log_format log_format; /* LogFormat */
+	bool syslog;		    /* Syslog */
+	bool dry_run;		    /* DryRun */
 	struct cidr_list internal_hosts; /* InternalHosts: owned */
-	bool skip_authenticated;  /* SkipAuthenticated */
-	enum dns_mode resolver;   /* Resolver mode */
-	char *resolver_forward;   /* "ADDR[@PORT],..." for forward: owned */
+	bool skip_authenticated;	 /* SkipAuthenticated */
+	enum dns_mode resolver;		 /* Resolver mode */
+	char *resolver_forward;	  /* "ADDR[@PORT],..." for forward: owned */
 	char *trust_anchor_file;  /* TrustAnchorFile or NULL: owned */
 	unsigned int dns_timeout; /* DNSTimeout, seconds */
 	enum conf_ondnserror on_dns_error; /* OnDNSError */
-	bool delay_reject;        /* DelayReject */
+	bool delay_reject;		   /* DelayReject */
 
 	/* Connection checks */
-	struct blentry_list dnsbl; /* DNSBL: owned */
-	int dnsbl_threshold;       /* DNSBLThreshold */
-	enum am_action dnsbl_action;   /* DNSBLAction */
-	struct blentry_list rhsbl;     /* RHSBL: owned */
-	enum am_action rhsbl_action;   /* RHSBLAction */
-	enum am_action iprev_action;   /* IPRevAction */
-	enum am_action helo_action;    /* HeloAction */
+	struct blentry_list dnsbl;	     /* DNSBL: owned */
+	int dnsbl_threshold;		     /* DNSBLThreshold */
+	enum am_action dnsbl_action;	     /* DNSBLAction */
+	struct blentry_list rhsbl;	     /* RHSBL: owned */
+	enum am_action rhsbl_action;	     /* RHSBLAction */
+	enum am_action iprev_action;	     /* IPRevAction */
+	enum am_action helo_action;	     /* HeloAction */
 	enum am_action sender_domain_action; /* SenderDomainAction */
 
 	/* SPF */
-	enum am_action spf_fail_action;     /* SPFFailAction */
+	enum am_action spf_fail_action;	    /* SPFFailAction */
 	enum am_action spf_softfail_action; /* SPFSoftfailAction */
-	bool received_spf;                  /* ReceivedSPF */
+	bool received_spf;		    /* ReceivedSPF */
 
 	/* DKIM */
-	unsigned int dkim_min_key_bits;  /* DKIMMinimumKeyBits */
+	unsigned int dkim_min_key_bits;	  /* DKIMMinimumKeyBits */
 	unsigned int dkim_max_signatures; /* DKIMMaxSignatures */
 
 	/* DMARC */
-	bool dmarc_enforce;                   /* DMARCEnforce */
-	enum am_action dmarc_reject_action;   /* DMARCRejectAction */
+	bool dmarc_enforce;			/* DMARCEnforce */
+	enum am_action dmarc_reject_action;	/* DMARCRejectAction */
 	enum am_action dmarc_quarantine_action; /* DMARCQuarantineAction */
-	char *public_suffix_list;  /* PublicSuffixList path, NULL = none */
+	char *public_suffix_list; /* PublicSuffixList path, NULL = none */
 
 	/* Operations */
-	char *metrics_listen;      /* MetricsListen "ADDR:PORT" or NULL */
+	char *metrics_listen; /* MetricsListen "ADDR:PORT" or NULL */
 };
 
 /*
@@ -108,6 +111,14 @@ struct conf_override {
  * arg. Returns 0, AM_EINVAL (no '=' or an empty KEY) or AM_ENOMEM.
  */
 int conf_override_parse(const char *arg, struct conf_override *ov);
+
+/*
+ * conf_override_arg - the -o option of a program: parse arg into
+ * ov[*n] and count it, or write "PROG: -o ARG: expected KEY=VALUE" to
+ * stderr. Returns 0 or the error of conf_override_parse().
+ */
+int conf_override_arg(const char *prog, const char *arg,
+		      struct conf_override *ov, size_t *n);
 
 /*
  * conf_load - parse file (NULL means CONF_DEFAULT_FILE) and the overrides

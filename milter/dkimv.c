@@ -36,43 +36,43 @@
 /* A key name whose outcome the library cannot express (temperror, ...). */
 struct dkimv_key {
 	char name[DKIMV_MAX_NAME + 1]; /* s._domainkey.d, lower case */
-	enum am_result result;         /* temperror or permerror */
-	char why[96];                  /* reason for the comment */
+	enum am_result result;	       /* temperror or permerror */
+	char why[96];		       /* reason for the comment */
 };
 
 /* What the tag scan found in one DKIM-Signature header. */
 struct dkimv_seen {
-	char domain[256];  /* d= as scanned, lower case, or "" */
+	char domain[256];   /* d= as scanned, lower case, or "" */
 	char selector[128]; /* s= as scanned, or "" */
 };
 
 struct dkimv_msg {
-	DKIM *dkim;                 /* libopendkim handle: owned */
-	struct dns_set *dns;        /* the session's set: borrowed */
-	const char *sid;            /* session id: borrowed from conn */
-	struct timespec deadline;   /* for key waits in dkim_eom */
-	unsigned int maxsigs;       /* DKIMMaxSignatures, capped */
-	unsigned int minbits;       /* DKIMMinimumKeyBits */
-	unsigned int nsighdrs;      /* DKIM-Signature headers seen */
-	unsigned int nignored;      /* signatures not verified (cap) */
-	bool eoh_done;              /* dkim_eoh has run */
-	bool nosig;                 /* libopendkim found no signature */
-	int libfail;                /* DKIM_STAT of a failed eoh/eom, or 0 */
-	size_t hbytes;              /* header octets given to the library */
-	bool toolarge;              /* DKIMV_MAX_HEADER_BYTES was passed */
-	bool done;                  /* finish() has run */
-	char *hbuf;                 /* "Name:value" scratch: owned */
-	size_t hbufsz;              /* its size */
-	size_t nseen;               /* entries in seen */
-	struct dkimv_seen seen[SESSION_MAX_SIGS]; /* scanned signatures */
-	size_t nkeys;               /* entries in keys */
-	struct dkimv_key keys[DKIMV_MAX_SIGHDRS]; /* outcomes by key name */
-	size_t nres;                /* entries in res */
+	DKIM *dkim;		  /* libopendkim handle: owned */
+	struct dns_set *dns;	  /* the session's set: borrowed */
+	const char *sid;	  /* session id: borrowed from conn */
+	struct timespec deadline; /* for key waits in dkim_eom */
+	unsigned int maxsigs;	  /* DKIMMaxSignatures, capped */
+	unsigned int minbits;	  /* DKIMMinimumKeyBits */
+	unsigned int nsighdrs;	  /* DKIM-Signature headers seen */
+	unsigned int nignored;	  /* signatures not verified (cap) */
+	bool eoh_done;		  /* dkim_eoh has run */
+	bool nosig;		  /* libopendkim found no signature */
+	int libfail;		  /* DKIM_STAT of a failed eoh/eom, or 0 */
+	size_t hbytes;		  /* header octets given to the library */
+	bool toolarge;		  /* DKIMV_MAX_HEADER_BYTES was passed */
+	bool done;		  /* finish() has run */
+	char *hbuf;		  /* "Name:value" scratch: owned */
+	size_t hbufsz;		  /* its size */
+	size_t nseen;		  /* entries in seen */
+	struct dkimv_seen seen[SESSION_MAX_SIGS];  /* scanned signatures */
+	size_t nkeys;				   /* entries in keys */
+	struct dkimv_key keys[DKIMV_MAX_SIGHDRS];  /* outcomes by key name */
+	size_t nres;				   /* entries in res */
 	struct dkimv_result res[SESSION_MAX_SIGS]; /* results, header order */
 };
 
-static DKIM_LIB *dkimv_lib;   /* written once under dkimv_once */
-static int dkimv_initerr;     /* ditto */
+static DKIM_LIB *dkimv_lib; /* written once under dkimv_once */
+static int dkimv_initerr;   /* ditto */
 static pthread_once_t dkimv_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -82,8 +82,8 @@ static pthread_once_t dkimv_once = PTHREAD_ONCE_INIT;
  * defaults would run libresolv code on our handle (LIBRARIES.md 3.3).
  */
 static int
-dns_refuse_start(void *srv, int type, unsigned char *qname,
-		 unsigned char *buf, size_t buflen, void **qh)
+dns_refuse_start(void *srv, int type, unsigned char *qname, unsigned char *buf,
+		 size_t buflen, void **qh)
 {
 	(void)srv;
 	(void)type;
@@ -319,8 +319,8 @@ int
 dkimv_init(void)
 {
 	(void)pthread_once(&dkimv_once, dkimv_init_once);
-	return dkimv_lib != NULL ? 0 : (dkimv_initerr ? dkimv_initerr
-							: AM_ELIB);
+	return dkimv_lib != NULL ? 0
+				 : (dkimv_initerr ? dkimv_initerr : AM_ELIB);
 }
 
 void
@@ -392,17 +392,32 @@ copy_label_chars(const char *s, size_t n, char *out, size_t outlen)
 	return 0;
 }
 
+int
+dkimv_sig_domain(const char *value, char *out, size_t outlen)
+{
+	const char *dv;
+	size_t dn = 0;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (value == NULL || (dv = scan_tag(value, "d", &dn)) == NULL ||
+	    copy_label_chars(dv, dn, out, outlen) < 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 static int
 scan_ds(const char *value, char *d, size_t dlen, char *s, size_t slen)
 {
-	const char *dv, *sv;
-	size_t dn = 0, sn = 0;
+	const char *sv;
+	size_t sn = 0;
 
-	d[0] = s[0] = '\0';
-	dv = scan_tag(value, "d", &dn);
-	sv = scan_tag(value, "s", &sn);
-	if (dv == NULL || sv == NULL ||
-	    copy_label_chars(dv, dn, d, dlen) < 0 ||
+	s[0] = '\0';
+	if (dkimv_sig_domain(value, d, dlen) < 0 ||
+	    (sv = scan_tag(value, "s", &sn)) == NULL ||
 	    copy_label_chars(sv, sn, s, slen) < 0) {
 		d[0] = s[0] = '\0';
 		return -1;
@@ -461,8 +476,8 @@ msg_state(struct conn *c, struct check_slot *ms, int *err)
 		max = SESSION_MAX_SIGS;
 	st->maxsigs = max;
 	st->minbits = c->conf != NULL ? c->conf->dkim_min_key_bits : 1024;
-	st->dkim = dkim_verify(dkimv_lib, (const unsigned char *)c->sid,
-			       NULL, &stat);
+	st->dkim =
+	    dkim_verify(dkimv_lib, (const unsigned char *)c->sid, NULL, &stat);
 	if (st->dkim == NULL) {
 		free(st);
 		*err = stat == DKIM_STAT_NORESOURCE ? AM_ENOMEM : AM_ELIB;
@@ -517,7 +532,8 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		return 0;
 	if (nl + vl + 3 > DKIMV_MAX_HEADER_BYTES - st->hbytes) {
 		st->toolarge = true;
-		log_sinfo(st->sid, "dkim: header block over %d octets: no "
+		log_sinfo(st->sid,
+			  "dkim: header block over %d octets: no "
 			  "signature is verified",
 			  DKIMV_MAX_HEADER_BYTES);
 		free(st->hbuf);
@@ -555,7 +571,8 @@ dkimv_on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		log_sdebug(st->sid, "dkim: header %s not accepted: %s",
 			   log_escape(name, nl, esc, sizeof esc),
 			   dkim_geterror(st->dkim) != NULL
-				   ? dkim_geterror(st->dkim) : "?");
+			       ? dkim_geterror(st->dkim)
+			       : "?");
 	}
 	return 0;
 }
@@ -628,20 +645,20 @@ static const struct {
 	enum am_result result;
 	const char *why;
 } sigerr_map[] = {
-	{DKIM_SIGERROR_TOOLARGE_L, AM_R_FAIL, "l= exceeds body length"},
-	{DKIM_SIGERROR_KEYTOOSMALL, AM_R_POLICY, "key too small"},
-	{DKIM_SIGERROR_NOKEY, AM_R_PERMERROR, "no key"},
-	{DKIM_SIGERROR_KEYREVOKED, AM_R_PERMERROR, "key revoked"},
-	{DKIM_SIGERROR_MULTIREPLY, AM_R_PERMERROR, "multiple key records"},
-	{DKIM_SIGERROR_KEYFAIL, AM_R_TEMPERROR, "key query failed"},
-	{DKIM_SIGERROR_DNSSYNTAX, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_KEYVERSION, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_KEYUNKNOWNHASH, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_KEYHASHMISMATCH, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_NOTEMAILKEY, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_KEYTYPEMISSING, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_KEYTYPEUNKNOWN, AM_R_PERMERROR, NULL},
-	{DKIM_SIGERROR_KEYDECODE, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_TOOLARGE_L, AM_R_FAIL, "l= exceeds body length"},
+    {DKIM_SIGERROR_KEYTOOSMALL, AM_R_POLICY, "key too small"},
+    {DKIM_SIGERROR_NOKEY, AM_R_PERMERROR, "no key"},
+    {DKIM_SIGERROR_KEYREVOKED, AM_R_PERMERROR, "key revoked"},
+    {DKIM_SIGERROR_MULTIREPLY, AM_R_PERMERROR, "multiple key records"},
+    {DKIM_SIGERROR_KEYFAIL, AM_R_TEMPERROR, "key query failed"},
+    {DKIM_SIGERROR_DNSSYNTAX, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_KEYVERSION, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_KEYUNKNOWNHASH, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_KEYHASHMISMATCH, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_NOTEMAILKEY, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_KEYTYPEMISSING, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_KEYTYPEUNKNOWN, AM_R_PERMERROR, NULL},
+    {DKIM_SIGERROR_KEYDECODE, AM_R_PERMERROR, NULL},
 };
 
 /* The RFC 8601 result of one processed signature. */
@@ -697,8 +714,7 @@ classify(struct dkimv_msg *st, DKIM_SIGINFO *sig, struct dkimv_result *r)
 						   : "signature mismatch");
 		return;
 	}
-	for (size_t i = 0; i < sizeof sigerr_map / sizeof sigerr_map[0];
-	     i++) {
+	for (size_t i = 0; i < sizeof sigerr_map / sizeof sigerr_map[0]; i++) {
 		if (sigerr_map[i].err != err)
 			continue;
 		r->result = sigerr_map[i].result;
@@ -744,8 +760,8 @@ collect(struct dkimv_msg *st)
 		copy_lc(r->domain, sizeof r->domain, dkim_sig_getdomain(sig));
 		snprintf(r->selector, sizeof r->selector, "%s",
 			 dkim_sig_getselector(sig) != NULL
-				 ? (const char *)dkim_sig_getselector(sig)
-				 : "");
+			     ? (const char *)dkim_sig_getselector(sig)
+			     : "");
 		/* a= as written: getalgorithm says rsa-sha1 if unparsed */
 		alg = dkim_sig_gettagvalue(sig, false, (u_char *)"a");
 		copy_lc(r->alg, sizeof r->alg, alg);
@@ -755,7 +771,7 @@ collect(struct dkimv_msg *st)
 			r->b[0] = '\0';
 		else
 			r->b[blen < sizeof r->b ? blen : sizeof r->b - 1] =
-				'\0';
+			    '\0';
 		if (st->libfail != 0 &&
 		    (dkim_sig_getflags(sig) & DKIM_SIGFLAG_PROCESSED) == 0) {
 			const char *rs = dkim_getresultstr(st->libfail);
@@ -779,22 +795,44 @@ collect_seen(struct dkimv_msg *st)
 
 	if (st->toolarge) {
 		res = AM_R_PERMERROR;
-		rs = "header block over " AM_STR(DKIMV_MAX_HEADER_BYTES_K)
-		     " KB";
+		rs =
+		    "header block over " AM_STR(DKIMV_MAX_HEADER_BYTES_K) " KB";
 	}
 
-	for (size_t i = 0; i < st->nseen && st->nres < SESSION_MAX_SIGS;
-	     i++) {
+	for (size_t i = 0; i < st->nseen && st->nres < SESSION_MAX_SIGS; i++) {
 		struct dkimv_result *r = &st->res[st->nres++];
 
 		memset(r, 0, sizeof *r);
-		snprintf(r->domain, sizeof r->domain, "%s",
-			 st->seen[i].domain);
+		snprintf(r->domain, sizeof r->domain, "%s", st->seen[i].domain);
 		snprintf(r->selector, sizeof r->selector, "%s",
 			 st->seen[i].selector);
 		r->result = res;
 		snprintf(r->why, sizeof r->why, "not verified: %s",
 			 rs != NULL ? rs : "library error");
+	}
+}
+
+/*
+ * The engine hands over at most SESSION_MAX_HEADERS headers, and
+ * on_header gives libopendkim at most DKIMV_MAX_SIGHDRS DKIM-Signature
+ * headers. Past either cap the library verified a header block the
+ * recipient does not see: a copy of a signed header appended after the
+ * cap ("Subject:" below 1000 junk headers) is the instance h= selects
+ * (RFC 6376 5.4.2), yet it never reached dkim_header(), so the old one
+ * was verified. No signature of such a message may pass: policy
+ * (msg->headers_capped: a header was held back, so a message of exactly
+ * SESSION_MAX_HEADERS headers is verified as usual). what names the cap
+ * for the reason.
+ */
+static void
+refuse_capped(struct dkimv_msg *st, const char *what)
+{
+	for (size_t i = 0; i < st->nres; i++) {
+		if (st->res[i].result != AM_R_PASS)
+			continue;
+		st->res[i].result = AM_R_POLICY;
+		snprintf(st->res[i].why, sizeof st->res[i].why,
+			 "too many %s: not all verified", what);
 	}
 }
 
@@ -848,8 +886,9 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	if (deadline != NULL)
 		st->deadline = *deadline;
 	else
-		dns_deadline(&st->deadline, 1000U *
-			     (c->conf != NULL ? c->conf->dns_timeout : 5));
+		dns_deadline(&st->deadline,
+			     1000U *
+				 (c->conf != NULL ? c->conf->dns_timeout : 5));
 	if (!st->nosig && st->libfail == 0 && !st->toolarge) {
 		stat = dkim_eom(st->dkim, NULL);
 		if (stat == DKIM_STAT_NORESOURCE) {
@@ -862,13 +901,17 @@ dkimv_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 		    log_enabled(LOG_L_DEBUG))
 			log_sdebug(st->sid, "dkim: eom: %s",
 				   dkim_getresultstr(stat) != NULL
-					   ? dkim_getresultstr(stat)
-					   : "?");
+				       ? dkim_getresultstr(stat)
+				       : "?");
 	}
 	collect(st);
 	if (st->nres == 0 && st->nsighdrs > 0 &&
 	    (st->libfail != 0 || st->nosig || st->toolarge))
 		collect_seen(st);
+	if (m != NULL && m->headers_capped)
+		refuse_capped(st, "headers");
+	else if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
+		refuse_capped(st, "signature headers");
 	if (st->nsighdrs > DKIMV_MAX_SIGHDRS)
 		st->nignored += st->nsighdrs - DKIMV_MAX_SIGHDRS;
 done:
@@ -917,13 +960,13 @@ dkimv_report(struct conn *c, struct msg *m, struct check_slot *cs,
 		const struct dkimv_result *res = &st->res[i];
 		int n;
 
-		if (r->ar != NULL && authres_method(r->ar, "dkim",
-					am_result_str(res->result)) == 0) {
+		if (r->ar != NULL &&
+		    authres_method(r->ar, "dkim", am_result_str(res->result)) ==
+			0) {
 			if (res->why[0] != '\0')
 				authres_comment(r->ar, res->why);
 			if (res->domain[0] != '\0')
-				authres_prop(r->ar, "header", "d",
-					     res->domain);
+				authres_prop(r->ar, "header", "d", res->domain);
 			if (res->selector[0] != '\0')
 				authres_prop(r->ar, "header", "s",
 					     res->selector);
@@ -983,12 +1026,12 @@ dkimv_result_get(const struct check_slot *ms, size_t i)
 }
 
 const struct check_ops dkimv_ops = {
-	.name = "dkim",
-	.ready = CHECK_PH_EOM,
-	.on_header = dkimv_on_header,
-	.on_eoh = dkimv_on_eoh,
-	.on_body = dkimv_on_body,
-	.finish = dkimv_finish,
-	.report = dkimv_report,
-	.msg_free = dkimv_msg_free,
+    .name = "dkim",
+    .ready = CHECK_PH_EOM,
+    .on_header = dkimv_on_header,
+    .on_eoh = dkimv_on_eoh,
+    .on_body = dkimv_on_body,
+    .finish = dkimv_finish,
+    .report = dkimv_report,
+    .msg_free = dkimv_msg_free,
 };

@@ -21,11 +21,12 @@
  * runs dkim_eom(): the key-lookup callback finds the prefetched query
  * and waits for it against the deadline. Each signature gets its own
  * result: pass; fail (body hash or signature mismatch); policy (RSA key
- * smaller than DKIMMinimumKeyBits); neutral (malformed or expired
- * signature); permerror (no key, revoked key, malformed key, several key
- * records, key record over 1024 octets); temperror (key query timed out,
- * SERVFAIL, DNSSEC bogus). Signatures past DKIMMaxSignatures are ignored
- * (dkim_sig_ignore at prescreen) and not reported. report() adds one
+ * smaller than DKIMMinimumKeyBits, rsa-sha1, or the header cap below);
+ * neutral (malformed or expired signature); permerror (no key, revoked
+ * key, malformed key, several key records, key record over 1024
+ * octets); temperror (key query timed out, SERVFAIL, DNSSEC bogus).
+ * Signatures past DKIMMaxSignatures are ignored (dkim_sig_ignore at
+ * prescreen) and not reported. report() adds one
  * "dkim=" resinfo per signature (header.d, header.s, header.a, header.b
  * and a comment with the reason) or "dkim=none", and finish() fills
  * msg->auth.dkim[] for DMARC. DKIM never rejects by itself: its action
@@ -34,9 +35,14 @@
  * Caps: at most min(DKIMMaxSignatures, SESSION_MAX_SIGS) signatures are
  *   verified; at most DKIMV_MAX_SIGHDRS DKIM-Signature headers are handed
  *   to libopendkim at all (the ones below are dropped, which bounds the
- *   body hashing a hostile message can ask for); a key record is at most
- *   1024 octets (libopendkim's buffer); the d=/s= scan reads at most the
- *   header value and copies at most 253 octets of key name.
+ *   body hashing a hostile message can ask for); a message with more,
+ *   or that reached SESSION_MAX_HEADERS headers (the engine passes no
+ *   more), has no passing signature: a pass becomes policy, since the
+ *   headers past the cap, which h= may select, were never verified
+ *   ("too many headers" or "too many signature headers: not all
+ *   verified"); a key record is
+ *   at most 1024 octets (libopendkim's buffer); the d=/s= scan reads at
+ *   most the header value and copies at most 253 octets of key name.
  * Ownership: the per-message state lives in the check's msg slot and is
  *   freed by msg_free (dkim_free included); DNS answers belong to
  *   conn->dns. The DKIM_LIB belongs to the module (dkimv_shutdown).
@@ -71,9 +77,9 @@ struct dkimv_result {
 	enum am_result result; /* pass, fail, policy, neutral, ... */
 	char domain[256];      /* d= (lower case), "" if missing */
 	char selector[128];    /* s=, "" if missing */
-	char alg[32];          /* a= ("rsa-sha256"), "" if unknown */
-	char b[16];            /* header.b: leading part of b=, "" if none */
-	char why[96];          /* short reason, "" for pass */
+	char alg[32];	       /* a= ("rsa-sha256"), "" if unknown */
+	char b[16];	       /* header.b: leading part of b=, "" if none */
+	char why[96];	       /* short reason, "" for pass */
 	unsigned int keybits;  /* RSA key size, 0 if unknown or Ed25519 */
 };
 
@@ -108,5 +114,15 @@ const struct dkimv_result *dkimv_result_get(const struct check_slot *ms,
  * (d= may end in one dot), or it would exceed 253 octets or outlen.
  */
 int dkimv_keyname(const char *value, char *out, size_t outlen);
+
+/*
+ * dkimv_sig_domain - the d= value of a DKIM-Signature header value,
+ * lower case and trimmed, by the same minimal tag scan (for prefetch,
+ * e.g. DMARC's tree walk of the signing domain; the library does the
+ * real parsing). Returns 0, or -1 (out is "") when d= is missing or
+ * empty, holds a character that cannot be in a domain name, or does
+ * not fit in outlen.
+ */
+int dkimv_sig_domain(const char *value, char *out, size_t outlen);
 
 #endif

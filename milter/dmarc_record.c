@@ -113,7 +113,7 @@ valid_uri_list(struct span v)
 
 	for (i = 0; i <= v.len; i++) {
 		if (i == v.len || v.s[i] == ',') {
-			struct span e = { v.s + start, i - start };
+			struct span e = {v.s + start, i - start};
 
 			if (valid_uri(e))
 				return true;
@@ -154,8 +154,8 @@ defaults(struct dmarc_record *rec)
 
 /* Apply one known tag; returns false if the value was bad (ignored). */
 static bool
-apply_tag(struct dmarc_record *rec, struct span n, struct span v,
-	  bool *sp_bad, bool *np_bad)
+apply_tag(struct dmarc_record *rec, struct span n, struct span v, bool *sp_bad,
+	  bool *np_bad)
 {
 	if (span_is(n, "p")) {
 		rec->p = parse_policy(v);
@@ -193,8 +193,8 @@ apply_tag(struct dmarc_record *rec, struct span n, struct span v,
 		return true;
 	}
 	if (span_is(n, "adkim") || span_is(n, "aspf")) {
-		enum dmarc_align *a = span_is(n, "adkim") ? &rec->adkim
-							  : &rec->aspf;
+		enum dmarc_align *a =
+		    span_is(n, "adkim") ? &rec->adkim : &rec->aspf;
 
 		if (span_is(v, "r"))
 			*a = DMARC_ALIGN_RELAXED;
@@ -214,8 +214,8 @@ apply_tag(struct dmarc_record *rec, struct span n, struct span v,
 		return valid_uri_list(v);
 	}
 	if (span_is(n, "fo")) {
-		size_t k = v.len < sizeof rec->fo - 1 ? v.len
-						      : sizeof rec->fo - 1;
+		size_t k =
+		    v.len < sizeof rec->fo - 1 ? v.len : sizeof rec->fo - 1;
 
 		memcpy(rec->fo, v.s, k);
 		rec->fo[k] = '\0';
@@ -249,12 +249,12 @@ dmarc_record_parse(const char *txt, size_t len, struct dmarc_record *rec)
 	}
 
 	while (pos <= len && ntags < MAX_TAGS) {
-		const char *semi = pos < len ? memchr(txt + pos, ';', len - pos)
-					     : NULL;
+		const char *semi =
+		    pos < len ? memchr(txt + pos, ';', len - pos) : NULL;
 		size_t end = semi != NULL ? (size_t)(semi - txt) : len;
 		struct span spec = trim(txt + pos, end - pos);
-		const char *eq = spec.len ? memchr(spec.s, '=', spec.len)
-					  : NULL;
+		const char *eq =
+		    spec.len ? memchr(spec.s, '=', spec.len) : NULL;
 		struct span n, v;
 		size_t i;
 

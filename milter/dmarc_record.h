@@ -57,31 +57,31 @@ enum dmarc_align {
 };
 
 enum dmarc_record_status {
-	DMARC_REC_OK = 0,     /* a DMARC record (see usable) */
-	DMARC_REC_NOT_DMARC,  /* not a DMARC record: discard */
-	DMARC_REC_INVALID,    /* starts with v=DMARC1 but the tag-list is
-	                       * broken (duplicate tag, NUL, too long) */
+	DMARC_REC_OK = 0,    /* a DMARC record (see usable) */
+	DMARC_REC_NOT_DMARC, /* not a DMARC record: discard */
+	DMARC_REC_INVALID,   /* starts with v=DMARC1 but the tag-list is
+			      * broken (duplicate tag, NUL, too long) */
 };
 
 struct dmarc_record {
-	bool usable;            /* a policy applies (p valid, or implied) */
-	bool p_implied;         /* p missing/bad, rua valid: p=none */
-	enum dmarc_policy p;    /* p=, or NONE when implied */
-	enum dmarc_policy sp;   /* sp=, UNSET when absent */
-	enum dmarc_policy np;   /* np=, UNSET when absent */
-	enum dmarc_psd psd;     /* psd= */
-	bool testing;           /* t=y, or pct=0 without t */
-	bool t_set;             /* t= present with a valid value */
-	bool pct_set;           /* pct= present with a valid value */
-	int pct;                /* its value (0..100), -1 if none */
+	bool usable;		/* a policy applies (p valid, or implied) */
+	bool p_implied;		/* p missing/bad, rua valid: p=none */
+	enum dmarc_policy p;	/* p=, or NONE when implied */
+	enum dmarc_policy sp;	/* sp=, UNSET when absent */
+	enum dmarc_policy np;	/* np=, UNSET when absent */
+	enum dmarc_psd psd;	/* psd= */
+	bool testing;		/* t=y, or pct=0 without t */
+	bool t_set;		/* t= present with a valid value */
+	bool pct_set;		/* pct= present with a valid value */
+	int pct;		/* its value (0..100), -1 if none */
 	enum dmarc_align adkim; /* adkim=, relaxed by default */
-	enum dmarc_align aspf;  /* aspf=, relaxed by default */
-	bool has_rua;           /* rua= present */
-	bool rua_valid;         /* rua= holds a syntactically valid URI */
-	bool has_ruf;           /* ruf= present */
-	char fo[16];            /* fo= as written (cut), "" if absent */
-	unsigned int unknown;   /* unknown tags ignored */
-	unsigned int bad;       /* tags ignored for a bad value */
+	enum dmarc_align aspf;	/* aspf=, relaxed by default */
+	bool has_rua;		/* rua= present */
+	bool rua_valid;		/* rua= holds a syntactically valid URI */
+	bool has_ruf;		/* ruf= present */
+	char fo[16];		/* fo= as written (cut), "" if absent */
+	unsigned int unknown;	/* unknown tags ignored */
+	unsigned int bad;	/* tags ignored for a bad value */
 };
 
 /*

@@ -9,48 +9,47 @@
 #include "amerr.h"
 #include "authres.h"
 #include "conf.h"
+#include "dkimv.h"
 #include "dmarcv.h"
 #include "fromaddr.h"
 #include "log.h"
 #include "orgdom.h"
 
-#define DKIM_SCAN_MAX 4096
-
 enum from_state {
-	FROM_NONE = 0,      /* no From: field */
-	FROM_OK,            /* one usable domain */
-	FROM_MANY_FIELDS,   /* several From: fields */
-	FROM_BAD_SYNTAX,    /* unparseable or too long */
-	FROM_NO_ADDRESS,    /* no address in it */
-	FROM_BAD_DOMAIN,    /* an address without a usable domain */
-	FROM_MANY_DOMAINS,  /* addresses of different domains */
+	FROM_NONE = 0,	   /* no From: field */
+	FROM_OK,	   /* one usable domain */
+	FROM_MANY_FIELDS,  /* several From: fields */
+	FROM_BAD_SYNTAX,   /* unparseable or too long */
+	FROM_NO_ADDRESS,   /* no address in it */
+	FROM_BAD_DOMAIN,   /* an address without a usable domain */
+	FROM_MANY_DOMAINS, /* addresses of different domains */
 };
 
 struct dstate {
-	unsigned int nfrom;        /* From: fields seen */
-	char *from_value;          /* first From: body, owned */
-	size_t from_len;           /* its octets (cut at cap + 1) */
-	bool list_id;              /* List-Id seen */
-	unsigned int ndkim;        /* DKIM-Signature fields scanned */
-	enum from_state from;      /* From: verdict (at eoh) */
-	struct fromaddr_set cand;  /* every domain of every From: field
-	                            * (fail-closed reading) */
-	bool failclosed;           /* permerror: cand's strictest policy
-	                            * applied as a failure */
-	bool fc_dnserr;            /* a DNS failure may hide a stricter one */
-	char fc_domain[ORGDOM_MAX_NAME]; /* the domain it came from */
-	bool eoh;                  /* on_eoh ran */
+	unsigned int nfrom;	  /* From: fields seen */
+	char *from_value;	  /* first From: body, owned */
+	size_t from_len;	  /* its octets (cut at cap + 1) */
+	bool list_id;		  /* List-Id seen */
+	unsigned int ndkim;	  /* DKIM-Signature fields scanned */
+	enum from_state from;	  /* From: verdict (at eoh) */
+	struct fromaddr_set cand; /* every domain of every From: field
+				   * (fail-closed reading) */
+	bool failclosed;	  /* permerror: cand's strictest policy
+				   * applied as a failure */
+	bool fc_dnserr;		  /* a DNS failure may hide a stricter one */
+	char fc_domain[ORGDOM_MAX_NAME];   /* the domain it came from */
+	bool eoh;			   /* on_eoh ran */
 	char from_domain[ORGDOM_MAX_NAME]; /* lower case, when FROM_OK */
 	struct orgdom_walk *walk[DMARCV_MAX_WALKS]; /* owned */
 	size_t nwalk;
-	struct orgdom_walk *from_walk;     /* one of walk[], or NULL */
-	struct dns_query *qexist[3];       /* A, AAAA, MX of from_domain */
-	bool finished;                     /* finish() ran */
-	struct check_outcome outcome;      /* its outcome */
-	struct dmarcv_eval ev;             /* its evaluation */
-	bool evaluated;                    /* ev is meaningful */
-	bool list_override;                /* reject lowered for a list */
-	char list_dkim[ORGDOM_MAX_NAME];   /* the list's DKIM d= */
+	struct orgdom_walk *from_walk;	 /* one of walk[], or NULL */
+	struct dns_query *qexist[3];	 /* A, AAAA, MX of from_domain */
+	bool finished;			 /* finish() ran */
+	struct check_outcome outcome;	 /* its outcome */
+	struct dmarcv_eval ev;		 /* its evaluation */
+	bool evaluated;			 /* ev is meaningful */
+	bool list_override;		 /* reject lowered for a list */
+	char list_dkim[ORGDOM_MAX_NAME]; /* the list's DKIM d= */
 };
 
 static struct dstate *
@@ -112,44 +111,6 @@ out:
 	return w;
 }
 
-int
-dmarcv_dkim_domain(const char *value, char *out, size_t outlen)
-{
-	size_t len = strnlen(value, DKIM_SCAN_MAX), i = 0;
-
-	while (i < len) {
-		size_t j, k = 0;
-
-		while (i < len && (isspace((unsigned char)value[i]) ||
-				   value[i] == ';'))
-			i++;
-		if (i + 1 < len && value[i] == 'd') {
-			j = i + 1;
-			while (j < len && isspace((unsigned char)value[j]))
-				j++;
-			if (j < len && value[j] == '=') {
-				j++;
-				while (j < len &&
-				       isspace((unsigned char)value[j]))
-					j++;
-				while (j < len && value[j] != ';' &&
-				       !isspace((unsigned char)value[j]) &&
-				       k + 1 < outlen) {
-					out[k++] = (char)tolower(
-						(unsigned char)value[j]);
-					j++;
-				}
-				if (outlen > 0)
-					out[k] = '\0';
-				return k > 0 ? 0 : -1;
-			}
-		}
-		while (i < len && value[i] != ';')
-			i++;
-	}
-	return -1;
-}
-
 static int
 on_mail(struct conn *c, struct msg *m, struct check_slot *cs,
 	struct check_slot *ms)
@@ -204,7 +165,7 @@ on_header(struct conn *c, struct msg *m, struct check_slot *ms,
 		if (st->ndkim >= maxsig)
 			goto out;
 		st->ndkim++;
-		if (dmarcv_dkim_domain(value, d, sizeof d) == 0)
+		if (dkimv_sig_domain(value, d, sizeof d) == 0)
 			(void)walk_for(c, st, d);
 	}
 out:
@@ -368,8 +329,7 @@ dmarcv_evaluate(const struct dmarcv_input *in, struct dmarcv_eval *out)
 				 "invalid DMARC record");
 		} else {
 			out->result = AM_R_NONE;
-			snprintf(out->why, sizeof out->why,
-				 "no DMARC record");
+			snprintf(out->why, sizeof out->why, "no DMARC record");
 		}
 		goto out;
 	case ORGDOM_OK:
@@ -435,8 +395,8 @@ dmarcv_evaluate(const struct dmarcv_input *in, struct dmarcv_eval *out)
 			 out->dkim_aligned ? "dkim" : "");
 		goto out;
 	}
-	out->disposition = out->testing ? dmarc_policy_relax(out->policy)
-					: out->policy;
+	out->disposition =
+	    out->testing ? dmarc_policy_relax(out->policy) : out->policy;
 	if (maybe) {
 		out->result = AM_R_TEMPERROR;
 		snprintf(out->why, sizeof out->why,
@@ -582,6 +542,29 @@ fail_closed(struct conn *c, struct dstate *st, const struct timespec *dl)
 	return dnserr;
 }
 
+static enum am_action
+max_action(const struct conf *cf)
+{
+	if (cf == NULL || !cf->dmarc_enforce)
+		return AM_ACT_NONE;
+	return cf->dmarc_reject_action > cf->dmarc_quarantine_action
+		   ? cf->dmarc_reject_action
+		   : cf->dmarc_quarantine_action;
+}
+
+/* The configured action for a disposition (DMARCEnforce on). */
+static enum am_action
+disposition_action(const struct conf *cf, enum dmarc_policy d)
+{
+	if (cf == NULL)
+		return AM_ACT_NONE;
+	if (d == DMARC_P_REJECT)
+		return cf->dmarc_reject_action;
+	if (d == DMARC_P_QUARANTINE)
+		return cf->dmarc_quarantine_action;
+	return AM_ACT_NONE;
+}
+
 static void
 decide(struct conn *c, struct msg *m, struct dstate *st,
        struct check_outcome *out)
@@ -598,11 +581,12 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 
 	if ((ev->result == AM_R_FAIL || st->failclosed) &&
 	    ev->disposition == DMARC_P_REJECT) {
-		out->action = cf != NULL ? cf->dmarc_reject_action
-					 : AM_ACT_REJECT;
+		out->action =
+		    cf != NULL ? cf->dmarc_reject_action : AM_ACT_REJECT;
 		/* Mailing-list traffic (SPEC "Checks", RFC 9989 5.3.3). */
-		for (i = 0; st->list_id && i < m->auth.ndkim &&
-			    i < SESSION_MAX_SIGS; i++) {
+		for (i = 0;
+		     st->list_id && i < m->auth.ndkim && i < SESSION_MAX_SIGS;
+		     i++) {
 			if (m->auth.dkim[i].result == AM_R_PASS) {
 				st->list_override = true;
 				snprintf(st->list_dkim, sizeof st->list_dkim,
@@ -627,15 +611,20 @@ decide(struct conn *c, struct msg *m, struct dstate *st,
 		   ev->disposition == DMARC_P_QUARANTINE) {
 		out->action = cf != NULL ? cf->dmarc_quarantine_action
 					 : AM_ACT_QUARANTINE;
-	} else if (ev->result == AM_R_TEMPERROR && cf != NULL &&
-		   cf->on_dns_error == ONDNS_TEMPFAIL &&
-		   (!ev->have_policy ||
-		    ev->disposition != DMARC_P_NONE)) {
-		check_outcome_dns_tempfail(out);
-	} else if (st->fc_dnserr && cf != NULL &&
-		   cf->on_dns_error == ONDNS_TEMPFAIL) {
+	} else if (ev->result == AM_R_TEMPERROR) {
+		/*
+		 * What the policy could have asked for had DNS answered:
+		 * anything, when discovery failed; the disposition, when
+		 * only alignment is unknown (p=none: nothing).
+		 */
+		check_outcome_temperror(
+		    out, !ev->have_policy
+			     ? max_action(cf)
+			     : disposition_action(cf, ev->disposition));
+	} else if (st->fc_dnserr) {
 		/* a From: domain's policy is unknown: it may be reject */
-		check_outcome_dns_tempfail(out);
+		out->dns_failed = true;
+		out->at_stake = max_action(cf);
 	}
 }
 
@@ -726,32 +715,30 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 			snprintf(comment, sizeof comment, "%.140s; dis=%s%s",
 				 st->ev.why,
 				 dmarc_policy_str(st->list_override
-							  ? DMARC_P_QUARANTINE
-							  : st->ev.disposition),
+						      ? DMARC_P_QUARANTINE
+						      : st->ev.disposition),
 				 st->list_override ? "; mailing list: reject "
 						     "lowered to quarantine"
 						   : "");
 			authres_comment(r->ar, comment);
-		} else if (st != NULL && st->evaluated &&
-			   st->ev.have_policy) {
+		} else if (st != NULL && st->evaluated && st->ev.have_policy) {
 			snprintf(comment, sizeof comment, "p=%s dis=%s%s",
 				 dmarc_policy_str(st->ev.policy),
 				 st->list_override ? "quarantine"
 				 : o->result == AM_R_FAIL ||
-						 o->result == AM_R_TEMPERROR
-					 ? dmarc_policy_str(st->ev.disposition)
-					 : "none",
+					 o->result == AM_R_TEMPERROR
+				     ? dmarc_policy_str(st->ev.disposition)
+				     : "none",
 				 st->list_override
-					 ? "; mailing list: reject lowered "
-					   "to quarantine"
-					 : "");
+				     ? "; mailing list: reject lowered "
+				       "to quarantine"
+				     : "");
 			authres_comment(r->ar, comment);
 		} else if (o->result == AM_R_PERMERROR) {
 			authres_comment(r->ar, o->why);
 		}
 		if (st != NULL && st->from == FROM_OK)
-			authres_prop(r->ar, "header", "from",
-				     st->from_domain);
+			authres_prop(r->ar, "header", "from", st->from_domain);
 		else if (st != NULL && st->failclosed)
 			authres_prop(r->ar, "header", "from", st->fc_domain);
 	}
@@ -761,6 +748,8 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 			r->logf(r, "from_domain", st->from_domain);
 		else if (st != NULL && st->failclosed)
 			r->logf(r, "from_domain", st->fc_domain);
+		else if (st != NULL && st->cand.n > 0)
+			r->logf(r, "from_domain", st->cand.domain[0]);
 		if (o->result != AM_R_PASS)
 			r->logf(r, "dmarc_why", o->why);
 	}
@@ -783,12 +772,13 @@ msg_free(struct check_slot *ms)
 }
 
 const struct check_ops dmarcv_ops = {
-	.name = "dmarc",
-	.ready = CHECK_PH_EOM,
-	.on_mail = on_mail,
-	.on_header = on_header,
-	.on_eoh = on_eoh,
-	.finish = finish,
-	.report = report,
-	.msg_free = msg_free,
+    .name = "dmarc",
+    .ready = CHECK_PH_EOM,
+    .on_mail = on_mail,
+    .on_header = on_header,
+    .on_eoh = on_eoh,
+    .max_action = max_action,
+    .finish = finish,
+    .report = report,
+    .msg_free = msg_free,
 };

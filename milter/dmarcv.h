@@ -63,33 +63,33 @@ extern const struct check_ops dmarcv_ops;
 
 /* Whether the From domain exists (RFC 9989 non-existent domain). */
 enum dmarcv_exists {
-	DMARCV_EXISTS = 0,   /* some answer for the name (data or nodata) */
-	DMARCV_NXDOMAIN,     /* NXDOMAIN and no answer saying it exists */
-	DMARCV_UNKNOWN,      /* no decisive answer (DNS failure) */
+	DMARCV_EXISTS = 0, /* some answer for the name (data or nodata) */
+	DMARCV_NXDOMAIN,   /* NXDOMAIN and no answer saying it exists */
+	DMARCV_UNKNOWN,	   /* no decisive answer (DNS failure) */
 };
 
 struct dmarcv_input {
-	const char *from_domain;            /* lower case */
-	const struct orgdom_walk *from_walk; /* its walk, answers fed */
-	enum dmarcv_exists exists;          /* From domain existence */
-	const struct auth_results *auth;    /* SPF and DKIM results */
+	const char *from_domain;		/* lower case */
+	const struct orgdom_walk *from_walk;	/* its walk, answers fed */
+	enum dmarcv_exists exists;		/* From domain existence */
+	const struct auth_results *auth;	/* SPF and DKIM results */
 	const struct orgdom_walk *const *walks; /* walks of other domains */
 	size_t nwalks;
 };
 
 struct dmarcv_eval {
-	enum am_result result;        /* pass fail none temperror permerror */
-	bool have_policy;             /* a record applies */
-	enum dmarc_policy policy;     /* p, sp or np as published */
+	enum am_result result;	       /* pass fail none temperror permerror */
+	bool have_policy;	       /* a record applies */
+	enum dmarc_policy policy;      /* p, sp or np as published */
 	enum dmarc_policy disposition; /* what to do (t=y relaxed; none on
-	                               * pass) */
-	bool testing;                 /* t=y (or pct=0) */
+					* pass) */
+	bool testing;		       /* t=y (or pct=0) */
 	char policy_domain[ORGDOM_MAX_NAME]; /* where the record was */
 	char org_domain[ORGDOM_MAX_NAME];    /* From's org domain or "" */
-	bool spf_aligned;             /* SPF pass, aligned */
-	bool dkim_aligned;            /* a DKIM pass, aligned */
+	bool spf_aligned;		     /* SPF pass, aligned */
+	bool dkim_aligned;		     /* a DKIM pass, aligned */
 	char dkim_domain[ORGDOM_MAX_NAME];   /* the aligned d= or "" */
-	char why[160];                /* reason, plain ASCII */
+	char why[160];			     /* reason, plain ASCII */
 };
 
 /*
@@ -99,12 +99,5 @@ struct dmarcv_eval {
  * Returns 0.
  */
 int dmarcv_evaluate(const struct dmarcv_input *in, struct dmarcv_eval *out);
-
-/*
- * dmarcv_dkim_domain - the d= value of a DKIM-Signature field body, lower
- * case, by a bounded tag scan (prefetch only; libopendkim parses the
- * signature for real). Returns 0, or -1 if there is no usable d=.
- */
-int dmarcv_dkim_domain(const char *value, char *out, size_t outlen);
 
 #endif

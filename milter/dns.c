@@ -20,25 +20,26 @@
 
 #include "amerr.h"
 #include "dns.h"
-#include "dns_internal.h"
+#include "dns_packet.h"
 #include "log.h"
 #include "metrics.h"
 
-#define DNS_NAME_MAX 253      /* presentation octets without the final dot */
+#define DNS_NAME_MAX 253 /* presentation octets without the final dot */
 /*
  * libunbound's caches, 512 KB of messages and 1 MB of RRsets (unbound's
- * own defaults are 4 MB each). They bound RSS: each entry takes a few
- * hundred bytes, and at 32 MB/64 MB a busy milter grew past 40 MB; at
- * 4 MB/4 MB it peaked at 34.5 MB. In event mode (which resolves faster
- * and keeps more in flight) 1 MB/2 MB peaked at 31.5-32 MB at 32
- * sessions, 512 KB/1 MB at 29-30 MB (docs/BENCHMARKS.md). That still
- * holds the answers of the last thousand or so lookups, so hot ones
- * (big senders' SPF includes, DNSBL zones' NS, popular DKIM keys) stay
- * cached (LRU); the resolver forwarded to keeps its own, larger cache
- * behind this one.
+ * own defaults are 4 MB each): they account for the daemon's growth in
+ * RSS (docs/BENCHMARKS.md has the measurements). That still holds the
+ * answers of the last thousand or so lookups, so hot ones (big senders'
+ * SPF includes, DNSBL zones' NS, popular DKIM keys) stay cached (LRU);
+ * the resolver forwarded to keeps its own, larger cache behind this one.
  */
 #define DNS_MSG_CACHE "512k"
 #define DNS_RRSET_CACHE "1m"
+#define DNS_MIN_RTT "1000" /* ms: infra-cache-min-rtt with a forwarder */
+#define DNS_HOST_TTL "1"   /* s: infra-host-ttl (recovery time) */
+#define DNS_TICK_MS 250	   /* the dispatcher's probe timer */
+/* a query this old, with no success since it was sent, asks for a probe */
+#define DNS_PROBE_AFTER_MS 500
 
 /*
  * What the dispatcher knows of one query in flight: handed over through
@@ -50,8 +51,10 @@
  * whose answer never came.
  */
 struct dns_ticket {
-	struct dns_query *q;	  /* guarded by dns_mu; NULL: abandoned */
-	struct dns_ticket *next;  /* submission queue (dns_mu) */
+	struct dns_query *q;	 /* guarded by dns_mu; NULL: abandoned */
+	bool probe;		 /* a health probe: no query, never abandoned */
+	long long sent_ms;	 /* submitted (mono_ms) */
+	struct dns_ticket *next; /* submission queue (dns_mu) */
 	struct dns_ticket *lprev; /* dns_live list (dns_mu) */
 	struct dns_ticket *lnext;
 	enum dns_type type;
@@ -75,7 +78,7 @@ struct dns_query {
 };
 
 struct dns_set {
-	pthread_cond_t cv;	   /* CLOCK_MONOTONIC, with dns_mu */
+	pthread_cond_t cv; /* CLOCK_MONOTONIC, with dns_mu */
 	/* guarded by dns_mu: */
 	size_t inflight;	   /* queries still in flight */
 	bool waiting;		   /* the owner sleeps on cv */
@@ -83,8 +86,13 @@ struct dns_set {
 	char *tag;		   /* owned: log prefix */
 	struct dns_query *head;	   /* owned: the queries, newest first */
 	size_t nq;		   /* queries in the list */
-	struct dns_query overflow; /* returned past DNS_MAX_QUERIES */
+	struct dns_query overflow; /* returned past a budget */
 	double wait_ms;		   /* owner thread only */
+	size_t msg_nq;		   /* owner: queries added in this message */
+	unsigned long ntimeouts;   /* dns_mu: queries timed out, ever */
+	enum dns_budget over;	   /* owner: the budget reached, if any */
+	dns_local_fn *local;	   /* answers without libunbound, or NULL */
+	void *local_arg;	   /* borrowed: local's argument */
 };
 
 /*
@@ -102,9 +110,36 @@ static pthread_t dns_thread;
 static bool dns_thread_running;
 static atomic_bool dns_stop;
 static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct dns_ticket *dns_queue;	       /* dns_mu */
+static struct dns_ticket *dns_queue; /* dns_mu */
 static struct dns_ticket **dns_queue_tail = &dns_queue;
-static struct dns_ticket *dns_live;	       /* dns_mu */
+static struct dns_ticket *dns_live; /* dns_mu */
+static struct event *dns_timer_ev;  /* the probe timer (dispatcher) */
+static bool dns_in_resolve;	    /* dispatcher thread only: inside
+				     * ub_resolve_event, where an answer
+				     * comes from libunbound's cache */
+static enum dns_mode dns_mode_cur;  /* written by dns_init only */
+
+/*
+ * DNS health (dns.h). h_last_ok is written by the dispatcher at every
+ * answer from the network and read by whoever records a failure; the
+ * rest is guarded by h_mu, with h_failing and h_down mirrored in
+ * atomics so that the answer path and dns_down() take no lock while
+ * all is well. Lock order: dns_mu is never held while taking h_mu, and
+ * h_mu never while taking dns_mu. h_cv (CLOCK_MONOTONIC, with h_mu)
+ * wakes the threads in dns_health_settle().
+ */
+static atomic_llong h_last_ok;	 /* mono_ms of the last network answer */
+static atomic_bool h_failing;	 /* failures are counted (h_mu) */
+static atomic_bool h_down;	 /* DNS is down (h_mu) */
+static atomic_bool h_probe_want; /* a settling thread asks for a probe */
+static pthread_mutex_t h_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t h_cv; /* settle waiters, with h_mu */
+static pthread_once_t h_once = PTHREAD_ONCE_INIT;
+static long long h_fail_since; /* h_mu: earliest send time counted */
+static long long h_down_since; /* h_mu: when DNS went down */
+static long long h_probe_at;   /* h_mu: when the last probe went out */
+static char h_last_err[DNS_NAME_MAX + 64]; /* h_mu: the last failure */
+static char h_resolver[256]; /* dns_init: "forward ADDR,..." etc. */
 
 /*
  * The default local zones of libunbound 1.17 (as printed by
@@ -148,6 +183,15 @@ ts_ms(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 +
 	       (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 void
@@ -202,6 +246,38 @@ dns_type_str(enum dns_type t)
 		return "AAAA";
 	}
 	return "?";
+}
+
+/* Count a finished query in the metrics (DNS_PENDING is not counted). */
+static void
+count_answer(enum dns_type type, enum dns_status s, double ms)
+{
+	enum metrics_dns_outcome o;
+
+	switch (s) {
+	case DNS_PENDING:
+		return;
+	case DNS_DATA:
+	case DNS_NODATA:
+		o = METRICS_DNS_NOERROR;
+		break;
+	case DNS_NXDOMAIN:
+		o = METRICS_DNS_NXDOMAIN;
+		break;
+	case DNS_SERVFAIL:
+		o = METRICS_DNS_SERVFAIL;
+		break;
+	case DNS_TIMEOUT:
+		o = METRICS_DNS_TIMEOUT;
+		break;
+	case DNS_BOGUS:
+		o = METRICS_DNS_BOGUS;
+		break;
+	default:
+		o = METRICS_DNS_INVALID;
+		break;
+	}
+	metrics_dns(dns_type_str(type), o, ms);
 }
 
 /*
@@ -265,370 +341,6 @@ name_present(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/*
- * Decode an uncompressed wire name of at most len octets into a new
- * string: lower case, no final dot, "" for the root, octets that are not
- * printable or are '.' or '\\' inside a label escaped as in RFC 1035
- * presentation format. NULL if malformed or out of memory.
- */
-static char *
-wire_name(const unsigned char *p, size_t len)
-{
-	size_t i = 0, o = 0, wire = 0;
-	char *out;
-
-	if (len > 255)
-		len = 255;
-	out = malloc(len * 4 + 1);
-	if (out == NULL)
-		return NULL;
-	for (;;) {
-		size_t ll;
-
-		if (i >= len)
-			goto bad;
-		ll = p[i++];
-		wire += ll + 1;
-		if (ll == 0)
-			break;
-		if (ll > 63 || i + ll > len || wire > 255)
-			goto bad; /* compression pointer or overrun */
-		if (o > 0)
-			out[o++] = '.';
-		for (size_t k = 0; k < ll; k++) {
-			unsigned char c = p[i++];
-
-			if (c >= 'A' && c <= 'Z')
-				c = (unsigned char)(c + 32);
-			if (c == '.' || c == '\\') {
-				out[o++] = '\\';
-				out[o++] = (char)c;
-			} else if (c < 0x21 || c > 0x7e) {
-				out[o++] = '\\';
-				out[o++] = (char)('0' + c / 100);
-				out[o++] = (char)('0' + c / 10 % 10);
-				out[o++] = (char)('0' + c % 10);
-			} else {
-				out[o++] = (char)c;
-			}
-		}
-	}
-	out[o] = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
-/* Join a TXT record's character-strings; false if malformed or ENOMEM. */
-static bool
-wire_txt(const unsigned char *p, size_t len, struct dns_rr *rr, bool *truncated)
-{
-	size_t i = 0, total = 0, o = 0;
-
-	while (i < len) {
-		size_t sl = p[i];
-
-		if (i + 1 + sl > len)
-			return false;
-		total += sl;
-		i += 1 + sl;
-	}
-	if (total > DNS_MAX_TXT) {
-		total = DNS_MAX_TXT;
-		*truncated = true;
-	}
-	rr->txt = malloc(total + 1);
-	if (rr->txt == NULL)
-		return false;
-	for (i = 0; i < len && o < total;) {
-		size_t sl = p[i++];
-		size_t take = sl < total - o ? sl : total - o;
-
-		memcpy(rr->txt + o, p + i, take);
-		o += take;
-		i += sl;
-	}
-	rr->txt[o] = '\0';
-	rr->txtlen = o;
-	return true;
-}
-
-void
-dns_answer_clear(struct dns_answer *a)
-{
-	for (size_t i = 0; i < a->n; i++) {
-		free(a->rr[i].name);
-		free(a->rr[i].txt);
-	}
-	free(a->rr);
-	free(a->canonname);
-	a->rr = NULL;
-	a->canonname = NULL;
-	a->n = 0;
-}
-
-/* One resource record of a message, as located by pkt_rr(). */
-struct pkt_rr {
-	unsigned char owner[NS_MAXCDNAME]; /* uncompressed wire name */
-	uint16_t type, class;
-	uint32_t ttl;
-	const unsigned char *rdata; /* into the message */
-	size_t rdlen;
-};
-
-/*
- * Read the record at *off of msg (len octets): the owner name through
- * glibc's ns_name_unpack (compression, loops, bounds), then the fixed
- * fields, checked against the end of the message. Advances *off.
- */
-static bool
-pkt_rr(const unsigned char *msg, size_t len, size_t *off, struct pkt_rr *rr,
-       bool question)
-{
-	int n = ns_name_unpack(msg, msg + len, msg + *off, rr->owner,
-			       sizeof rr->owner);
-
-	if (n < 0)
-		return false;
-	*off += (size_t)n;
-	if (*off + (question ? 4 : 10) > len)
-		return false;
-	rr->type = (uint16_t)(msg[*off] << 8 | msg[*off + 1]);
-	rr->class = (uint16_t)(msg[*off + 2] << 8 | msg[*off + 3]);
-	*off += 4;
-	if (question) {
-		rr->ttl = 0;
-		rr->rdata = NULL;
-		rr->rdlen = 0;
-		return true;
-	}
-	rr->ttl = (uint32_t)msg[*off] << 24 | (uint32_t)msg[*off + 1] << 16 |
-		  (uint32_t)msg[*off + 2] << 8 | (uint32_t)msg[*off + 3];
-	rr->rdlen = (size_t)(msg[*off + 4] << 8 | msg[*off + 5]);
-	*off += 6;
-	if (rr->rdlen > len - *off)
-		return false;
-	rr->rdata = msg + *off;
-	*off += rr->rdlen;
-	return true;
-}
-
-/* Wire names equal, ASCII case ignored (both uncompressed, well-formed). */
-static bool
-wire_eq(const unsigned char *a, const unsigned char *b)
-{
-	for (;;) {
-		size_t l = *a;
-
-		if (l != *b)
-			return false;
-		if (l == 0)
-			return true;
-		for (size_t i = 1; i <= l; i++) {
-			unsigned char x = a[i], y = b[i];
-
-			if (x >= 'A' && x <= 'Z')
-				x = (unsigned char)(x + 32);
-			if (y >= 'A' && y <= 'Z')
-				y = (unsigned char)(y + 32);
-			if (x != y)
-				return false;
-		}
-		a += l + 1;
-		b += l + 1;
-	}
-}
-
-static size_t
-wire_len(const unsigned char *w)
-{
-	size_t n = 0;
-
-	while (w[n] != 0)
-		n += (size_t)w[n] + 1;
-	return n + 1;
-}
-
-/* Uncompress a name inside rdata (MX exchange, PTR, CNAME target). */
-static char *
-rdata_name(const unsigned char *msg, size_t len, const unsigned char *p,
-	   const unsigned char *rdend)
-{
-	unsigned char w[NS_MAXCDNAME];
-	int n;
-
-	if (p >= rdend)
-		return NULL;
-	n = ns_name_unpack(msg, msg + len, p, w, sizeof w);
-	if (n < 0 || p + n > rdend)
-		return NULL;
-	return wire_name(w, wire_len(w));
-}
-
-/* Convert one record's rdata for type into rr; false if malformed. */
-static bool
-rr_convert(const unsigned char *msg, size_t len, enum dns_type type,
-	   const struct pkt_rr *prr, struct dns_rr *rr, bool *truncated)
-{
-	const unsigned char *d = prr->rdata, *end = prr->rdata + prr->rdlen;
-
-	switch (type) {
-	case DNS_T_A:
-		if (prr->rdlen != 4)
-			return false;
-		memcpy(&rr->a, d, 4);
-		return true;
-	case DNS_T_AAAA:
-		if (prr->rdlen != 16)
-			return false;
-		memcpy(&rr->aaaa, d, 16);
-		return true;
-	case DNS_T_MX:
-		if (prr->rdlen < 3)
-			return false;
-		rr->pref = (uint16_t)(d[0] << 8 | d[1]);
-		rr->name = rdata_name(msg, len, d + 2, end);
-		return rr->name != NULL;
-	case DNS_T_PTR:
-		rr->name = rdata_name(msg, len, d, end);
-		return rr->name != NULL;
-	case DNS_T_TXT:
-		return wire_txt(d, prr->rdlen, rr, truncated);
-	}
-	return false;
-}
-
-#define DNS_CNAME_HOPS 16 /* CNAMEs followed inside one answer */
-
-void
-dns_answer_from_packet(struct dns_answer *a, enum dns_type type, int rcode,
-		       const unsigned char *msg, size_t len, int sec)
-{
-	unsigned char qname[NS_MAXCDNAME], cur[NS_MAXCDNAME];
-	struct pkt_rr prr;
-	size_t off, ans_off, cap;
-	unsigned qd, an;
-	uint32_t ttl = UINT32_MAX;
-	bool aliased = false, matched = false;
-
-	a->rcode = -1;
-	if (rcode != 0 || msg == NULL || len < 12) {
-		/* libunbound's own failure (no answer to read) */
-		a->rcode = rcode;
-		a->status = rcode == 3 ? DNS_NXDOMAIN : DNS_SERVFAIL;
-		return;
-	}
-	a->rcode = msg[3] & 0x0f;
-	qd = (unsigned)(msg[4] << 8 | msg[5]);
-	an = (unsigned)(msg[6] << 8 | msg[7]);
-	a->secure = sec == 2;
-	if (sec == 1) {
-		a->status = DNS_BOGUS;
-		return;
-	}
-	if (a->rcode == 3) {
-		a->status = DNS_NXDOMAIN;
-		return;
-	}
-	if (a->rcode != 0 || qd != 1) {
-		a->status = DNS_SERVFAIL;
-		return;
-	}
-	off = 12;
-	if (!pkt_rr(msg, len, &off, &prr, true) || prr.type != type) {
-		a->status = DNS_SERVFAIL;
-		return;
-	}
-	memcpy(qname, prr.owner, wire_len(prr.owner));
-	memcpy(cur, qname, wire_len(qname));
-	ans_off = off;
-	/* Follow the CNAME chain from the question name (RFC 1034 3.6.2). */
-	for (int hop = 0; hop < DNS_CNAME_HOPS; hop++) {
-		bool moved = false;
-
-		off = ans_off;
-		for (unsigned i = 0; i < an; i++) {
-			if (!pkt_rr(msg, len, &off, &prr, false)) {
-				a->status = DNS_SERVFAIL;
-				return;
-			}
-			if (prr.type == 5 && prr.class == 1 &&
-			    wire_eq(prr.owner, cur)) {
-				const unsigned char *d = prr.rdata;
-				int n = ns_name_unpack(msg, msg + len, d, cur,
-						       sizeof cur);
-
-				if (n < 0 || (size_t)n > prr.rdlen) {
-					a->status = DNS_SERVFAIL;
-					return;
-				}
-				if (prr.ttl < ttl)
-					ttl = prr.ttl;
-				moved = aliased = true;
-				break;
-			}
-		}
-		if (!moved)
-			break;
-	}
-	if (aliased && !wire_eq(cur, qname)) {
-		char *c = wire_name(cur, wire_len(cur));
-
-		if (c != NULL && c[0] != '\0')
-			a->canonname = c;
-		else
-			free(c);
-	}
-	/*
-	 * One pass: room for every answer record (at most DNS_MAX_RR), the
-	 * records of type at the chain's end converted as they come.
-	 */
-	cap = an < DNS_MAX_RR ? an : DNS_MAX_RR;
-	if (cap > 0 && (a->rr = calloc(cap, sizeof *a->rr)) == NULL) {
-		a->status = DNS_SERVFAIL;
-		return;
-	}
-	off = ans_off;
-	for (unsigned i = 0; i < an; i++) {
-		struct dns_rr *rr;
-
-		if (!pkt_rr(msg, len, &off, &prr, false))
-			break; /* cannot happen: walked above */
-		if (prr.type != type || prr.class != 1 ||
-		    !wire_eq(prr.owner, cur))
-			continue;
-		matched = true;
-		if (a->n == DNS_MAX_RR) {
-			a->truncated = true;
-			break;
-		}
-		rr = &a->rr[a->n];
-		if (rr_convert(msg, len, type, &prr, rr, &a->truncated)) {
-			if (prr.ttl < ttl)
-				ttl = prr.ttl;
-			a->n++;
-		} else {
-			free(rr->name);
-			free(rr->txt);
-			memset(rr, 0, sizeof *rr);
-		}
-	}
-	if (!matched) {
-		free(a->rr);
-		a->rr = NULL;
-		a->ttl = ttl == UINT32_MAX ? 0 : ttl;
-		a->status = DNS_NODATA;
-		return;
-	}
-	a->ttl = ttl == UINT32_MAX ? 0 : ttl;
-	if (a->n == 0) {
-		free(a->rr);
-		a->rr = NULL;
-	}
-	a->status = a->n > 0 ? DNS_DATA : DNS_SERVFAIL;
-}
-
 static void
 log_answer(const char *tag, const struct dns_query *q,
 	   const struct dns_answer *a)
@@ -642,6 +354,250 @@ log_answer(const char *tag, const struct dns_query *q,
 		   dns_type_str(q->type), dns_status_str(a->status), a->rcode,
 		   a->n, a->secure ? " secure" : "",
 		   a->truncated ? " truncated" : "", a->ms);
+}
+
+static void deliver(struct dns_ticket *t, struct dns_answer *a);
+static void event_cb(void *arg, int rcode, void *pkt, int len, int sec,
+		     char *why_bogus, int was_ratelimited);
+
+static void
+h_cv_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Forget every health observation (dns_init). */
+static void
+health_reset(void)
+{
+	pthread_once(&h_once, h_cv_init);
+	pthread_mutex_lock(&h_mu);
+	atomic_store(&h_last_ok, 0);
+	atomic_store(&h_failing, false);
+	atomic_store(&h_down, false);
+	atomic_store(&h_probe_want, false);
+	h_fail_since = 0;
+	h_down_since = 0;
+	h_probe_at = 0;
+	h_last_err[0] = '\0';
+	pthread_mutex_unlock(&h_mu);
+}
+
+/*
+ * Counted failures since h_fail_since and no success: DNS is down once
+ * that lasts DNS_DOWN_AFTER_MS. h_mu held.
+ */
+static void
+health_eval(long long now)
+{
+	if (atomic_load(&h_down) || !atomic_load(&h_failing) ||
+	    now - h_fail_since < DNS_DOWN_AFTER_MS)
+		return;
+	atomic_store(&h_down, true);
+	h_down_since = now;
+	log_warn("DNS is down: no lookup has succeeded for %.1f s (last "
+		 "error: %s; resolver: %s); every message is tempfailed "
+		 "(451 4.4.3) until lookups succeed again",
+		 (double)(now - h_fail_since) / 1e3,
+		 h_last_err[0] ? h_last_err : "-", h_resolver);
+	metrics_dns_down(true);
+	pthread_cond_broadcast(&h_cv);
+}
+
+/*
+ * An answer came from the network (any thread; the dispatcher): DNS
+ * works. Ends the failures counted before now, and a down state.
+ */
+static void
+health_ok(long long now)
+{
+	atomic_store(&h_last_ok, now);
+	if (!atomic_load(&h_failing) && !atomic_load(&h_down))
+		return;
+	pthread_mutex_lock(&h_mu);
+	/* a failure of a query sent after this answer stays counted */
+	if (atomic_load(&h_failing) && h_fail_since <= now) {
+		atomic_store(&h_failing, false);
+		h_fail_since = 0;
+	}
+	if (atomic_load(&h_down) && !atomic_load(&h_failing)) {
+		atomic_store(&h_down, false);
+		log_warn("DNS is back: lookups succeed again after %.1f s "
+			 "down (resolver: %s)",
+			 (double)(now - h_down_since) / 1e3, h_resolver);
+		metrics_dns_down(false);
+	}
+	pthread_cond_broadcast(&h_cv);
+	pthread_mutex_unlock(&h_mu);
+}
+
+/*
+ * A query sent at sent failed at now (SERVFAIL, engine error, or the
+ * owner's deadline): counted unless something succeeded since it was
+ * sent (then it is that domain's failure, not DNS's).
+ */
+static void
+health_fail(long long sent, long long now, enum dns_status st,
+	    enum dns_type type, const char *name)
+{
+	char esc[DNS_NAME_MAX * 4 + 8];
+
+	if (sent < atomic_load(&h_last_ok))
+		return;
+	pthread_mutex_lock(&h_mu);
+	if (!atomic_load(&h_failing) || sent < h_fail_since)
+		h_fail_since = sent;
+	atomic_store(&h_failing, true);
+	snprintf(h_last_err, sizeof h_last_err, "%s for %s/%s",
+		 dns_status_str(st),
+		 log_escape(name, DNS_NAME_MAX + 1, esc, sizeof esc),
+		 dns_type_str(type));
+	health_eval(now);
+	pthread_mutex_unlock(&h_mu);
+}
+
+bool
+dns_down(void)
+{
+	return atomic_load(&h_down);
+}
+
+static void dispatcher_wake(void);
+
+enum dns_health
+dns_health_settle(struct dns_set *set, const struct timespec *deadline)
+{
+	enum dns_health h;
+	struct timespec t0, t1;
+	bool asked = false;
+
+	if (!atomic_load(&h_failing) && !atomic_load(&h_down))
+		return DNS_HEALTH_UP;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&h_mu);
+	for (;;) {
+		long long now = mono_ms(), until;
+		struct timespec at;
+
+		health_eval(now);
+		if (atomic_load(&h_down) || !atomic_load(&h_failing))
+			break;
+		if (!asked && dns_thread_running) {
+			/* a working DNS answers the probe at once */
+			atomic_store(&h_probe_want, true);
+			dispatcher_wake();
+			asked = true;
+		}
+		until = h_fail_since + DNS_DOWN_AFTER_MS;
+		at.tv_sec = (time_t)(until / 1000);
+		at.tv_nsec = (long)(until % 1000) * 1000000L;
+		if (deadline->tv_sec < at.tv_sec ||
+		    (deadline->tv_sec == at.tv_sec &&
+		     deadline->tv_nsec < at.tv_nsec))
+			at = *deadline;
+		if (pthread_cond_timedwait(&h_cv, &h_mu, &at) == ETIMEDOUT &&
+		    at.tv_sec == deadline->tv_sec &&
+		    at.tv_nsec == deadline->tv_nsec) {
+			health_eval(mono_ms());
+			break;
+		}
+	}
+	h = atomic_load(&h_down)      ? DNS_HEALTH_DOWN
+	    : atomic_load(&h_failing) ? DNS_HEALTH_UNSURE
+				      : DNS_HEALTH_UP;
+	pthread_mutex_unlock(&h_mu);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	set->wait_ms += ts_ms(&t0, &t1);
+	return h;
+}
+
+/*
+ * Send a probe when failures are counted, DNS is down, or (stale) a
+ * query has waited DNS_PROBE_AFTER_MS with no success since it was
+ * sent, at most every DNS_PROBE_MS (dispatcher thread): a random name,
+ * so that the answer must come from the network.
+ */
+static void
+probe_maybe(bool stale)
+{
+	struct dns_ticket *t;
+	long long now = mono_ms();
+	unsigned long long r;
+	int id = 0, rc;
+
+	pthread_mutex_lock(&h_mu);
+	if ((!stale && !atomic_load(&h_failing) && !atomic_load(&h_down)) ||
+	    (h_probe_at != 0 && now - h_probe_at < DNS_PROBE_MS)) {
+		pthread_mutex_unlock(&h_mu);
+		return;
+	}
+	h_probe_at = now;
+	pthread_mutex_unlock(&h_mu);
+	t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return;
+	r = ((unsigned long long)(unsigned)random() << 32) ^
+	    (unsigned long long)random() ^ (unsigned long long)now;
+	if (dns_mode_cur == DNS_MODE_RECURSIVE)
+		snprintf(t->name, sizeof t->name, "authmilter-probe-%016llx.",
+			 r);
+	else
+		snprintf(t->name, sizeof t->name,
+			 "authmilter-probe-%016llx.invalid.", r);
+	t->probe = true;
+	t->type = DNS_T_A;
+	t->sent_ms = now;
+	pthread_mutex_lock(&dns_mu);
+	t->lnext = dns_live;
+	if (dns_live != NULL)
+		dns_live->lprev = t;
+	dns_live = t;
+	pthread_mutex_unlock(&dns_mu);
+	if (log_enabled(LOG_L_DEBUG))
+		log_debug("dns %s/A: health probe sent", t->name);
+	dns_in_resolve = true;
+	rc = ub_resolve_event(dns_ctx, t->name, DNS_T_A, 1, t, event_cb, &id);
+	dns_in_resolve = false;
+	if (rc != 0) {
+		struct dns_answer a = {.status = DNS_SERVFAIL, .rcode = -1};
+
+		deliver(t, &a);
+	}
+}
+
+/*
+ * The probe timer (every DNS_TICK_MS). While all is well it only
+ * looks further when nothing succeeded for DNS_PROBE_AFTER_MS: then a
+ * query in flight that long, sent after the last success, asks for a
+ * probe, so that by its deadline the question "that domain, or DNS?"
+ * is answered.
+ */
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	long long now = mono_ms(), ok = atomic_load(&h_last_ok);
+	bool stale = false;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!atomic_load(&h_failing) && !atomic_load(&h_down) &&
+	    now - ok >= DNS_PROBE_AFTER_MS) {
+		pthread_mutex_lock(&dns_mu);
+		for (struct dns_ticket *t = dns_live; t != NULL; t = t->lnext)
+			if (!t->probe && t->sent_ms >= ok &&
+			    now - t->sent_ms >= DNS_PROBE_AFTER_MS) {
+				stale = true;
+				break;
+			}
+		pthread_mutex_unlock(&dns_mu);
+	}
+	probe_maybe(stale);
 }
 
 static void
@@ -666,6 +622,8 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 	struct dns_query *q;
 	struct timespec now;
 	enum dns_type type = t->type;
+	enum dns_status st = a->status;
+	bool cached = dns_in_resolve;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&dns_mu);
@@ -688,9 +646,27 @@ deliver(struct dns_ticket *t, struct dns_answer *a)
 	}
 	pthread_mutex_unlock(&dns_mu);
 	if (q != NULL)
-		metrics_dns(type, a->status, a->ms);
+		count_answer(type, a->status, a->ms);
 	else
-		dns_answer_clear(a);
+		dns_packet_clear(a);
+	/*
+	 * DNS health: an answer from the network is a success; one from
+	 * libunbound's cache (given inside ub_resolve_event) says nothing
+	 * about the servers. A SERVFAIL is a failure either way.
+	 */
+	if (st == DNS_DATA || st == DNS_NODATA || st == DNS_NXDOMAIN) {
+		if (!cached)
+			health_ok((long long)now.tv_sec * 1000 +
+				  now.tv_nsec / 1000000);
+	} else if (st == DNS_SERVFAIL) {
+		health_fail(t->sent_ms,
+			    (long long)now.tv_sec * 1000 +
+				now.tv_nsec / 1000000,
+			    st, type, t->name);
+	}
+	if (t->probe && log_enabled(LOG_L_DEBUG))
+		log_debug("dns %s/A: health probe: %s%s", t->name,
+			  dns_status_str(st), cached ? " (cached)" : "");
 	free(t);
 }
 
@@ -704,8 +680,8 @@ event_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why_bogus,
 
 	(void)why_bogus;
 	(void)was_ratelimited;
-	dns_answer_from_packet(&a, t->type, rcode, pkt,
-			       len > 0 ? (size_t)len : 0, sec);
+	dns_packet_parse(&a, t->type, rcode, pkt, len > 0 ? (size_t)len : 0,
+			 sec);
 	deliver(t, &a);
 }
 
@@ -757,8 +733,10 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		name_present(t->name, present, sizeof present);
+		dns_in_resolve = true;
 		rc = ub_resolve_event(dns_ctx, present, (int)t->type, 1, t,
 				      event_cb, &id);
+		dns_in_resolve = false;
 		if (rc != 0) {
 			struct dns_answer a = {.status = DNS_SERVFAIL,
 					       .rcode = -1};
@@ -771,6 +749,8 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			deliver(t, &a);
 		}
 	}
+	if (atomic_exchange(&h_probe_want, false))
+		probe_maybe(false);
 }
 
 static void *
@@ -878,7 +858,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 {
 	struct ub_ctx *ctx = NULL;
 	struct event_base *base = NULL;
-	struct event *ev = NULL;
+	struct event *ev = NULL, *tev = NULL;
+	struct timeval tick = {0, DNS_TICK_MS * 1000};
 	int efd = -1;
 	sigset_t all, old;
 	int rc;
@@ -892,8 +873,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * thread's libevent loop (ub_ctx_create_event), so a query costs
 	 * its UDP exchange and nothing else. The threaded async mode
 	 * (ub_ctx_async) passes every query and every answer through
-	 * pipes between three threads: ~16 fcntl, 4 reads and 4 writes per
-	 * query (docs/BENCHMARKS.md).
+	 * pipes between three threads (docs/BENCHMARKS.md has the system
+	 * calls it cost).
 	 */
 	base = event_base_new();
 	if (base == NULL) {
@@ -920,8 +901,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		goto out;
 	}
 	if ((rc = set_opt(ctx, "outgoing-range:", "256", err, errlen)) ||
-	    (rc = set_opt(ctx, "msg-cache-size:", DNS_MSG_CACHE, err,
-			  errlen)) ||
+	    (rc =
+		 set_opt(ctx, "msg-cache-size:", DNS_MSG_CACHE, err, errlen)) ||
 	    (rc = set_opt(ctx, "rrset-cache-size:", DNS_RRSET_CACHE, err,
 			  errlen)))
 		goto out;
@@ -932,7 +913,26 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 	 * advises raising this for forwarders).
 	 */
 	if (opt->mode != DNS_MODE_RECURSIVE &&
-	    (rc = set_opt(ctx, "infra-cache-min-rtt:", "1000", err, errlen)))
+	    (rc = set_opt(ctx, "infra-cache-min-rtt:", DNS_MIN_RTT, err,
+			  errlen)))
+		goto out;
+	/*
+	 * Recovery (SPEC: lookups succeed again within 2 seconds of DNS
+	 * coming back). By default libunbound backs off from a server that
+	 * stopped answering: its retransmit timeout doubles up to
+	 * infra-cache-max-rtt (120 s), and past 12 s it only sends a probe
+	 * now and then, so no query reached a returned forwarder for many
+	 * seconds, and a lookup of a name asked during the outage joined
+	 * the query still backing off (a spoof was delivered as temperror).
+	 * infra-keep-probing keeps queries going to a server thought down,
+	 * and a 1 s infra-host-ttl forgets the backed-off timeout within a
+	 * second, so every lookup reaches a returned server within about
+	 * 1 s (docs/SECURITY.md has the measurements). Lowering
+	 * infra-cache-max-rtt instead marked a forwarder unusable after a
+	 * few dropped queries for one dead domain: every lookup failed.
+	 */
+	if ((rc = set_opt(ctx, "infra-keep-probing:", "yes", err, errlen)) ||
+	    (rc = set_opt(ctx, "infra-host-ttl:", DNS_HOST_TTL, err, errlen)))
 		goto out;
 	/*
 	 * Without a trust anchor nothing can validate: every answer is
@@ -997,10 +997,33 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		if (rc != 0)
 			goto out;
 	}
+	tev = event_new(base, -1, EV_PERSIST, timer_cb, NULL);
+	if (tev == NULL || event_add(tev, &tick) != 0) {
+		snprintf(err, errlen, "libevent: cannot start the probe timer");
+		rc = AM_ELIB;
+		goto out;
+	}
+	switch (opt->mode) {
+	case DNS_MODE_FORWARD:
+		snprintf(h_resolver, sizeof h_resolver, "forward %s",
+			 opt->forward);
+		break;
+	case DNS_MODE_RESOLVCONF:
+		snprintf(h_resolver, sizeof h_resolver,
+			 "resolvconf (the servers of /etc/resolv.conf)");
+		break;
+	default:
+		snprintf(h_resolver, sizeof h_resolver,
+			 "recursive from the root servers");
+		break;
+	}
+	health_reset();
+	dns_mode_cur = opt->mode;
 	atomic_store(&dns_stop, false);
 	dns_ctx = ctx;
 	dns_base = base;
 	dns_wake_ev = ev;
+	dns_timer_ev = tev;
 	dns_efd = efd;
 	/* The dispatcher takes no signals. */
 	sigfillset(&all);
@@ -1015,6 +1038,7 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 		dns_ctx = NULL;
 		dns_base = NULL;
 		dns_wake_ev = NULL;
+		dns_timer_ev = NULL;
 		dns_efd = -1;
 		rc = AM_ESYS;
 		goto out;
@@ -1024,6 +1048,8 @@ dns_init(const struct dns_options *opt, char *err, size_t errlen)
 out:
 	if (ctx != NULL)
 		ub_ctx_delete(ctx);
+	if (tev != NULL)
+		event_free(tev);
 	if (ev != NULL)
 		event_free(ev);
 	if (efd >= 0)
@@ -1062,6 +1088,10 @@ dns_shutdown(void)
 	if (dns_wake_ev != NULL) {
 		event_free(dns_wake_ev);
 		dns_wake_ev = NULL;
+	}
+	if (dns_timer_ev != NULL) {
+		event_free(dns_timer_ev);
+		dns_timer_ev = NULL;
 	}
 	if (dns_base != NULL) {
 		event_base_free(dns_base);
@@ -1120,6 +1150,29 @@ bad:
 	return NULL;
 }
 
+struct dns_set *
+dns_set_new_local(const char *tag, dns_local_fn *fn, void *arg)
+{
+	struct dns_set *set = dns_set_new(tag);
+
+	if (set != NULL) {
+		set->local = fn;
+		set->local_arg = arg;
+	}
+	return set;
+}
+
+/* Ask a local set's answer function for q's answer (owner thread). */
+static void
+local_answer(struct dns_set *set, struct dns_query *q)
+{
+	if (q->ans.status != DNS_PENDING)
+		return;
+	set->local(set->local_arg, q->name, q->type, &q->ans);
+	if (q->ans.status != DNS_PENDING)
+		log_answer(set->tag, q, &q->ans);
+}
+
 /*
  * Stop waiting for q (dns_mu held): its ticket is abandoned, and the
  * dispatcher drops the answer if one still comes. Nothing to wait for.
@@ -1150,9 +1203,9 @@ dns_set_free(struct dns_set *set)
 	for (q = set->head; q != NULL; q = next) {
 		next = q->next;
 		if (q->ans.status != DNS_PENDING)
-			dns_answer_clear(&q->ans);
+			dns_packet_clear(&q->ans);
 		else if (q->cb_done)
-			dns_answer_clear(&q->cb_ans);
+			dns_packet_clear(&q->cb_ans);
 		free(q->name);
 		free(q);
 	}
@@ -1205,16 +1258,26 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 		if (q->type == type && q->invalid == !valid &&
 		    strcmp(q->name, norm) == 0)
 			return q;
-	if (set->nq >= DNS_MAX_QUERIES) {
+	if (set->over != DNS_BUDGET_OK)
+		return &set->overflow;
+	if (set->nq >= DNS_MAX_CONN_QUERIES || set->msg_nq >= DNS_MAX_QUERIES) {
+		bool conn = set->nq >= DNS_MAX_CONN_QUERIES;
+
+		set->over = conn ? DNS_BUDGET_CONNECTION : DNS_BUDGET_MESSAGE;
 		log_swarn(set->tag,
-			  "dns: more than %d queries in one "
-			  "session; answering SERVFAIL",
-			  DNS_MAX_QUERIES);
+			  "dns: DNS query budget reached: %d queries %s "
+			  "(%s); nothing more is sent and the message is "
+			  "tempfailed",
+			  conn ? DNS_MAX_CONN_QUERIES : DNS_MAX_QUERIES,
+			  conn ? "in one session" : "for one message",
+			  conn ? "DNS_MAX_CONN_QUERIES" : "DNS_MAX_QUERIES");
+		metrics_dns_budget(conn);
 		return &set->overflow;
 	}
 	q = query_new(set, norm, type);
 	if (q == NULL)
 		return &set->overflow;
+	set->msg_nq++;
 	if (!valid) {
 		q->invalid = true;
 		q->ans.status = DNS_INVALID;
@@ -1227,16 +1290,21 @@ dns_submit(struct dns_set *set, const char *name, enum dns_type type)
 			    dns_type_str(type));
 		return q;
 	}
+	if (set->local != NULL) {
+		local_answer(set, q);
+		return q;
+	}
 	if (dns_ctx == NULL || !dns_thread_running ||
 	    (t = calloc(1, sizeof *t)) == NULL) {
 		q->ans.status = DNS_SERVFAIL;
-		log_serror(set->tag, dns_ctx == NULL
-					 ? "dns: engine not running"
-					 : "dns: out of memory");
+		log_serror(set->tag, dns_ctx == NULL ? "dns: engine not running"
+						     : "dns: out of memory");
 		return q;
 	}
 	t->q = q;
 	t->type = type;
+	t->sent_ms =
+	    (long long)q->start.tv_sec * 1000 + q->start.tv_nsec / 1000000;
 	memcpy(t->name, norm, strlen(norm) + 1);
 	pthread_mutex_lock(&dns_mu);
 	q->ticket = t;
@@ -1266,7 +1334,9 @@ dns_answer(const struct dns_query *cq)
 	/* The object is never const; only the handle is. */
 	struct dns_query *q = (struct dns_query *)cq;
 
-	if (q->ans.status == DNS_PENDING) {
+	if (q->ans.status == DNS_PENDING && q->set->local != NULL) {
+		local_answer(q->set, q);
+	} else if (q->ans.status == DNS_PENDING) {
 		pthread_mutex_lock(&dns_mu);
 		query_sync(q);
 		pthread_mutex_unlock(&dns_mu);
@@ -1274,9 +1344,13 @@ dns_answer(const struct dns_query *cq)
 	return &q->ans;
 }
 
-/* Time out what is still pending of q (or all); dns_mu held. */
+/*
+ * Time out what is still pending of q (or all); dns_mu held. *first is
+ * set to the earliest timed-out query (for the health count).
+ */
 static bool
-cancel_pending(struct dns_set *set, struct dns_query *only)
+cancel_pending(struct dns_set *set, struct dns_query *only,
+	       struct dns_query **first)
 {
 	struct timespec now;
 	bool timedout = false;
@@ -1290,7 +1364,13 @@ cancel_pending(struct dns_set *set, struct dns_query *only)
 		q->ans.status = DNS_TIMEOUT;
 		q->ans.ms = ts_ms(&q->start, &now);
 		log_answer(set->tag, q, &q->ans);
-		metrics_dns(q->type, DNS_TIMEOUT, q->ans.ms);
+		count_answer(q->type, DNS_TIMEOUT, q->ans.ms);
+		set->ntimeouts++;
+		if (*first == NULL ||
+		    (q->start.tv_sec < (*first)->start.tv_sec ||
+		     (q->start.tv_sec == (*first)->start.tv_sec &&
+		      q->start.tv_nsec < (*first)->start.tv_nsec)))
+			*first = q;
 		timedout = true;
 	}
 	return timedout;
@@ -1301,11 +1381,25 @@ dns_wait(struct dns_set *set, struct dns_query *q,
 	 const struct timespec *deadline)
 {
 	struct timespec t0, t1;
+	struct dns_query *first = NULL;
 	bool timedout = false;
 	int rc = 0;
 
 	if (q == &set->overflow)
 		return 0;
+	if (set->local != NULL) {
+		/* one more chance for each answer, then it has timed out */
+		for (struct dns_query *p = q != NULL ? q : set->head; p != NULL;
+		     p = q != NULL ? NULL : p->next) {
+			local_answer(set, p);
+			if (p->ans.status == DNS_PENDING) {
+				p->ans.status = DNS_TIMEOUT;
+				log_answer(set->tag, p, &p->ans);
+				timedout = true;
+			}
+		}
+		return timedout ? AM_ETIMEOUT : 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&dns_mu);
 	set->waiting = true;
@@ -1318,12 +1412,22 @@ dns_wait(struct dns_set *set, struct dns_query *q,
 	set->waiting = false;
 	set->waitq = NULL;
 	if (q != NULL ? q->inflight : set->inflight > 0)
-		timedout = cancel_pending(set, q);
+		timedout = cancel_pending(set, q, &first);
 	for (struct dns_query *p = q != NULL ? q : set->head; p != NULL;
 	     p = q != NULL ? NULL : p->next)
 		query_sync(p);
 	pthread_mutex_unlock(&dns_mu);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/*
+	 * The query stays in the set: its name and start are stable. One
+	 * given up after less than DNS_PROBE_AFTER_MS (a deadline already
+	 * spent) says nothing about the servers.
+	 */
+	if (first != NULL && ts_ms(&first->start, &t1) >= DNS_PROBE_AFTER_MS)
+		health_fail((long long)first->start.tv_sec * 1000 +
+				first->start.tv_nsec / 1000000,
+			    (long long)t1.tv_sec * 1000 + t1.tv_nsec / 1000000,
+			    DNS_TIMEOUT, first->type, first->name);
 	set->wait_ms += ts_ms(&t0, &t1);
 	return timedout ? AM_ETIMEOUT : 0;
 }
@@ -1338,6 +1442,27 @@ void
 dns_set_reset_wait(struct dns_set *set)
 {
 	set->wait_ms = 0;
+}
+
+void
+dns_set_new_message(struct dns_set *set)
+{
+	set->wait_ms = 0;
+	set->msg_nq = 0;
+	if (set->over == DNS_BUDGET_MESSAGE)
+		set->over = DNS_BUDGET_OK;
+}
+
+enum dns_budget
+dns_set_over_budget(const struct dns_set *set)
+{
+	return set->over;
+}
+
+unsigned long
+dns_set_timeouts(const struct dns_set *set)
+{
+	return set->ntimeouts; /* written by the owner's thread only */
 }
 
 const char *

@@ -20,14 +20,45 @@
  * same answers. Queries started in one milter callback can be read in a
  * later callback of the same session. Every answer and every timeout
  * is counted (type, outcome, latency) with metrics_dns(), lock-free.
+ * dns_set_new_local() makes a set whose answers come from a function
+ * instead (unit tests and fuzz targets: no network, no libunbound).
  *
  * Caps: names longer than 253 octets or with a label over 63 octets, or
  *   empty labels, complete at once with DNS_INVALID and send nothing
  *   (any other octet may stand in a label and is sent escaped);
  *   at most DNS_MAX_RR records are kept per answer and a TXT record's
  *   joined strings are cut at DNS_MAX_TXT octets (the answer is then
- *   marked truncated); a set holds at most DNS_MAX_QUERIES queries, past
- *   which dns_submit() returns a query that completed with DNS_SERVFAIL.
+ *   marked truncated).
+ *   Budgets (SPEC "DNS budgets are per message"): a set takes at most
+ *   DNS_MAX_QUERIES new queries per message (dns_set_new_message() at
+ *   each MAIL FROM starts the count again; the queries of the
+ *   connection phase, DNSBL, PTR and HELO, count before the first one)
+ *   and DNS_MAX_CONN_QUERIES in all (queries stay in the set until it
+ *   is freed: this bounds a session's memory). Past either, dns_submit()
+ *   sends nothing and returns a query that completed with DNS_SERVFAIL,
+ *   logs a warning naming the cap once, and dns_set_over_budget() says
+ *   which budget was reached: the engine then tempfails the message
+ *   (451 4.7.0), whatever OnDNSError says, so a budget reached never
+ *   turns into a temperror that the policy accepts.
+ *
+ * DNS health (SPEC "DNS down is not a remote error"): every answer
+ *   that comes from the network (data, nodata, nxdomain; not one that
+ *   libunbound gave from its cache) is a success; a SERVFAIL and a
+ *   timeout are failures. A failure counts towards "DNS is down" only
+ *   when nothing succeeded since its query was sent. When counted
+ *   failures have gone on for DNS_DOWN_AFTER_MS with no success, DNS
+ *   is down (dns_down()): a warning names it once (the last error and
+ *   the resolver), the gauge authmilter_dns_down is 1, and the engine
+ *   tempfails every message with 451 4.4.3. The first success ends it
+ *   (a warning with its duration). While failures are counted, or DNS
+ *   is down, the dispatcher sends a probe at most every DNS_PROBE_MS
+ *   (a random name under "invalid." with a forwarder, which answers
+ *   NXDOMAIN at once (RFC 6761); a random top-level name when
+ *   resolving from the root): a working DNS answers it, so one broken
+ *   domain among working ones never looks like DNS down, and a return
+ *   is seen within DNS_PROBE_MS without any traffic. dns_health_settle()
+ *   lets a message whose lookups failed wait (within its deadline) for
+ *   that question to be settled.
  * Ownership: a set belongs to its session; dns_set_free() cancels what is
  *   still pending and frees every query and answer (NULL is accepted).
  *   Query handles and answers are owned by the set and stay valid until
@@ -39,7 +70,11 @@
  *   while calling libunbound or any smfi_*) and wakes the owner only
  *   when what it waits for is complete. A query abandoned at its
  *   deadline or by dns_set_free() needs no cancel round trip: its late
- *   answer is dropped by the dispatcher.
+ *   answer is dropped by the dispatcher (and still counts for DNS
+ *   health). The health state is process-wide: atomics read without a
+ *   lock on the answer path and by dns_down(), the rest under its own
+ *   mutex, never taken together with the set mutex; any thread may
+ *   record a failure (a timeout is seen by the owner's thread).
  * Errors: DNS trouble is a status, never an error return. dns_init()
  *   returns a negative AM_E* code and fills a message buffer.
  * See also: LIBRARIES.md section 1, RFC 1035, RFC 4033.
@@ -53,69 +88,21 @@
 #include <time.h>
 #include <netinet/in.h>
 
-#define DNS_MAX_RR 64       /* records kept per answer */
-#define DNS_MAX_TXT 8192    /* octets kept of one TXT record */
-#define DNS_MAX_QUERIES 512 /* queries per set (per SMTP session) */
+#include "dns_mode.h"
+#include "dns_packet.h"
 
-enum dns_type {
-	DNS_T_A = 1,
-	DNS_T_PTR = 12,
-	DNS_T_MX = 15,
-	DNS_T_TXT = 16,
-	DNS_T_AAAA = 28,
-};
+#define DNS_MAX_QUERIES 512	  /* new queries per message (per MAIL FROM) */
+#define DNS_MAX_CONN_QUERIES 4096 /* queries per set (per SMTP session) */
+#define DNS_DOWN_AFTER_MS 3000	  /* failures with no success: DNS is down */
+#define DNS_PROBE_MS 1000	  /* probe interval while lookups fail */
 
-enum dns_status {
-	DNS_PENDING = 0, /* not answered yet */
-	DNS_DATA,        /* NOERROR with at least one record of the type */
-	DNS_NODATA,      /* NOERROR, no record of the type */
-	DNS_NXDOMAIN,    /* the name does not exist */
-	DNS_SERVFAIL,    /* SERVFAIL, REFUSED, other rcodes, engine errors */
-	DNS_TIMEOUT,     /* deadline passed, or cancelled */
-	DNS_BOGUS,       /* DNSSEC validation failed: a temporary error */
-	DNS_INVALID,     /* the name is not a valid domain name; not sent */
-};
-
-/* One record. Which member is set depends on the query type. */
-struct dns_rr {
-	struct in_addr a;     /* A */
-	struct in6_addr aaaa; /* AAAA */
-	uint16_t pref;        /* MX preference */
-	char *name;           /* MX exchange or PTR target: owned by the set;
-	                       * lower case, no trailing dot; "" for the root
-	                       * (null MX "0 .") */
-	char *txt;            /* TXT: the record's strings joined, NUL-
-	                       * terminated; owned by the set; may contain
-	                       * NUL octets, so use txtlen */
-	size_t txtlen;        /* TXT: octets in txt, without the final NUL */
-};
-
-struct dns_answer {
-	enum dns_status status; /* DNS_PENDING until answered */
-	int rcode;              /* DNS rcode as received, -1 if none */
-	bool secure;            /* DNSSEC-validated (TrustAnchorFile set) */
-	bool truncated;         /* records or TXT octets were cut at a cap */
-	uint32_t ttl;           /* TTL of the answer */
-	size_t n;               /* records in rr */
-	struct dns_rr *rr;      /* n records: owned by the set */
-	char *canonname;        /* name after CNAMEs, or NULL: owned */
-	double ms;              /* milliseconds from submit to answer */
-};
-
-struct dns_set;   /* per-session query set */
+struct dns_set;	  /* per-session query set */
 struct dns_query; /* one query; owned by its set */
-
-/* Resolver modes (SPEC "Resolver"). */
-enum dns_mode {
-	DNS_MODE_RECURSIVE = 0,
-	DNS_MODE_RESOLVCONF,
-	DNS_MODE_FORWARD,
-};
 
 struct dns_options {
 	enum dns_mode mode;
-	const char *forward;          /* "ADDR[@PORT],..." for FORWARD */
-	const char *trust_anchor;     /* file or NULL */
+	const char *forward;	  /* "ADDR[@PORT],..." for FORWARD */
+	const char *trust_anchor; /* file or NULL */
 };
 
 /*
@@ -135,6 +122,27 @@ void dns_shutdown(void);
  * copied and prefixes the debug log lines of its queries. NULL on ENOMEM.
  */
 struct dns_set *dns_set_new(const char *tag);
+
+/*
+ * dns_local_fn - the answer function of a local set: fill *ans for the
+ * query (name normalised: lower case, no trailing dot) and set its
+ * status, or leave it DNS_PENDING to be asked again later. rr, their
+ * strings and canonname must be malloc'd: the set frees them. Nothing
+ * may be allocated while the status stays DNS_PENDING.
+ */
+typedef void dns_local_fn(void *arg, const char *name, enum dns_type type,
+			  struct dns_answer *ans);
+
+/*
+ * dns_set_new_local - a query set answered by fn (with arg, borrowed)
+ * instead of libunbound, for unit tests and fuzz targets; dns_init() is
+ * not needed. fn is called when a valid (name, type) is first submitted
+ * and again by dns_answer() while the answer is pending; dns_wait()
+ * asks once more and then turns what is still pending into DNS_TIMEOUT
+ * at once, whatever the deadline. Invalid names and the DNS_MAX_QUERIES
+ * cap behave as in any set. NULL on ENOMEM.
+ */
+struct dns_set *dns_set_new_local(const char *tag, dns_local_fn *fn, void *arg);
 
 /* dns_set_free - cancel pending queries and free everything. */
 void dns_set_free(struct dns_set *set);
@@ -171,8 +179,49 @@ void dns_deadline(struct timespec *out, unsigned int ms);
 /* dns_set_wait_ms - total milliseconds this set's owner spent blocked. */
 double dns_set_wait_ms(const struct dns_set *set);
 
-/* dns_set_reset_wait - zero the wait counter (at each new message). */
+/* dns_set_reset_wait - zero the wait counter (dns_set_new_message). */
 void dns_set_reset_wait(struct dns_set *set);
+
+/* Which DNS budget a set has reached (dns_set_over_budget). */
+enum dns_budget {
+	DNS_BUDGET_OK = 0,
+	DNS_BUDGET_MESSAGE,    /* DNS_MAX_QUERIES in this message */
+	DNS_BUDGET_CONNECTION, /* DNS_MAX_CONN_QUERIES in this session */
+};
+
+/*
+ * dns_set_new_message - a new message starts (MAIL FROM): the per-
+ * message query count, its budget flag and the wait counter start
+ * again. The connection budget stays reached once it is.
+ */
+void dns_set_new_message(struct dns_set *set);
+
+/* dns_set_over_budget - which budget dns_submit() ran into, if any. */
+enum dns_budget dns_set_over_budget(const struct dns_set *set);
+
+/* dns_set_timeouts - how many of the set's queries ever timed out. */
+unsigned long dns_set_timeouts(const struct dns_set *set);
+
+/* dns_down - whether DNS as a whole is down now (see DNS health). */
+bool dns_down(void);
+
+/* What dns_health_settle() found. */
+enum dns_health {
+	DNS_HEALTH_UP = 0, /* lookups succeed: a failure is the domain's */
+	DNS_HEALTH_DOWN,   /* DNS is down */
+	DNS_HEALTH_UNSURE, /* deadline passed: nothing succeeded since the
+			    * failures, but not yet for DNS_DOWN_AFTER_MS */
+};
+
+/*
+ * dns_health_settle - for a message whose lookups failed: while
+ * failures are counted and DNS is not yet down, ask for a probe and
+ * wait (at most until the absolute CLOCK_MONOTONIC deadline) until a
+ * lookup succeeds or DNS is down. Returns at once when no failure is
+ * counted. The time blocked is added to dns_set_wait_ms(set).
+ */
+enum dns_health dns_health_settle(struct dns_set *set,
+				  const struct timespec *deadline);
 
 /* dns_query_name / dns_query_type - what a query asked. */
 const char *dns_query_name(const struct dns_query *q);

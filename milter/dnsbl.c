@@ -235,7 +235,7 @@ bl_eval(struct conn *c, struct bl_state *st, enum bl_kind kind,
 			     st->zones) < 0)
 			out->why[0] = '\0';
 	} else {
-		check_outcome_temperror(out, cf, action);
+		check_outcome_temperror(out, action);
 		snprintf(out->why, sizeof out->why, "score=%d, %s: %s",
 			 st->score, failed != NULL ? failed : "?",
 			 dns_status_str(fstatus));
@@ -316,10 +316,6 @@ dnsbl_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 	(void)m;
 	(void)ms;
-	if (c->skip) {
-		bl_none(out, AM_R_SKIPPED, "not checked");
-		return 0;
-	}
 	if (st == NULL) {
 		bl_none(out, AM_R_NONE,
 			c->conf->dnsbl.n == 0 ? "no DNSBL configured"
@@ -354,10 +350,17 @@ dnsbl_conn_free(struct check_slot *cs)
 	cs->state = NULL;
 }
 
+static enum am_action
+dnsbl_max_action(const struct conf *cf)
+{
+	return cf->dnsbl.n > 0 ? cf->dnsbl_action : AM_ACT_NONE;
+}
+
 const struct check_ops dnsbl_ops = {
     .name = "dnsbl",
     .ready = CHECK_PH_CONNECT,
     .on_connect = dnsbl_connect,
+    .max_action = dnsbl_max_action,
     .finish = dnsbl_finish,
     .report = dnsbl_report,
     .conn_free = dnsbl_conn_free,
@@ -402,10 +405,6 @@ rhsbl_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	struct bl_state *st = ms != NULL ? ms->state : NULL;
 
 	(void)cs;
-	if (c->skip) {
-		bl_none(out, AM_R_SKIPPED, "not checked");
-		return 0;
-	}
 	if (st == NULL) {
 		const char *why = "no sender domain";
 
@@ -446,10 +445,17 @@ rhsbl_msg_free(struct check_slot *ms)
 	ms->state = NULL;
 }
 
+static enum am_action
+rhsbl_max_action(const struct conf *cf)
+{
+	return cf->rhsbl.n > 0 ? cf->rhsbl_action : AM_ACT_NONE;
+}
+
 const struct check_ops rhsbl_ops = {
     .name = "rhsbl",
     .ready = CHECK_PH_MAIL,
     .on_mail = rhsbl_mail,
+    .max_action = rhsbl_max_action,
     .finish = rhsbl_finish,
     .report = rhsbl_report,
     .msg_free = rhsbl_msg_free,

@@ -16,7 +16,7 @@
  * AM_R_TEMPERROR only when their weights could change the verdict.
  * The reply names the listing zone with the largest weight.
  *
- * Caps: at most CONF_MAX_LIST zones; at most DNS_MAX_RR answers per zone
+ * Caps: at most BLENTRY_MAX_LIST zones; at most DNS_MAX_RR answers per zone
  *   (the engine's cap); the zone list in reports is cut at
  *   DNSBL_MAX_ZONES_TEXT octets.
  * Ownership: the per-connection (DNSBL) or per-message (RHSBL) state

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +11,7 @@
 #include "amerr.h"
 #include "authres.h"
 #include "check.h"
+#include "checks.h"
 #include "dns.h"
 #include "engine.h"
 #include "log.h"
@@ -17,9 +19,12 @@
 #include "policy.h"
 #include "session.h"
 
-#define EACH_CHECK(i, ops)                                                  \
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) \
-		for (const struct check_ops *ops = check_get(i); ops != NULL; \
+#define ENGINE_EOM_SHARE 4	 /* 1/4 of DNSTimeout kept for end of message */
+#define ENGINE_WAIT_SLACK_MS 100 /* waits this short cut no deadline */
+
+#define EACH_CHECK(i, ops)                                                     \
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++)  \
+		for (const struct check_ops *ops = checks_get(i); ops != NULL; \
 		     ops = NULL)
 
 static const char *
@@ -98,93 +103,110 @@ engine_progress(struct conn *c, struct msg *m)
 	}
 }
 
-int
-engine_connect(struct conn *c, const char **who)
+/* The phase hooks engine_run() calls, and what they are given. */
+enum engine_hook {
+	HOOK_CONNECT,
+	HOOK_HELO,
+	HOOK_MAIL,
+	HOOK_RCPT,
+	HOOK_HEADER,
+	HOOK_EOH,
+	HOOK_BODY,
+};
+
+struct hook_args {
+	const char *a;		    /* RCPT: the recipient; HEADER: the name */
+	const char *b;		    /* HEADER: the value */
+	const unsigned char *chunk; /* BODY */
+	size_t len;		    /* BODY */
+};
+
+/*
+ * Run one phase hook of every check in table order (after progress(),
+ * except at connect): 0, or the first check's negative AM_E* code with
+ * *who set to its name.
+ */
+static int
+engine_run(struct conn *c, struct msg *m, enum engine_hook h,
+	   const struct hook_args *x, const char **who)
 {
 	int rc = 0;
 
+	if (h != HOOK_CONNECT)
+		engine_progress(c, m);
 	EACH_CHECK(i, ops)
 	{
-		if (ops->on_connect == NULL)
-			continue;
-		rc = ops->on_connect(c, &c->slot[i]);
+		struct check_slot *cs = &c->slot[i];
+		struct check_slot *ms = m != NULL ? &m->slot[i] : NULL;
+
+		switch (h) {
+		case HOOK_CONNECT:
+			rc = ops->on_connect ? ops->on_connect(c, cs) : 0;
+			break;
+		case HOOK_HELO:
+			rc = ops->on_helo ? ops->on_helo(c, cs) : 0;
+			break;
+		case HOOK_MAIL:
+			rc = ops->on_mail ? ops->on_mail(c, m, cs, ms) : 0;
+			break;
+		case HOOK_RCPT:
+			rc =
+			    ops->on_rcpt ? ops->on_rcpt(c, m, cs, ms, x->a) : 0;
+			break;
+		case HOOK_HEADER:
+			rc = ops->on_header
+				 ? ops->on_header(c, m, ms, x->a, x->b)
+				 : 0;
+			break;
+		case HOOK_EOH:
+			rc = ops->on_eoh ? ops->on_eoh(c, m, ms) : 0;
+			break;
+		case HOOK_BODY:
+			rc = ops->on_body
+				 ? ops->on_body(c, m, ms, x->chunk, x->len)
+				 : 0;
+			break;
+		}
 		if (rc < 0) {
 			*who = ops->name;
-			goto out;
+			break;
 		}
 	}
-out:
 	return rc;
+}
+
+int
+engine_connect(struct conn *c, const char **who)
+{
+	return engine_run(c, NULL, HOOK_CONNECT, NULL, who);
 }
 
 int
 engine_helo(struct conn *c, const char **who)
 {
-	int rc = 0;
-
-	engine_progress(c, NULL);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_helo == NULL)
-			continue;
-		rc = ops->on_helo(c, &c->slot[i]);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, NULL, HOOK_HELO, NULL, who);
 }
 
 int
 engine_mail(struct conn *c, struct msg *m, const char **who)
 {
-	int rc = 0;
-
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_mail == NULL)
-			continue;
-		rc = ops->on_mail(c, m, &c->slot[i], &m->slot[i]);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_MAIL, NULL, who);
 }
 
 int
-engine_rcpt(struct conn *c, struct msg *m, const char *rcpt,
-	    const char **who)
+engine_rcpt(struct conn *c, struct msg *m, const char *rcpt, const char **who)
 {
-	int rc = 0;
+	struct hook_args x = {.a = rcpt};
 
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_rcpt == NULL)
-			continue;
-		rc = ops->on_rcpt(c, m, &c->slot[i], &m->slot[i], rcpt);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_RCPT, &x, who);
 }
 
 int
 engine_header(struct conn *c, struct msg *m, const char *name,
 	      const char *value, const char **who)
 {
-	int rc = 0;
+	struct hook_args x = {.a = name, .b = value};
 
-	engine_progress(c, m);
 	/*
 	 * Past the cap only From: fields still reach the checks: DMARC
 	 * must see every one (a From: hidden behind a header flood would
@@ -198,64 +220,93 @@ engine_header(struct conn *c, struct msg *m, const char *name,
 				  "fields past the cap are checked",
 				  qid_or_dash(m), SESSION_MAX_HEADERS);
 		m->headers_capped = true;
-		if (strcasecmp(name, "From") != 0)
+		if (strcasecmp(name, "From") != 0) {
+			engine_progress(c, m);
 			return 0;
+		}
 	} else {
 		m->nheaders++;
 	}
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_header == NULL)
-			continue;
-		rc = ops->on_header(c, m, &m->slot[i], name, value);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_HEADER, &x, who);
 }
 
 int
 engine_eoh(struct conn *c, struct msg *m, const char **who)
 {
-	int rc = 0;
-
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_eoh == NULL)
-			continue;
-		rc = ops->on_eoh(c, m, &m->slot[i]);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
-	}
-out:
-	return rc;
+	return engine_run(c, m, HOOK_EOH, NULL, who);
 }
 
 int
 engine_body(struct conn *c, struct msg *m, const unsigned char *chunk,
 	    size_t len, const char **who)
 {
-	int rc = 0;
+	struct hook_args x = {.chunk = chunk, .len = len};
 
-	engine_progress(c, m);
-	EACH_CHECK(i, ops)
-	{
-		if (ops->on_body == NULL)
-			continue;
-		rc = ops->on_body(c, m, &m->slot[i], chunk, len);
-		if (rc < 0) {
-			*who = ops->name;
-			goto out;
-		}
+	return engine_run(c, m, HOOK_BODY, &x, who);
+}
+
+/*
+ * Make v a tempfail that no check's result can weaken (only a reject
+ * stays): the DNS budget or DNS down (SPEC "DNS down is not a remote
+ * error"). DryRun still only says what it would do.
+ */
+static void
+force_tempfail(const struct conf *cf, struct policy_verdict *v,
+	       const char *xcode, const char *reply, const char *why)
+{
+	if (v->wanted >= AM_ACT_REJECT)
+		return;
+	v->wanted = AM_ACT_TEMPFAIL;
+	v->action = AM_ACT_TEMPFAIL;
+	v->dry_run = false;
+	v->check = "dns";
+	snprintf(v->why, sizeof v->why, "%s", why);
+	snprintf(v->rcode, sizeof v->rcode, "451");
+	snprintf(v->xcode, sizeof v->xcode, "%s", xcode);
+	snprintf(v->reply, sizeof v->reply, "%s", reply);
+	if (strstr(v->failed, "dns") == NULL) {
+		size_t len = strlen(v->failed);
+
+		if (len + 5 < sizeof v->failed)
+			snprintf(v->failed + len, sizeof v->failed - len,
+				 "%sdns", len ? "," : "");
 	}
-out:
-	return rc;
+	if (cf->dry_run) {
+		v->dry_run = true;
+		v->action = AM_ACT_NONE;
+	}
+}
+
+void
+engine_dns_error(const struct conf *cf, struct check_outcome *o)
+{
+	if (o->dns_failed && o->at_stake >= AM_ACT_TEMPFAIL &&
+	    cf->on_dns_error == ONDNS_TEMPFAIL && o->action < AM_ACT_TEMPFAIL)
+		check_outcome_dns_tempfail(o);
+}
+
+/*
+ * How long a decision may wait for DNS (SPEC: a message never waits
+ * longer than DNSTimeout in all for answers that do not come): what
+ * this message has not spent of DNSTimeout yet, less, before end of
+ * message, the share kept for end of message (ENGINE_EOM_SHARE), so
+ * that a message whose RCPT TO decision waited out a dead lookup still
+ * has time for the DKIM keys and DMARC records asked at end of
+ * headers. *shortened says that earlier waits of the message cut this
+ * one below its share: a query that times out then never had its
+ * DNSTimeout, and its temperror must not be accepted.
+ */
+static unsigned int
+wait_allowance_ms(const struct conn *c, enum check_phase upto, bool *shortened)
+{
+	double full = (double)c->conf->dns_timeout * 1000.0;
+	double keep = full / ENGINE_EOM_SHARE;
+	double left = full - dns_set_wait_ms(c->dns);
+
+	if (upto != CHECK_PH_EOM)
+		left -= keep;
+	*shortened = left + ENGINE_WAIT_SLACK_MS < full - keep;
+	return left > 0 ? (unsigned int)left : 0;
 }
 
 int
@@ -264,18 +315,22 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 {
 	struct policy_entry ent[SESSION_MAX_CHECKS];
 	struct timespec deadline;
+	enum dns_health health = DNS_HEALTH_UP;
+	enum dns_budget budget;
+	unsigned long timeouts = dns_set_timeouts(c->dns);
+	bool temperror = false, shortened;
 	size_t n = 0;
 	int rc = 0;
 
-	dns_deadline(&deadline, c->conf->dns_timeout * 1000U);
+	dns_deadline(&deadline, wait_allowance_ms(c, upto, &shortened));
 	EACH_CHECK(i, ops)
 	{
 		struct check_outcome *o = &out[i];
 
 		if (ops->finish == NULL || ops->ready > upto)
 			continue;
-		if (!all &&
-		    policy_max_action(c->conf, ops->name) < AM_ACT_TEMPFAIL)
+		if (!all && (ops->max_action == NULL ||
+			     ops->max_action(c->conf) < AM_ACT_TEMPFAIL))
 			continue;
 		if (!o->done) {
 			rc = ops->finish(c, m, &c->slot[i],
@@ -287,13 +342,52 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 				goto out;
 			}
 			o->done = true;
-			policy_dns_error(c->conf, ops->name, o);
+			/* a lookup failed where the check could refuse */
+			if (o->dns_failed && o->at_stake >= AM_ACT_TEMPFAIL)
+				temperror = true;
+			engine_dns_error(c->conf, o);
 		}
 		ent[n].check = ops->name;
 		ent[n].o = o;
 		n++;
 	}
+	/*
+	 * A lookup failed: is it that domain's, or is DNS down? Wait
+	 * (within what is left of DNSTimeout) until that is settled.
+	 */
+	if (temperror)
+		health = dns_health_settle(c->dns, &deadline);
 	policy_decide(c->conf, ent, n, v);
+	budget = dns_set_over_budget(c->dns);
+	if (budget != DNS_BUDGET_OK) {
+		char why[sizeof v->why];
+
+		snprintf(why, sizeof why, "DNS query budget reached (%d %s)",
+			 budget == DNS_BUDGET_MESSAGE ? DNS_MAX_QUERIES
+						      : DNS_MAX_CONN_QUERIES,
+			 budget == DNS_BUDGET_MESSAGE ? "per message"
+						      : "per session");
+		force_tempfail(c->conf, v, "4.7.0",
+			       budget == DNS_BUDGET_MESSAGE
+				   ? "Too many DNS lookups for one message, "
+				     "try again later"
+				   : "Too many DNS lookups in this session, "
+				     "try again later",
+			       why);
+	} else if (temperror && shortened &&
+		   dns_set_timeouts(c->dns) != timeouts) {
+		force_tempfail(c->conf, v, "4.4.3",
+			       "Temporary DNS failure, try again later",
+			       "DNS answers still missing when the message "
+			       "had waited DNSTimeout in all");
+	} else if (health != DNS_HEALTH_UP || dns_down()) {
+		force_tempfail(c->conf, v, "4.4.3",
+			       "Temporary DNS failure, try again later",
+			       health == DNS_HEALTH_UNSURE
+				   ? "DNS failing: no lookup succeeded "
+				     "while this message waited"
+				   : "DNS is down: no lookup succeeds");
+	}
 out:
 	return rc;
 }
@@ -305,7 +399,6 @@ sink_xauth(struct check_report *r, const char *key, const char *value)
 
 	policy_list_add(&s->xauth, key, value);
 }
-
 
 static void
 sink_header(struct check_report *r, const char *name, const char *value)
@@ -329,10 +422,10 @@ engine_report(struct conn *c, struct msg *m, const struct check_outcome *out,
 	      struct engine_report *r)
 {
 	struct check_report rep = {
-		.xauth = sink_xauth,
-		.header = sink_header,
-		.logf = sink_logf,
-		.priv = r,
+	    .xauth = sink_xauth,
+	    .header = sink_header,
+	    .logf = sink_logf,
+	    .priv = r,
 	};
 
 	r->ar = authres_new(c->conf->authserv_id);
@@ -375,31 +468,23 @@ engine_render(const struct conf *cf, const struct engine_report *r,
 }
 
 void
-engine_log(struct conn *c, struct msg *m, const char *from_header,
-	   const struct engine_report *r, const struct policy_verdict *v)
+engine_log(struct conn *c, struct msg *m, const struct engine_report *r,
+	   const struct policy_verdict *v)
 {
 	struct log_field f[POLICY_MAX_ITEMS + 8];
-	char act[48], num[32], fromdom[256];
+	char act[48], num[32];
 	struct policy_logmsg lm = {0};
-	const char *from = policy_list_get(&r->logf, "from_domain");
 	size_t n;
 
-	if (from == NULL && from_header != NULL) {
-		policy_from_domain(from_header, fromdom, sizeof fromdom);
-		from = fromdom[0] ? fromdom : NULL;
-	}
 	lm.qid = m != NULL && m->qid[0] ? m->qid : NULL;
 	lm.ip = c->ip[0] ? c->ip : NULL;
 	lm.helo = c->helo;
 	lm.mail_from = m != NULL ? m->mail_from : NULL;
-	lm.from_domain = from;
+	/* DMARC's own reading of From: (dmarcv.c), when it ran */
+	lm.from_domain = policy_list_get(&r->logf, "from_domain");
 	lm.dns_ms = dns_set_wait_ms(c->dns);
 	n = policy_log_fields(&lm, &r->logf, v, act, sizeof act, num,
 			      sizeof num, f, sizeof f / sizeof f[0]);
-	/* the checks' own from_domain field is already in lm */
-	for (size_t i = 0; i < n; i++)
-		if (i > 4 && strcmp(f[i].key, "from_domain") == 0)
-			f[i].value = NULL;
 	log_record(LOG_L_INFO, c->sid, f, n);
 }
 

@@ -20,6 +20,7 @@
 #include "amerr.h"
 #include "authres.h"
 #include "check.h"
+#include "checks.h"
 #include "cidr.h"
 #include "conf.h"
 #include "dkimv.h"
@@ -30,82 +31,73 @@
 #include "session.h"
 
 /* Exit status: the verdict, or sysexits(3) codes for errors. */
-#define EXPLAIN_EXIT_ACCEPT 0     /* accept or tag */
+#define EXPLAIN_EXIT_ACCEPT 0 /* accept or tag */
 #define EXPLAIN_EXIT_REJECT 1
 #define EXPLAIN_EXIT_TEMPFAIL 2
 #define EXPLAIN_EXIT_QUARANTINE 3
-#define EXPLAIN_EXIT_USAGE 64     /* EX_USAGE */
-#define EXPLAIN_EXIT_NOINPUT 66   /* EX_NOINPUT: message unreadable */
-#define EXPLAIN_EXIT_SOFTWARE 70  /* EX_SOFTWARE: internal error */
-#define EXPLAIN_EXIT_CONFIG 78    /* EX_CONFIG: bad configuration */
+#define EXPLAIN_EXIT_USAGE 64	 /* EX_USAGE */
+#define EXPLAIN_EXIT_NOINPUT 66	 /* EX_NOINPUT: message unreadable */
+#define EXPLAIN_EXIT_SOFTWARE 70 /* EX_SOFTWARE: internal error */
+#define EXPLAIN_EXIT_CONFIG 78	 /* EX_CONFIG: bad configuration */
 
 #define EXPLAIN_MAX_MSG (64UL * 1024 * 1024) /* octets read of a message */
 #define EXPLAIN_MAX_RCPT 100
-#define EXPLAIN_CHUNK 65535                  /* body chunk, as libmilter */
+#define EXPLAIN_CHUNK 65535 /* body chunk, as libmilter */
 #define AR_NAME "Authentication-Results"
 
 struct opts {
-	const char *file;          /* -c */
-	struct conf_override *ov;  /* -o: keys owned */
+	const char *file;	  /* -c */
+	struct conf_override *ov; /* -o: keys owned */
 	size_t nov;
-	const char *ip;            /* --ip */
-	const char *helo;          /* --helo */
-	const char *from;          /* --from */
+	const char *ip;			    /* --ip */
+	const char *helo;		    /* --helo */
+	const char *from;		    /* --from */
 	const char *rcpt[EXPLAIN_MAX_RCPT]; /* --rcpt */
 	size_t nrcpt;
-	const char *client_name;   /* --client-name */
-	const char *hostname;      /* --hostname: macro j */
-	const char *auth;          /* --auth: {auth_authen} */
-	const char *msgfile;       /* operand, "-" for stdin */
-	bool json;                 /* --json */
-	int verbose;               /* -v count */
+	const char *client_name; /* --client-name */
+	const char *hostname;	 /* --hostname: macro j */
+	const char *auth;	 /* --auth: {auth_authen} */
+	const char *msgfile;	 /* operand, "-" for stdin */
+	bool json;		 /* --json */
+	int verbose;		 /* -v count */
 };
 
 /* What the run found; printed at the end. */
 struct run {
-	struct conn c;
-	struct msg m;
-	bool have_msg;
-	struct check_outcome out[SESSION_MAX_CHECKS]; /* message outcomes */
-	struct check_outcome cout[SESSION_MAX_CHECKS]; /* before MAIL */
-	struct policy_verdict v;
-	bool decided;
-	const char *stage;         /* where the verdict was given */
-	const char *skipped;       /* "internal"/"authenticated" or NULL */
-	char *from_hdr;            /* first From: value: owned */
-	unsigned int nforged;      /* our A-R headers that would be removed */
-	struct engine_report rep;  /* report of the finished checks */
-	char *ar, *xauth;          /* rendered values: owned */
-	const char *error;         /* internal failure, or NULL */
+	struct engine_session *s; /* the session: owned */
+	struct engine_eom e;	  /* end of message, when it was reached */
+	bool eom;		  /* e is meaningful */
+	const char *error;	  /* internal failure, or NULL */
 };
 
 static void
 usage(FILE *fp)
 {
-	fputs("usage: authmilter-explain [-c FILE] [-o KEY=VALUE]... --ip ADDR\n"
-	      "         [--helo NAME] [--from ADDR] [--rcpt ADDR]...\n"
-	      "         [--client-name NAME] [--hostname NAME] [--auth USER]\n"
-	      "         [--json] [-v] [MESSAGE|-]\n"
-	      "exit: 0 accept, 1 reject, 2 tempfail, 3 quarantine, "
-	      ">= 64 error\n",
-	      fp);
+	fputs(
+	    "usage: authmilter-explain [-c FILE] [-o KEY=VALUE]... --ip ADDR\n"
+	    "         [--helo NAME] [--from ADDR] [--rcpt ADDR]...\n"
+	    "         [--client-name NAME] [--hostname NAME] [--auth USER]\n"
+	    "         [--json] [-v] [MESSAGE|-]\n"
+	    "exit: 0 accept, 1 reject, 2 tempfail, 3 quarantine, "
+	    ">= 64 error\n",
+	    fp);
 }
 
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{"ip", required_argument, NULL, 'I'},
-		{"helo", required_argument, NULL, 'H'},
-		{"from", required_argument, NULL, 'F'},
-		{"rcpt", required_argument, NULL, 'R'},
-		{"client-name", required_argument, NULL, 'N'},
-		{"hostname", required_argument, NULL, 'j'},
-		{"auth", required_argument, NULL, 'A'},
-		{"json", no_argument, NULL, 'J'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"ip", required_argument, NULL, 'I'},
+	    {"helo", required_argument, NULL, 'H'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"rcpt", required_argument, NULL, 'R'},
+	    {"client-name", required_argument, NULL, 'N'},
+	    {"hostname", required_argument, NULL, 'j'},
+	    {"auth", required_argument, NULL, 'A'},
+	    {"json", no_argument, NULL, 'J'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -118,12 +110,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->file = optarg;
 			break;
 		case 'o':
-			if (conf_override_parse(optarg, &o->ov[o->nov]) != 0) {
-				fprintf(stderr, "authmilter-explain: -o %s: "
-					"expected KEY=VALUE\n", optarg);
+			if (conf_override_arg("authmilter-explain", optarg,
+					      o->ov, &o->nov) != 0)
 				return -1;
-			}
-			o->nov++;
 			break;
 		case 'I':
 			o->ip = optarg;
@@ -136,8 +125,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'R':
 			if (o->nrcpt >= EXPLAIN_MAX_RCPT) {
-				fprintf(stderr, "authmilter-explain: at most "
-					"%d --rcpt\n", EXPLAIN_MAX_RCPT);
+				fprintf(stderr,
+					"authmilter-explain: at most "
+					"%d --rcpt\n",
+					EXPLAIN_MAX_RCPT);
 				return -1;
 			}
 			o->rcpt[o->nrcpt++] = optarg;
@@ -236,61 +227,34 @@ line_at(const char *p, const char *end, size_t *eol)
 	return (size_t)(q - p);
 }
 
-/* A finished decision point: record it; true if the session ends. */
+/* A step's answer: true if the session ends there. */
 static bool
-decision(struct run *r, enum check_phase upto, const char *stage)
+ended(struct run *r, enum engine_answer a, const struct engine_reply *rep)
 {
-	int rc;
-
-	if (r->c.skip)
+	if (a == ENGINE_CONTINUE)
 		return false;
-	rc = engine_decide(&r->c, r->have_msg ? &r->m : NULL,
-			   r->have_msg ? r->out : r->cout, upto, false, &r->v);
-	if (rc < 0) {
-		r->error = am_strerror(rc);
-		return true;
-	}
-	if (r->v.action < AM_ACT_TEMPFAIL)
-		return false;
-	r->decided = true;
-	r->stage = stage;
+	if (!r->s->decided)
+		r->error = rep->text; /* 451 4.3.0: an internal failure */
 	return true;
 }
 
 /*
- * One header as libmilter with SMFIP_HDR_LEADSPC hands it over (value
- * after the colon with its space, folded lines joined with LF, no CR),
- * with the filter's own bookkeeping (From:, forged A-R).
+ * The header block and body as the MTA hands them to a milter: each
+ * header's name without the white space an obsolete "From :" puts before
+ * the colon (RFC 5322 4.5; Postfix drops it), its value after the colon
+ * with its space (SMFIP_HDR_LEADSPC), folded lines joined with LF, no
+ * CR; then end of headers and the body with CRLF line ends.
  */
-static int
-one_header(struct run *r, const char *name, const char *value)
-{
-	const char *who = NULL;
-	int rc = 0;
-
-	if (strcasecmp(name, AR_NAME) == 0) {
-		if (authres_is_ours(value, r->c.conf->authserv_id))
-			r->nforged++;
-	} else if (strcasecmp(name, "From") == 0 && r->from_hdr == NULL) {
-		r->from_hdr = strndup(value, SESSION_MAX_NAME);
-		if (r->from_hdr == NULL)
-			return AM_ENOMEM;
-	}
-	if (!r->c.skip)
-		rc = engine_header(&r->c, &r->m, name, value, &who);
-	return rc;
-}
-
-static int
+static bool
 feed_message(struct run *r, const char *p, const char *end)
 {
-	const char *who = NULL;
+	struct engine_reply rep;
 	char *value = NULL, *body = NULL;
 	size_t n = 0;
-	int rc = 0;
+	bool stop = false;
 
-	while (p < end) {
-		size_t eol, len = line_at(p, end, &eol), vlen, cap;
+	while (p < end && !stop) {
+		size_t eol, len = line_at(p, end, &eol), vlen, nlen;
 		const char *colon;
 		char name[256];
 
@@ -299,18 +263,19 @@ feed_message(struct run *r, const char *p, const char *end)
 			break;
 		}
 		colon = memchr(p, ':', len);
-		if (colon == NULL || colon == p ||
-		    (size_t)(colon - p) >= sizeof name) {
+		nlen = colon != NULL ? (size_t)(colon - p) : 0;
+		while (nlen > 0 && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
+			nlen--;
+		if (colon == NULL || nlen == 0 || nlen >= sizeof name) {
 			/* not a header: the MTA would see the body begin */
 			break;
 		}
-		memcpy(name, p, (size_t)(colon - p));
-		name[colon - p] = '\0';
+		memcpy(name, p, nlen);
+		name[nlen] = '\0';
 		vlen = len - (size_t)(colon + 1 - p);
-		cap = vlen + 1;
-		value = malloc(cap);
+		value = malloc(vlen + 1);
 		if (value == NULL) {
-			rc = AM_ENOMEM;
+			r->error = am_strerror(AM_ENOMEM);
 			goto out;
 		}
 		memcpy(value, colon + 1, vlen);
@@ -320,7 +285,7 @@ feed_message(struct run *r, const char *p, const char *end)
 			char *nv = realloc(value, vlen + n2 + 2);
 
 			if (nv == NULL) {
-				rc = AM_ENOMEM;
+				r->error = am_strerror(AM_ENOMEM);
 				goto out;
 			}
 			value = nv;
@@ -330,21 +295,19 @@ feed_message(struct run *r, const char *p, const char *end)
 			p += n2 + e2;
 		}
 		value[vlen] = '\0';
-		rc = one_header(r, name, value);
+		stop = ended(r, engine_session_header(r->s, name, value, &rep),
+			     &rep);
 		free(value);
 		value = NULL;
-		if (rc < 0)
-			goto out;
 	}
-	if (r->c.skip)
+	if (stop || ended(r, engine_session_eoh(r->s, &rep), &rep))
 		goto out;
-	rc = engine_eoh(&r->c, &r->m, &who);
-	if (rc < 0 || !engine_has_body_hook())
-		goto out;
+	if (!engine_session_wants_body(r->s))
+		return false;
 	/* the MTA hands the body over with CRLF line ends */
 	body = malloc(2 * (size_t)(end - p) + 1);
 	if (body == NULL) {
-		rc = AM_ENOMEM;
+		r->error = am_strerror(AM_ENOMEM);
 		goto out;
 	}
 	for (; p < end; p++) {
@@ -352,113 +315,69 @@ feed_message(struct run *r, const char *p, const char *end)
 			body[n++] = '\r';
 		body[n++] = *p;
 	}
-	for (size_t off = 0; off < n && rc == 0; off += EXPLAIN_CHUNK) {
+	for (size_t off = 0; off < n && !stop; off += EXPLAIN_CHUNK) {
 		size_t clen = n - off < EXPLAIN_CHUNK ? n - off : EXPLAIN_CHUNK;
 
-		rc = engine_body(&r->c, &r->m,
-				 (const unsigned char *)body + off, clen, &who);
+		stop = ended(
+		    r,
+		    engine_session_body(r->s, (const unsigned char *)body + off,
+					clen, &rep),
+		    &rep);
 	}
+	free(body);
+	return stop;
 out:
 	free(value);
 	free(body);
-	return rc;
+	return true;
 }
 
+/* The client address as the MTA would give it to the milter. */
 static int
-set_client(struct conn *c, const char *ip)
+client_sockaddr(const char *ip, struct sockaddr_storage *ss)
 {
-	if (inet_pton(AF_INET, ip, &c->addr.v4) == 1) {
-		c->family = AF_INET;
-	} else if (inet_pton(AF_INET6, ip, &c->addr.v6) == 1) {
-		c->family = AF_INET6;
-		if (IN6_IS_ADDR_V4MAPPED(&c->addr.v6)) {
-			struct in_addr v4;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
-			memcpy(&v4, &c->addr.v6.s6_addr[12], 4);
-			c->addr.v4 = v4;
-			c->family = AF_INET;
-		}
-	} else {
-		return AM_EINVAL;
-	}
-	inet_ntop(c->family, &c->addr, c->ip, sizeof c->ip);
-	return 0;
-}
-
-/* The session, phase by phase, as filter.c runs it. */
-static int
-run_session(struct run *r, const struct opts *o, const char *msg,
-	    size_t msglen)
-{
-	struct conn *c = &r->c;
-	const char *who = NULL;
-	int rc;
-
-	c->internal = cidr_list_match(&c->conf->internal_hosts, c->family,
-				      &c->addr);
-	c->skip = c->internal;
-	if (!c->skip) {
-		rc = engine_connect(c, &who);
-		if (rc < 0)
-			return rc;
-		if (!c->conf->delay_reject &&
-		    decision(r, CHECK_PH_CONNECT, "connect"))
-			return 0;
-	}
-	if (o->helo != NULL) {
-		c->helo = strndup(o->helo, SESSION_MAX_NAME);
-		if (c->helo == NULL)
-			return AM_ENOMEM;
-		if (!c->skip) {
-			rc = engine_helo(c, &who);
-			if (rc < 0)
-				return rc;
-			if (!c->conf->delay_reject &&
-			    decision(r, CHECK_PH_HELO, "helo"))
-				return 0;
-		}
-	}
-	c->msg = &r->m;
-	r->have_msg = true;
-	c->nmsgs++;
-	dns_set_reset_wait(c->dns);
-	rc = engine_set_sender(&r->m, o->from != NULL ? o->from : "");
-	if (rc < 0)
-		return rc;
-	c->authenticated = o->auth != NULL && o->auth[0] != '\0';
-	c->skip = c->internal ||
-		  (c->authenticated && c->conf->skip_authenticated);
-	if (!c->skip) {
-		rc = engine_mail(c, &r->m, &who);
-		if (rc < 0)
-			return rc;
-		if (!c->conf->delay_reject && decision(r, CHECK_PH_MAIL, "mail"))
-			return 0;
-	}
-	for (size_t i = 0; i < o->nrcpt; i++) {
-		r->m.nrcpt++;
-		if (c->skip)
-			continue;
-		rc = engine_rcpt(c, &r->m, o->rcpt[i], &who);
-		if (rc < 0)
-			return rc;
-		if (r->m.nrcpt == 1 && c->conf->delay_reject &&
-		    decision(r, CHECK_PH_MAIL, "rcpt"))
-			return 0;
-	}
-	rc = feed_message(r, msg, msg + msglen);
-	if (rc < 0)
-		return rc;
-	if (c->skip) {
-		r->skipped = c->internal ? "internal" : "authenticated";
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
 		return 0;
 	}
-	rc = engine_decide(c, &r->m, r->out, CHECK_PH_EOM, true, &r->v);
-	if (rc < 0)
-		return rc;
-	r->decided = true;
-	r->stage = "eom";
-	return 0;
+	if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return AM_EINVAL;
+}
+
+/* The session, step by step, as the MTA would drive the daemon's. */
+static void
+run_session(struct run *r, const struct opts *o,
+	    const struct sockaddr_storage *sa, const char *msg, size_t msglen)
+{
+	struct engine_reply rep;
+
+	if (ended(r,
+		  engine_session_connect(r->s, (const struct sockaddr *)sa,
+					 o->client_name, o->hostname, &rep),
+		  &rep))
+		return;
+	if (o->helo != NULL &&
+	    ended(r, engine_session_helo(r->s, o->helo, &rep), &rep))
+		return;
+	if (ended(r,
+		  engine_session_mail(r->s, o->from != NULL ? o->from : "",
+				      o->auth, &rep),
+		  &rep))
+		return;
+	for (size_t i = 0; i < o->nrcpt; i++)
+		if (ended(r, engine_session_rcpt(r->s, o->rcpt[i], &rep), &rep))
+			return;
+	if (feed_message(r, msg, msg + msglen))
+		return;
+	r->eom = true;
+	(void)ended(r, engine_session_eom(r->s, &r->e), &r->e.reply);
 }
 
 /* ---- output ---- */
@@ -538,20 +457,26 @@ exit_word(int code)
 static void
 print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 {
+	const struct engine_session *s = r->s;
+	const struct check_outcome *outs = s->m != NULL ? s->m->out : s->cout;
+	unsigned int nforged = s->m != NULL ? s->m->nforged : 0;
+	size_t nadd =
+	    r->eom && r->e.reply.answer == ENGINE_CONTINUE ? r->e.nadd : 0;
 	char e1[2048], e2[2048];
 
 	fprintf(fp, "client   %s [%s]%s\n",
 		esc(o->client_name ? o->client_name : "unknown", e1, sizeof e1),
-		r->c.ip, r->c.internal ? " (InternalHosts)" : "");
-	fprintf(fp, "helo     %s\n", esc(o->helo ? o->helo : "-", e1,
-					 sizeof e1));
-	fprintf(fp, "mail     <%s>\n", esc(r->m.mail_from, e1, sizeof e1));
+		s->c.ip, s->c.internal ? " (InternalHosts)" : "");
+	fprintf(fp, "helo     %s\n",
+		esc(o->helo ? o->helo : "-", e1, sizeof e1));
+	fprintf(fp, "mail     <%s>\n",
+		esc(s->m != NULL ? s->m->m.mail_from : "", e1, sizeof e1));
 	for (size_t i = 0; i < o->nrcpt; i++)
 		fprintf(fp, "rcpt     <%s>\n", esc(o->rcpt[i], e1, sizeof e1));
 	fprintf(fp, "\nDNS queries (%zu), in the order sent:\n",
-		dns_set_count(r->c.dns));
-	for (size_t i = 0; i < dns_set_count(r->c.dns); i++) {
-		const struct dns_query *q = dns_set_query(r->c.dns, i);
+		dns_set_count(s->c.dns));
+	for (size_t i = 0; i < dns_set_count(s->c.dns); i++) {
+		const struct dns_query *q = dns_set_query(s->c.dns, i);
 		const struct dns_answer *a = dns_answer(q);
 
 		fprintf(fp, "  %-4s %s -> %s", dns_type_str(dns_query_type(q)),
@@ -567,12 +492,11 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 		}
 	}
 	fprintf(fp, "\nChecks:\n");
-	if (r->skipped != NULL)
-		fprintf(fp, "  not checked (%s)\n", r->skipped);
-	for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-		const struct check_outcome *ou =
-			r->have_msg ? &r->out[i] : &r->cout[i];
+	if (s->skipped != NULL)
+		fprintf(fp, "  not checked (%s)\n", s->skipped);
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++) {
+		const struct check_ops *ops = checks_get(i);
+		const struct check_outcome *ou = &outs[i];
 
 		if (ops == NULL)
 			continue;
@@ -585,29 +509,27 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 			esc(ou->why, e1, sizeof e1));
 	}
 	fprintf(fp, "\nVerdict: %s", exit_word(code));
-	if (r->decided) {
-		fprintf(fp, " at %s", r->stage);
-		if (r->v.check != NULL && r->v.wanted != AM_ACT_NONE)
-			fprintf(fp, " (by %s: %s)", r->v.check,
-				esc(r->v.why, e1, sizeof e1));
-		if (r->v.dry_run)
+	if (s->decided) {
+		fprintf(fp, " at %s", s->stage);
+		if (s->v.check != NULL && s->v.wanted != AM_ACT_NONE)
+			fprintf(fp, " (by %s: %s)", s->v.check,
+				esc(s->v.why, e1, sizeof e1));
+		if (s->v.dry_run)
 			fprintf(fp, "; DryRun: would %s",
-				am_action_str(r->v.wanted));
-		if (r->v.action >= AM_ACT_TEMPFAIL)
-			fprintf(fp, "\nReply: %s %s %s", r->v.rcode,
-				r->v.xcode, esc(r->v.reply, e1, sizeof e1));
+				am_action_str(s->v.wanted));
+		if (s->v.action >= AM_ACT_TEMPFAIL)
+			fprintf(fp, "\nReply: %s %s %s", s->v.rcode, s->v.xcode,
+				esc(s->v.reply, e1, sizeof e1));
 	}
 	fputc('\n', fp);
-	if (r->nforged > 0)
-		fprintf(fp, "Would remove %u forged %s header(s)\n", r->nforged,
+	if (nforged > 0)
+		fprintf(fp, "Would remove %u forged %s header(s)\n", nforged,
 			AR_NAME);
-	if (r->ar != NULL) {
+	if (nadd > 0) {
 		fprintf(fp, "\nHeaders that would be added:\n");
-		fprintf(fp, "%s: %s\n", AR_NAME, r->ar);
-		for (size_t k = 0; k < r->rep.extra.n; k++)
-			fprintf(fp, "%s: %s\n", r->rep.extra.v[k].key,
-				r->rep.extra.v[k].value);
-		fprintf(fp, "X-Authmilter: %s\n", r->xauth);
+		for (size_t k = 0; k < nadd; k++)
+			fprintf(fp, "%s: %s\n", r->e.add[k].name,
+				r->e.add[k].value);
 	} else {
 		fprintf(fp, "\nHeaders that would be added: none\n");
 	}
@@ -616,33 +538,39 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 static void
 print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 {
+	const struct engine_session *s = r->s;
+	const struct check_outcome *outs = s->m != NULL ? s->m->out : s->cout;
+	unsigned int nforged = s->m != NULL ? s->m->nforged : 0;
+	size_t nadd =
+	    r->eom && r->e.reply.answer == ENGINE_CONTINUE ? r->e.nadd : 0;
 	char buf[2048];
 
 	fputs("{\"client\":{\"ip\":", fp);
-	json_str(fp, r->c.ip);
+	json_str(fp, s->c.ip);
 	fputs(",\"name\":", fp);
 	json_str(fp, o->client_name ? o->client_name : "unknown");
 	fprintf(fp, ",\"internal\":%s},\"helo\":",
-		r->c.internal ? "true" : "false");
+		s->c.internal ? "true" : "false");
 	if (o->helo)
 		json_str(fp, o->helo);
 	else
 		fputs("null", fp);
 	fputs(",\"mail_from\":", fp);
-	json_str(fp, r->m.mail_from);
+	json_str(fp, s->m != NULL ? s->m->m.mail_from : "");
 	fputs(",\"rcpt\":[", fp);
 	for (size_t i = 0; i < o->nrcpt; i++) {
 		fputs(i ? "," : "", fp);
 		json_str(fp, o->rcpt[i]);
 	}
 	fputs("],\"dns\":[", fp);
-	for (size_t i = 0; i < dns_set_count(r->c.dns); i++) {
-		const struct dns_query *q = dns_set_query(r->c.dns, i);
+	for (size_t i = 0; i < dns_set_count(s->c.dns); i++) {
+		const struct dns_query *q = dns_set_query(s->c.dns, i);
 		const struct dns_answer *a = dns_answer(q);
 
 		fputs(i ? ",{\"name\":" : "{\"name\":", fp);
 		json_str(fp, dns_query_name(q));
-		fprintf(fp, ",\"type\":\"%s\",\"status\":\"%s\",\"rcode\":%d,"
+		fprintf(fp,
+			",\"type\":\"%s\",\"status\":\"%s\",\"rcode\":%d,"
 			"\"ms\":%.3f,\"secure\":%s,\"truncated\":%s,"
 			"\"answers\":[",
 			dns_type_str(dns_query_type(q)),
@@ -656,7 +584,7 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 				fputc('"', fp);
 				for (size_t t = 0; t < a->rr[k].txtlen; t++) {
 					unsigned char ch =
-						(unsigned char)a->rr[k].txt[t];
+					    (unsigned char)a->rr[k].txt[t];
 
 					if (ch == '"' || ch == '\\')
 						fprintf(fp, "\\%c", ch);
@@ -674,11 +602,10 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 		fputs("]}", fp);
 	}
 	fputs("],\"checks\":[", fp);
-	for (size_t i = 0, n = 0; i < check_count() && i < SESSION_MAX_CHECKS;
+	for (size_t i = 0, n = 0; i < checks_count() && i < SESSION_MAX_CHECKS;
 	     i++) {
-		const struct check_ops *ops = check_get(i);
-		const struct check_outcome *ou =
-			r->have_msg ? &r->out[i] : &r->cout[i];
+		const struct check_ops *ops = checks_get(i);
+		const struct check_outcome *ou = &outs[i];
 
 		if (ops == NULL)
 			continue;
@@ -688,86 +615,58 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 			fputs(",\"finished\":false}", fp);
 			continue;
 		}
-		fprintf(fp, ",\"finished\":true,\"result\":\"%s\","
+		fprintf(fp,
+			",\"finished\":true,\"result\":\"%s\","
 			"\"action\":\"%s\",\"why\":",
 			am_result_str(ou->result), am_action_str(ou->action));
 		json_str(fp, ou->why);
 		fputc('}', fp);
 	}
 	fputs("],\"skipped\":", fp);
-	if (r->skipped)
-		json_str(fp, r->skipped);
+	if (s->skipped)
+		json_str(fp, s->skipped);
 	else
 		fputs("null", fp);
 	fprintf(fp, ",\"verdict\":{\"action\":\"%s\",\"exit\":%d",
 		exit_word(code), code);
-	if (r->decided) {
+	if (s->decided) {
 		fputs(",\"stage\":", fp);
-		json_str(fp, r->stage);
+		json_str(fp, s->stage);
 		fprintf(fp, ",\"wanted\":\"%s\",\"dry_run\":%s,\"check\":",
-			policy_action_word(r->v.wanted),
-			r->v.dry_run ? "true" : "false");
-		if (r->v.check)
-			json_str(fp, r->v.check);
+			policy_action_word(s->v.wanted),
+			s->v.dry_run ? "true" : "false");
+		if (s->v.check)
+			json_str(fp, s->v.check);
 		else
 			fputs("null", fp);
 		fputs(",\"why\":", fp);
-		json_str(fp, r->v.why);
-		if (r->v.action >= AM_ACT_TEMPFAIL) {
+		json_str(fp, s->v.why);
+		if (s->v.action >= AM_ACT_TEMPFAIL) {
 			fprintf(fp, ",\"reply\":{\"code\":\"%s\",\"xcode\":",
-				r->v.rcode);
-			json_str(fp, r->v.xcode);
+				s->v.rcode);
+			json_str(fp, s->v.xcode);
 			fputs(",\"text\":", fp);
-			json_str(fp, r->v.reply);
+			json_str(fp, s->v.reply);
 			fputc('}', fp);
 		}
 	}
-	fprintf(fp, "},\"remove_forged\":%u,\"headers\":[", r->nforged);
-	if (r->ar != NULL) {
-		fprintf(fp, "{\"name\":\"%s\",\"value\":", AR_NAME);
-		json_str(fp, r->ar);
-		fputc('}', fp);
-		for (size_t k = 0; k < r->rep.extra.n; k++) {
-			fputs(",{\"name\":", fp);
-			json_str(fp, r->rep.extra.v[k].key);
-			fputs(",\"value\":", fp);
-			json_str(fp, r->rep.extra.v[k].value);
-			fputc('}', fp);
-		}
-		fputs(",{\"name\":\"X-Authmilter\",\"value\":", fp);
-		json_str(fp, r->xauth);
+	fprintf(fp, "},\"remove_forged\":%u,\"headers\":[", nforged);
+	for (size_t k = 0; k < nadd; k++) {
+		fputs(k ? ",{\"name\":" : "{\"name\":", fp);
+		json_str(fp, r->e.add[k].name);
+		fputs(",\"value\":", fp);
+		json_str(fp, r->e.add[k].value);
 		fputc('}', fp);
 	}
 	fputs("]}\n", fp);
 }
 
-/* The report, headers and log line once the session ended. */
-static int
-finish_run(struct run *r)
-{
-	struct msg *m = r->have_msg ? &r->m : NULL;
-	const struct check_outcome *out = r->have_msg ? r->out : r->cout;
-	int rc;
-
-	if (!r->decided)
-		return 0;
-	rc = engine_report(&r->c, m, out, &r->rep);
-	if (rc < 0)
-		return rc;
-	engine_log(&r->c, m, r->from_hdr, &r->rep, &r->v);
-	/* headers are added only at end of message, unless it is refused */
-	if (strcmp(r->stage, "eom") == 0 && r->v.action < AM_ACT_TEMPFAIL)
-		rc = engine_render(r->c.conf, &r->rep, &r->v, &r->ar,
-				   &r->xauth);
-	return rc;
-}
-
 static int
 verdict_exit(const struct run *r)
 {
-	if (!r->decided)
+	if (!r->s->decided)
 		return EXPLAIN_EXIT_ACCEPT;
-	switch (r->v.action) {
+	switch (r->s->v.action) {
 	case AM_ACT_REJECT:
 		return EXPLAIN_EXIT_REJECT;
 	case AM_ACT_TEMPFAIL:
@@ -786,10 +685,11 @@ main(int argc, char **argv)
 	struct run *r = NULL;
 	struct conf *c = NULL;
 	struct dns_options dopt;
+	struct sockaddr_storage sa;
 	char err[512], *msg = NULL;
 	size_t msglen = 0;
 	bool dns_up = false;
-	int rc, code = EXPLAIN_EXIT_USAGE;
+	int code = EXPLAIN_EXIT_USAGE;
 
 	memset(&o, 0, sizeof o);
 	if (parse_args(argc, argv, &o) != 0)
@@ -813,20 +713,15 @@ main(int argc, char **argv)
 			o.msgfile);
 		goto out;
 	}
-	code = EXPLAIN_EXIT_SOFTWARE;
-	r = calloc(1, sizeof *r);
-	if (r == NULL)
-		goto out;
-	r->c.conf = c;
-	snprintf(r->c.sid, sizeof r->c.sid, "explain");
-	if (set_client(&r->c, o.ip) != 0) {
-		fprintf(stderr, "authmilter-explain: --ip %s: not an IPv4 or "
-			"IPv6 address\n", o.ip);
-		code = EXPLAIN_EXIT_USAGE;
+	code = EXPLAIN_EXIT_USAGE;
+	if (client_sockaddr(o.ip, &sa) != 0) {
+		fprintf(stderr,
+			"authmilter-explain: --ip %s: not an IPv4 or "
+			"IPv6 address\n",
+			o.ip);
 		goto out;
 	}
-	r->c.client_name = o.client_name ? strdup(o.client_name) : NULL;
-	r->c.our_name = o.hostname ? strdup(o.hostname) : NULL;
+	code = EXPLAIN_EXIT_SOFTWARE;
 	dopt.mode = c->resolver;
 	dopt.forward = c->resolver_forward;
 	dopt.trust_anchor = c->trust_anchor_file;
@@ -836,19 +731,19 @@ main(int argc, char **argv)
 	}
 	dns_up = true;
 	if (dkimv_init() != 0) {
-		fprintf(stderr, "authmilter-explain: libopendkim init failed\n");
+		fprintf(stderr,
+			"authmilter-explain: libopendkim init failed\n");
 		goto out;
 	}
-	r->c.dns = dns_set_new(r->c.sid);
-	if (r->c.dns == NULL)
+	r = calloc(1, sizeof *r);
+	if (r == NULL || (r->s = engine_session_new(c, "explain")) == NULL)
 		goto out;
-	rc = run_session(r, &o, msg, msglen);
-	if (rc == 0)
-		rc = finish_run(r);
-	if (rc < 0 || r->error != NULL) {
-		fprintf(stderr, "authmilter-explain: internal error: %s "
+	run_session(r, &o, &sa, msg, msglen);
+	if (r->error != NULL) {
+		fprintf(stderr,
+			"authmilter-explain: internal error: %s "
 			"(the daemon would answer 451 4.3.0)\n",
-			r->error ? r->error : am_strerror(rc));
+			r->error);
 		goto out;
 	}
 	code = verdict_exit(r);
@@ -860,25 +755,7 @@ main(int argc, char **argv)
 		code = EXPLAIN_EXIT_SOFTWARE;
 out:
 	if (r != NULL) {
-		for (size_t i = 0; i < check_count() && i < SESSION_MAX_CHECKS;
-		     i++) {
-			const struct check_ops *ops = check_get(i);
-
-			if (ops != NULL && ops->msg_free != NULL)
-				ops->msg_free(&r->m.slot[i]);
-			if (ops != NULL && ops->conn_free != NULL)
-				ops->conn_free(&r->c.slot[i]);
-		}
-		engine_report_free(&r->rep);
-		free(r->ar);
-		free(r->xauth);
-		free(r->from_hdr);
-		free(r->m.mail_from);
-		free(r->m.mail_domain);
-		free(r->c.helo);
-		free(r->c.client_name);
-		free(r->c.our_name);
-		dns_set_free(r->c.dns);
+		engine_session_free(r->s);
 		free(r);
 	}
 	if (dns_up) {

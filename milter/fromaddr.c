@@ -172,7 +172,7 @@ mailbox(const char *seg, size_t len, struct fromaddr_list *out)
 			goto out;
 		}
 		if (unquoted_char(spec, (size_t)(open - spec), '@', false) !=
-			    NULL ||
+			NULL ||
 		    unquoted_char(lt, (size_t)(gt - lt), '<', false) != NULL ||
 		    (size_t)(gt + 1 - spec) < slen)
 			rc = AM_EINVAL;
@@ -366,7 +366,8 @@ fromaddr_harvest(const char *value, size_t len, struct fromaddr_set *set)
 					ok = false;
 					break;
 				}
-				d[k++] = (char)tolower((unsigned char)value[j++]);
+				d[k++] =
+				    (char)tolower((unsigned char)value[j++]);
 			}
 			t = ok ? skip_cfws(value, len, j) : j;
 			if (t == j || t >= len || k == 0 ||

@@ -45,13 +45,13 @@
 
 struct fromaddr {
 	char domain[FROMADDR_MAX_DOMAIN]; /* lower case, no final dot;
-	                                   * "" if the address has none */
-	bool domain_ok;                   /* a usable ASCII host name */
+					   * "" if the address has none */
+	bool domain_ok;			  /* a usable ASCII host name */
 };
 
 struct fromaddr_list {
-	size_t n;       /* addresses kept in addr */
-	size_t total;   /* addresses seen (may exceed FROMADDR_MAX) */
+	size_t n;     /* addresses kept in addr */
+	size_t total; /* addresses seen (may exceed FROMADDR_MAX) */
 	struct fromaddr addr[FROMADDR_MAX];
 };
 
@@ -59,10 +59,12 @@ struct fromaddr_list {
 
 /* Distinct domains read from From: fields, for the fail-closed path. */
 struct fromaddr_set {
-	size_t n;       /* domains in domain */
-	bool overflow;  /* more distinct domains than FROMADDR_MAX_DOMAINS */
-	char domain[FROMADDR_MAX_DOMAINS][FROMADDR_MAX_DOMAIN]; /* lower
-	                 * case, no final dot, valid host names */
+	size_t n;      /* domains in domain */
+	bool overflow; /* more distinct domains than FROMADDR_MAX_DOMAINS */
+	char domain[FROMADDR_MAX_DOMAINS]
+		   [FROMADDR_MAX_DOMAIN]; /* lower
+					   * case, no final dot, valid host
+					   * names */
 };
 
 /*
@@ -70,8 +72,7 @@ struct fromaddr_set {
  * '@' in len octets of value (see above). set must be zeroed before the
  * first call; call it once per From: field. Never fails.
  */
-void fromaddr_harvest(const char *value, size_t len,
-		      struct fromaddr_set *set);
+void fromaddr_harvest(const char *value, size_t len, struct fromaddr_set *set);
 
 /*
  * fromaddr_set_add - add domain (lower case, no final dot) to set unless

@@ -217,8 +217,7 @@ helo_eval(struct conn *c, struct helo_state *st,
 		return;
 	default:
 		helo_decide(c, st, AM_R_NONE, "");
-		check_outcome_temperror(&st->out, c->conf,
-					c->conf->helo_action);
+		check_outcome_temperror(&st->out, c->conf->helo_action);
 		snprintf(st->out.why, sizeof st->out.why, "lookup: %s",
 			 dns_status_str(a->status));
 		return;
@@ -234,12 +233,11 @@ helo_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 	(void)m;
 	(void)ms;
-	if (c->skip || st == NULL) {
+	if (st == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_NONE;
-		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip ? "not checked" : "no HELO name");
+		out->result = AM_R_NONE;
+		snprintf(out->why, sizeof out->why, "no HELO name");
 		return 0;
 	}
 	if (!st->done)
@@ -250,8 +248,8 @@ helo_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 static void
 helo_report(struct conn *c, struct msg *m, struct check_slot *cs,
-	     struct check_slot *ms, const struct check_outcome *o,
-	     struct check_report *r)
+	    struct check_slot *ms, const struct check_outcome *o,
+	    struct check_report *r)
 {
 	(void)c;
 	(void)m;
@@ -260,10 +258,17 @@ helo_report(struct conn *c, struct msg *m, struct check_slot *cs,
 	check_report_result(r, o, "helo", "helo_result");
 }
 
+static enum am_action
+helo_max_action(const struct conf *cf)
+{
+	return cf->helo_action;
+}
+
 const struct check_ops helo_ops = {
     .name = "helo",
     .ready = CHECK_PH_HELO,
     .on_helo = helo_helo,
+    .max_action = helo_max_action,
     .finish = helo_finish,
     .report = helo_report,
     .conn_free = check_slot_free,

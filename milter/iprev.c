@@ -111,7 +111,7 @@ iprev_eval(struct conn *c, struct iprev_state *st,
 		iprev_fail(c, out, AM_R_PERMERROR, "no PTR record");
 		return;
 	default:
-		check_outcome_temperror(out, c->conf, c->conf->iprev_action);
+		check_outcome_temperror(out, c->conf->iprev_action);
 		snprintf(out->why, sizeof out->why, "PTR lookup: %s",
 			 dns_status_str(a->status));
 		return;
@@ -133,7 +133,7 @@ iprev_eval(struct conn *c, struct iprev_state *st,
 			temp = true;
 	}
 	if (temp) {
-		check_outcome_temperror(out, c->conf, c->conf->iprev_action);
+		check_outcome_temperror(out, c->conf->iprev_action);
 		snprintf(out->why, sizeof out->why,
 			 "forward lookup of a PTR name failed");
 		return;
@@ -189,13 +189,12 @@ iprev_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 	(void)m;
 	(void)ms;
-	if (c->skip || st == NULL || st->ptr == NULL) {
+	if (st == NULL || st->ptr == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
 		/* RFC 8601 2.7.3: no address to check is a permanent error */
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_PERMERROR;
-		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip ? "not checked" : "client address unknown");
+		out->result = AM_R_PERMERROR;
+		snprintf(out->why, sizeof out->why, "client address unknown");
 		return 0;
 	}
 	if (!st->done) {
@@ -243,11 +242,18 @@ iprev_conn_free(struct check_slot *cs)
 	cs->state = NULL;
 }
 
+static enum am_action
+iprev_max_action(const struct conf *cf)
+{
+	return cf->iprev_action;
+}
+
 const struct check_ops iprev_ops = {
     .name = "iprev",
     .ready = CHECK_PH_CONNECT,
     .on_connect = iprev_connect,
     .progress = iprev_progress,
+    .max_action = iprev_max_action,
     .finish = iprev_finish,
     .report = iprev_report,
     .conn_free = iprev_conn_free,

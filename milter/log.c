@@ -18,17 +18,17 @@ static atomic_bool log_to_stderr = true;
 static atomic_bool log_to_syslog = false;
 
 static const char *const log_level_names[] = {
-	[LOG_L_ERROR] = "error",
-	[LOG_L_WARNING] = "warning",
-	[LOG_L_INFO] = "info",
-	[LOG_L_DEBUG] = "debug",
+    [LOG_L_ERROR] = "error",
+    [LOG_L_WARNING] = "warning",
+    [LOG_L_INFO] = "info",
+    [LOG_L_DEBUG] = "debug",
 };
 
 static const int log_prio[] = {
-	[LOG_L_ERROR] = LOG_ERR,
-	[LOG_L_WARNING] = LOG_WARNING,
-	[LOG_L_INFO] = LOG_INFO,
-	[LOG_L_DEBUG] = LOG_DEBUG,
+    [LOG_L_ERROR] = LOG_ERR,
+    [LOG_L_WARNING] = LOG_WARNING,
+    [LOG_L_INFO] = LOG_INFO,
+    [LOG_L_DEBUG] = LOG_DEBUG,
 };
 
 #define LOG_ELLIPSIS "..."
@@ -149,7 +149,7 @@ lb_timestamp(struct linebuf *lb)
 }
 
 static void
-lb_emit(struct linebuf *lb, enum conf_loglevel level)
+lb_emit(struct linebuf *lb, enum log_level level)
 {
 	if (atomic_load(&log_to_stderr)) {
 		lb->b[lb->len++] = '\n';
@@ -166,7 +166,7 @@ lb_emit(struct linebuf *lb, enum conf_loglevel level)
 
 /* The JSON prologue: {"ts":"...","level":"...","sid":"..." */
 static void
-lb_json_head(struct linebuf *lb, enum conf_loglevel level, const char *sid)
+lb_json_head(struct linebuf *lb, enum log_level level, const char *sid)
 {
 	lb_puts(lb, "{\"ts\":\"");
 	lb_timestamp(lb);
@@ -182,7 +182,7 @@ lb_json_head(struct linebuf *lb, enum conf_loglevel level, const char *sid)
 
 /* Text prologue; the timestamp only on stderr (syslog has its own). */
 static void
-lb_text_head(struct linebuf *lb, enum conf_loglevel level, const char *sid)
+lb_text_head(struct linebuf *lb, enum log_level level, const char *sid)
 {
 	if (atomic_load(&log_to_stderr)) {
 		lb_timestamp(lb);
@@ -209,7 +209,7 @@ lb_json_close_str(struct linebuf *lb)
 }
 
 static void
-log_line(enum conf_loglevel level, const char *sid, const char *msg)
+log_line(enum log_level level, const char *sid, const char *msg)
 {
 	struct linebuf lb;
 
@@ -232,13 +232,13 @@ log_line(enum conf_loglevel level, const char *sid, const char *msg)
 	lb_emit(&lb, level);
 }
 
-static void
-log_v(enum conf_loglevel level, const char *sid, int errnum,
-      const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void log_v(enum log_level level, const char *sid, int errnum,
+		  const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 static void
-log_v(enum conf_loglevel level, const char *sid, int errnum,
-      const char *fmt, va_list ap)
+log_v(enum log_level level, const char *sid, int errnum, const char *fmt,
+      va_list ap)
 {
 	char msg[LOG_MAX_LINE];
 	char ebuf[128];
@@ -269,36 +269,36 @@ log_open(bool to_stderr, bool to_syslog)
 }
 
 void
-log_setup(enum conf_loglevel level, enum conf_logformat format)
+log_setup(enum log_level level, enum log_format format)
 {
 	if ((int)level < LOG_L_ERROR || level > LOG_L_DEBUG)
 		level = LOG_L_INFO;
 	atomic_store(&log_level, level);
-	atomic_store(&log_format, format == LOG_F_JSON ? LOG_F_JSON
-						      : LOG_F_TEXT);
+	atomic_store(&log_format,
+		     format == LOG_F_JSON ? LOG_F_JSON : LOG_F_TEXT);
 }
 
 bool
-log_enabled(enum conf_loglevel level)
+log_enabled(enum log_level level)
 {
 	return (int)level <= atomic_load(&log_level);
 }
 
-#define LOG_FN(name, level)                                            \
-	void name(const char *fmt, ...)                                \
-	{                                                              \
-		va_list ap;                                            \
-		va_start(ap, fmt);                                     \
-		log_v(level, NULL, 0, fmt, ap);                        \
-		va_end(ap);                                            \
+#define LOG_FN(name, level)                                                    \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_v(level, NULL, 0, fmt, ap);                                \
+		va_end(ap);                                                    \
 	}
-#define LOG_SFN(name, level)                                           \
-	void name(const char *sid, const char *fmt, ...)               \
-	{                                                              \
-		va_list ap;                                            \
-		va_start(ap, fmt);                                     \
-		log_v(level, sid, 0, fmt, ap);                         \
-		va_end(ap);                                            \
+#define LOG_SFN(name, level)                                                   \
+	void name(const char *sid, const char *fmt, ...)                       \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_v(level, sid, 0, fmt, ap);                                 \
+		va_end(ap);                                                    \
 	}
 
 LOG_FN(log_error, LOG_L_ERROR)
@@ -416,8 +416,8 @@ log_text_field(struct linebuf *lb, const struct log_field *f, bool first,
 }
 
 void
-log_record(enum conf_loglevel level, const char *sid,
-	   const struct log_field *f, size_t n)
+log_record(enum log_level level, const char *sid, const struct log_field *f,
+	   size_t n)
 {
 	struct linebuf lb;
 	char esc[LOG_MAX_LINE];

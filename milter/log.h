@@ -29,18 +29,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "conf.h"
-
 #define LOG_MAX_LINE 4096
+
+/* Levels (LogLevel) and line formats (LogFormat), lowest level first. */
+enum log_level { LOG_L_ERROR = 0, LOG_L_WARNING, LOG_L_INFO, LOG_L_DEBUG };
+enum log_format { LOG_F_TEXT = 0, LOG_F_JSON };
 
 /* log_open - stderr (foreground) or syslog as ident "authmilter". */
 void log_open(bool to_stderr, bool to_syslog);
 
 /* log_setup - set level and format (at start and after each reload). */
-void log_setup(enum conf_loglevel level, enum conf_logformat format);
+void log_setup(enum log_level level, enum log_format format);
 
 /* log_enabled - whether messages at level are written. */
-bool log_enabled(enum conf_loglevel level);
+bool log_enabled(enum log_level level);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -51,13 +53,13 @@ void log_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Session variants: the line starts with "sid: ". */
 void log_serror(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void log_swarn(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void log_sinfo(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void log_sdebug(const char *sid, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * log_escape - copy at most inlen octets of in (stopping at NUL) into out
@@ -69,15 +71,15 @@ char *log_escape(const char *in, size_t inlen, char *out, size_t outlen);
 struct log_field {
 	const char *key;   /* static key name */
 	const char *value; /* raw value, may come from the network; NULL
-	                    * omits the field */
-	bool number;       /* render unquoted in JSON */
+			    * omits the field */
+	bool number;	   /* render unquoted in JSON */
 };
 
 /*
  * log_record - write one line at level with the given fields, escaped,
  * as text or JSON according to the format.
  */
-void log_record(enum conf_loglevel level, const char *sid,
+void log_record(enum log_level level, const char *sid,
 		const struct log_field *f, size_t n);
 
 #endif

@@ -25,6 +25,8 @@
 #include <unbound.h>
 
 #include "amerr.h"
+#include "check.h"
+#include "checks.h"
 #include "conf.h"
 #include "dkimv.h"
 #include "dns.h"
@@ -33,28 +35,24 @@
 #include "metrics.h"
 #include "orgdom.h"
 
-#ifndef AM_OPENDMARC_VERSION
-#define AM_OPENDMARC_VERSION "unknown"
-#endif
-
-#define DRAIN_SECONDS 300 /* how long SIGTERM waits for open sessions */
+#define DRAIN_SECONDS 300   /* how long SIGTERM waits for open sessions */
 #define KICK_SIGNAL SIGUSR2 /* interrupts libmilter's listener select() */
 
 struct opts {
-	const char *file;          /* -c, or NULL for the default file */
-	struct conf_override *ov;  /* -o, keys owned */
+	const char *file;	  /* -c, or NULL for the default file */
+	struct conf_override *ov; /* -o, keys owned */
 	size_t nov;
-	bool foreground;           /* -f */
-	bool check;                /* -n */
-	int ready_fd;              /* without -f: tells the parent "up" */
-	const struct conf *boot;   /* the startup snapshot (borrowed): what
-	                            * the socket and resolver were built from */
+	bool foreground;	 /* -f */
+	bool check;		 /* -n */
+	int ready_fd;		 /* without -f: tells the parent "up" */
+	const struct conf *boot; /* the startup snapshot (borrowed): what
+				  * the socket and resolver were built from */
 };
 
-static atomic_bool stopping;      /* set once SIGTERM/SIGINT arrived */
-static atomic_int milter_rc;      /* smfi_main()'s return value */
-static atomic_bool milter_died;   /* smfi_main() returned unasked */
-static atomic_bool milter_done;   /* the milter thread is about to end */
+static atomic_bool stopping;	/* set once SIGTERM/SIGINT arrived */
+static atomic_int milter_rc;	/* smfi_main()'s return value */
+static atomic_bool milter_died; /* smfi_main() returned unasked */
+static atomic_bool milter_done; /* the milter thread is about to end */
 static pthread_t main_thread;
 
 /* Where libmilter's signal thread parks (see sigwait below): nobody
@@ -97,9 +95,6 @@ print_version(void)
 	printf("libunbound %s\n", ub_version());
 	printf("libopendkim %u.%u.%u\n", dv >> 24, (dv >> 16) & 0xff,
 	       (dv >> 8) & 0xff);
-	printf("libopendmarc %s (build-time package version; found but "
-	       "not called: docs/CONFORMANCE.md)\n",
-	       AM_OPENDMARC_VERSION);
 	printf("libpsl %s\n", psl_get_version());
 	printf("libmicrohttpd %s\n", MHD_get_version());
 	printf("libevent %s (libunbound's event loop in dns.c)\n",
@@ -120,12 +115,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->file = optarg;
 			break;
 		case 'o':
-			if (conf_override_parse(optarg, &o->ov[o->nov]) != 0) {
-				fprintf(stderr, "authmilter: -o %s: "
-					"expected KEY=VALUE\n", optarg);
+			if (conf_override_arg("authmilter", optarg, o->ov,
+					      &o->nov) != 0)
 				return -1;
-			}
-			o->nov++;
 			break;
 		case 'f':
 			o->foreground = true;
@@ -276,7 +268,8 @@ drop_privileges(const struct conf *c)
 		if (geteuid() == uid && getegid() == gid)
 			return 0;
 		log_error("UserID %s: cannot switch user when not started "
-			  "as root", c->user_id);
+			  "as root",
+			  c->user_id);
 		return -1;
 	}
 	if (initgroups(user, gid) != 0) {
@@ -613,6 +606,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	sigaction(KICK_SIGNAL, &sa, NULL);
 	if (open_socket(c) != 0)
 		goto out;
+	for (size_t i = 0; i < checks_count(); i++)
+		metrics_check_name(i, checks_get(i)->name);
 	/* before the privilege drop: the port may be below 1024 */
 	if (metrics_start(c->metrics_listen, err, sizeof err) != 0) {
 		log_error("%s", err);
@@ -655,8 +650,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	atomic_store(&stopping, true);
 	if (!atomic_load(&milter_died)) {
 		log_info("%s: stopping: new connections get 421, open "
-			 "sessions finish", sig == SIGINT ? "SIGINT"
-							  : "SIGTERM");
+			 "sessions finish",
+			 sig == SIGINT ? "SIGINT" : "SIGTERM");
 		filter_drain();
 		drain(sigs);
 	}
@@ -669,8 +664,7 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	 * start), libmilter tries to bind again and fails. We asked it to
 	 * stop and it stopped: that is a clean exit, not a failure.
 	 */
-	rc = atomic_load(&milter_rc) == MI_SUCCESS ||
-		     !atomic_load(&milter_died)
+	rc = atomic_load(&milter_rc) == MI_SUCCESS || !atomic_load(&milter_died)
 		 ? 0
 		 : 1;
 	if (atomic_load(&milter_rc) != MI_SUCCESS && rc == 0)
@@ -711,8 +705,8 @@ main(int argc, char **argv)
 	if (getenv("MALLOC_ARENA_MAX") == NULL) {
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-		mallopt(M_ARENA_MAX, ncpu > 0 && ncpu < 64 ? 2 * (int)ncpu
-							   : 128);
+		mallopt(M_ARENA_MAX,
+			ncpu > 0 && ncpu < 64 ? 2 * (int)ncpu : 128);
 	}
 	/* Before any thread exists: the signals go to sigwait below. */
 	sigemptyset(&sigs);
@@ -747,7 +741,8 @@ main(int argc, char **argv)
 	log_setup(c->log_level, c->log_format);
 	if (c->defaults_only)
 		log_info("no configuration file %s: using the built-in "
-			 "defaults", CONF_DEFAULT_FILE);
+			 "defaults",
+			 CONF_DEFAULT_FILE);
 	conf_publish(c);
 	c = conf_acquire(); /* the startup snapshot: socket, user, pid */
 	o.boot = c;

@@ -17,47 +17,47 @@
 #include <unbound.h>
 
 #include "amerr.h"
-#include "check.h"
-#include "filter.h"
 #include "metrics.h"
-#include "orgdom.h"
-
-#ifndef AM_OPENDMARC_VERSION
-#define AM_OPENDMARC_VERSION "unknown"
-#endif
 
 #define M_NRESULT (AM_R_SKIPPED + 1)
 #define M_NACTION (AM_ACT_REJECT + 1)
-#define M_NSTATUS (DNS_INVALID + 1)
+#define M_NOUTCOME (METRICS_DNS_INVALID + 1)
 #define M_TIMEOUT_S 10 /* idle HTTP connection timeout */
 
 /* The query types we send, in rendering order; index by m_type_idx(). */
-static const enum dns_type m_types[] = {
-	DNS_T_A, DNS_T_AAAA, DNS_T_MX, DNS_T_TXT, DNS_T_PTR,
+static const char *const m_types[] = {
+    "A", "AAAA", "MX", "TXT", "PTR",
 };
 #define M_NTYPE (sizeof m_types / sizeof m_types[0])
 
 /* Histogram upper bounds in seconds; the last bucket is +Inf. */
 static const double m_bounds[] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	0.1,   0.25,   0.5,   1,    2.5,   5,    10,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
 #define M_NBUCKET (sizeof m_bounds / sizeof m_bounds[0] + 1)
 
 /* Every counter is a relaxed atomic: no lock on the message path. */
 static atomic_ulong m_sessions;
+static atomic_long m_sessions_open; /* gauge */
 static atomic_ulong m_messages;
 static atomic_ulong m_skipped[2]; /* [0] authenticated, [1] internal */
 static atomic_ulong m_results[METRICS_MAX_CHECKS][M_NRESULT];
 static atomic_ulong m_actions[M_NACTION][2]; /* [action][dry_run] */
-static atomic_ulong m_dns[M_NTYPE][M_NSTATUS];
+static atomic_ulong m_dns[M_NTYPE][M_NOUTCOME];
 static atomic_ulong m_dns_bucket[M_NBUCKET]; /* not cumulative */
-static atomic_ullong m_dns_sum_us;           /* microseconds */
+static atomic_ullong m_dns_sum_us;	     /* microseconds */
 static atomic_ulong m_internal;
-static atomic_ulong m_reloads[2];            /* [0] failure, [1] success */
+static atomic_ulong m_psl_mismatches;
+static atomic_int m_dns_down;	      /* 0 or 1 */
+static atomic_ulong m_dns_changes[2]; /* [0] to up, [1] to down */
+static atomic_ulong m_dns_budget[2];  /* [0] message, [1] session */
+static atomic_ulong m_reloads[2];     /* [0] failure, [1] success */
 static atomic_int m_last_reload_ok = 1;
-static atomic_llong m_last_reload_time;      /* 0 until the first */
+static atomic_llong m_last_reload_time; /* 0 until the first */
 static atomic_llong m_start_time;
+
+/* Check labels, by check index: set by main before the server starts. */
+static const char *m_check_names[METRICS_MAX_CHECKS];
 
 /* The server; written by metrics_start/stop on the main thread only. */
 static struct MHD_Daemon *m_daemon;
@@ -78,6 +78,13 @@ void
 metrics_session(void)
 {
 	inc(&m_sessions);
+	atomic_fetch_add_explicit(&m_sessions_open, 1, memory_order_relaxed);
+}
+
+void
+metrics_session_closed(void)
+{
+	atomic_fetch_sub_explicit(&m_sessions_open, 1, memory_order_relaxed);
 }
 
 void
@@ -90,6 +97,13 @@ void
 metrics_skipped(bool internal)
 {
 	inc(&m_skipped[internal ? 1 : 0]);
+}
+
+void
+metrics_check_name(size_t i, const char *name)
+{
+	if (i < METRICS_MAX_CHECKS)
+		m_check_names[i] = name;
 }
 
 void
@@ -107,24 +121,24 @@ metrics_action(enum am_action a, bool dry_run)
 }
 
 static int
-m_type_idx(enum dns_type t)
+m_type_idx(const char *t)
 {
 	for (size_t i = 0; i < M_NTYPE; i++)
-		if (m_types[i] == t)
+		if (strcmp(m_types[i], t) == 0)
 			return (int)i;
 	return -1;
 }
 
 void
-metrics_dns(enum dns_type t, enum dns_status s, double ms)
+metrics_dns(const char *type, enum metrics_dns_outcome o, double ms)
 {
-	int ti = m_type_idx(t);
+	int ti = m_type_idx(type);
 	double sec = ms / 1000.0;
 	size_t b = 0;
 
-	if (ti < 0 || (unsigned)s >= M_NSTATUS || s == DNS_PENDING)
+	if (ti < 0 || (unsigned)o >= M_NOUTCOME)
 		return;
-	inc(&m_dns[ti][s]);
+	inc(&m_dns[ti][o]);
 	while (b + 1 < M_NBUCKET && sec > m_bounds[b])
 		b++;
 	inc(&m_dns_bucket[b]);
@@ -134,9 +148,28 @@ metrics_dns(enum dns_type t, enum dns_status s, double ms)
 }
 
 void
+metrics_dns_down(bool down)
+{
+	atomic_store(&m_dns_down, down ? 1 : 0);
+	inc(&m_dns_changes[down ? 1 : 0]);
+}
+
+void
+metrics_dns_budget(bool conn)
+{
+	inc(&m_dns_budget[conn ? 1 : 0]);
+}
+
+void
 metrics_internal_error(void)
 {
 	inc(&m_internal);
+}
+
+void
+metrics_psl_mismatch(void)
+{
+	inc(&m_psl_mismatches);
 }
 
 void
@@ -147,26 +180,12 @@ metrics_reload(bool ok)
 	atomic_store(&m_last_reload_time, (long long)time(NULL));
 }
 
-/* The outcome label of a DNS status (what an administrator expects). */
-static const char *
-m_outcome(enum dns_status s)
-{
-	switch (s) {
-	case DNS_DATA:
-	case DNS_NODATA:
-		return "NOERROR";
-	case DNS_NXDOMAIN:
-		return "NXDOMAIN";
-	case DNS_SERVFAIL:
-		return "SERVFAIL";
-	case DNS_TIMEOUT:
-		return "timeout";
-	case DNS_BOGUS:
-		return "bogus";
-	default:
-		return "invalid";
-	}
-}
+/* The outcome label (what an administrator expects), by outcome. */
+static const char *const m_outcomes[M_NOUTCOME] = {
+    [METRICS_DNS_NOERROR] = "NOERROR",	 [METRICS_DNS_NXDOMAIN] = "NXDOMAIN",
+    [METRICS_DNS_SERVFAIL] = "SERVFAIL", [METRICS_DNS_TIMEOUT] = "timeout",
+    [METRICS_DNS_BOGUS] = "bogus",	 [METRICS_DNS_INVALID] = "invalid",
+};
 
 /* A label value with '\\', '"' and newline escaped (exposition format). */
 static void
@@ -189,6 +208,15 @@ m_head(FILE *fp, const char *name, const char *type, const char *help)
 		help, name, type);
 }
 
+/* A series with one value and no labels, with its HELP and TYPE. */
+static void
+m_one(FILE *fp, const char *name, const char *type, const char *help,
+      long long v)
+{
+	m_head(fp, name, type, help);
+	fprintf(fp, "authmilter_%s %lld\n", name, v);
+}
+
 static void
 m_build_info(FILE *fp)
 {
@@ -203,10 +231,8 @@ m_build_info(FILE *fp)
 	m_label(fp, AM_VERSION);
 	fprintf(fp, "\",libmilter=\"%u.%u.%u\",libunbound=\"", ma, mi, pl);
 	m_label(fp, ub_version());
-	fprintf(fp, "\",libopendkim=\"%u.%u.%u\",libopendmarc=\"",
-		dv >> 24, (dv >> 16) & 0xff, (dv >> 8) & 0xff);
-	m_label(fp, AM_OPENDMARC_VERSION);
-	fputs("\",libpsl=\"", fp);
+	fprintf(fp, "\",libopendkim=\"%u.%u.%u\",libpsl=\"", dv >> 24,
+		(dv >> 16) & 0xff, (dv >> 8) & 0xff);
 	m_label(fp, psl_get_version());
 	snprintf(buf, sizeof buf, "%s", MHD_get_version());
 	fputs("\",libmicrohttpd=\"", fp);
@@ -219,10 +245,8 @@ m_checks(FILE *fp)
 {
 	m_head(fp, "check_results_total", "counter",
 	       "Results of each check, per message verdict.");
-	for (size_t i = 0; i < check_count() && i < METRICS_MAX_CHECKS; i++) {
-		const struct check_ops *ops = check_get(i);
-
-		if (ops == NULL)
+	for (size_t i = 0; i < METRICS_MAX_CHECKS; i++) {
+		if (m_check_names[i] == NULL)
 			continue;
 		for (int r = 0; r < (int)M_NRESULT; r++) {
 			unsigned long v = get(&m_results[i][r]);
@@ -232,7 +256,8 @@ m_checks(FILE *fp)
 			fprintf(fp,
 				"authmilter_check_results_total{check=\"%s\","
 				"result=\"%s\"} %lu\n",
-				ops->name, am_result_str((enum am_result)r), v);
+				m_check_names[i],
+				am_result_str((enum am_result)r), v);
 		}
 	}
 	m_head(fp, "actions_total", "counter",
@@ -244,8 +269,8 @@ m_checks(FILE *fp)
 				"authmilter_actions_total{action=\"%s\","
 				"dry_run=\"%s\"} %lu\n",
 				a == AM_ACT_NONE
-					? "accept"
-					: am_action_str((enum am_action)a),
+				    ? "accept"
+				    : am_action_str((enum am_action)a),
 				d ? "true" : "false", get(&m_actions[a][d]));
 }
 
@@ -257,31 +282,17 @@ m_dns_render(FILE *fp)
 	m_head(fp, "dns_queries_total", "counter",
 	       "DNS queries answered or timed out, by type and outcome.");
 	for (size_t t = 0; t < M_NTYPE; t++) {
-		/* the four outcomes every dashboard expects, always shown */
-		static const enum dns_status base[] = {
-			DNS_DATA, DNS_NXDOMAIN, DNS_SERVFAIL, DNS_TIMEOUT,
-		};
+		/* the first four outcomes (every dashboard expects them)
+		 * always shown, the others once counted */
+		for (int o = 0; o < (int)M_NOUTCOME; o++) {
+			unsigned long v = get(&m_dns[t][o]);
 
-		for (size_t k = 0; k < sizeof base / sizeof base[0]; k++) {
-			unsigned long v = get(&m_dns[t][base[k]]);
-
-			if (base[k] == DNS_DATA)
-				v += get(&m_dns[t][DNS_NODATA]);
+			if (o > METRICS_DNS_TIMEOUT && v == 0)
+				continue;
 			fprintf(fp,
 				"authmilter_dns_queries_total{type=\"%s\","
 				"outcome=\"%s\"} %lu\n",
-				dns_type_str(m_types[t]), m_outcome(base[k]),
-				v);
-		}
-		for (int s = DNS_BOGUS; s < (int)M_NSTATUS; s++) {
-			unsigned long v = get(&m_dns[t][s]);
-
-			if (v != 0)
-				fprintf(fp,
-					"authmilter_dns_queries_total{type="
-					"\"%s\",outcome=\"%s\"} %lu\n",
-					dns_type_str(m_types[t]),
-					m_outcome((enum dns_status)s), v);
+				m_types[t], m_outcomes[o], v);
 		}
 	}
 	m_head(fp, "dns_query_duration_seconds", "histogram",
@@ -299,11 +310,31 @@ m_dns_render(FILE *fp)
 				"{le=\"+Inf\"} %lu\n",
 				cum);
 	}
-	fprintf(fp, "authmilter_dns_query_duration_seconds_sum %.6f\n",
-		(double)atomic_load_explicit(&m_dns_sum_us,
-					     memory_order_relaxed) /
-			1e6);
+	fprintf(
+	    fp, "authmilter_dns_query_duration_seconds_sum %.6f\n",
+	    (double)atomic_load_explicit(&m_dns_sum_us, memory_order_relaxed) /
+		1e6);
 	fprintf(fp, "authmilter_dns_query_duration_seconds_count %lu\n", cum);
+	m_one(fp, "dns_down", "gauge",
+	      "1 while DNS as a whole is down (no lookup succeeds; every "
+	      "message is tempfailed), else 0.",
+	      atomic_load(&m_dns_down));
+	m_head(fp, "dns_state_changes_total", "counter",
+	       "Times DNS as a whole went down (to=\"down\") or came back "
+	       "(to=\"up\").");
+	fprintf(fp,
+		"authmilter_dns_state_changes_total{to=\"down\"} %lu\n"
+		"authmilter_dns_state_changes_total{to=\"up\"} %lu\n",
+		get(&m_dns_changes[1]), get(&m_dns_changes[0]));
+	m_head(fp, "dns_budget_exceeded_total", "counter",
+	       "Times a message reached its DNS query budget, or a "
+	       "session its own (the message is tempfailed).");
+	fprintf(fp,
+		"authmilter_dns_budget_exceeded_total{scope=\"message\"} "
+		"%lu\n"
+		"authmilter_dns_budget_exceeded_total{scope=\"session\"} "
+		"%lu\n",
+		get(&m_dns_budget[0]), get(&m_dns_budget[1]));
 }
 
 char *
@@ -316,17 +347,15 @@ metrics_render(void)
 	if (fp == NULL)
 		return NULL;
 	m_build_info(fp);
-	m_head(fp, "start_time_seconds", "gauge",
-	       "Start time of the process since the Unix epoch.");
-	fprintf(fp, "authmilter_start_time_seconds %lld\n",
-		(long long)atomic_load(&m_start_time));
-	m_head(fp, "sessions_total", "counter", "SMTP sessions seen.");
-	fprintf(fp, "authmilter_sessions_total %lu\n", get(&m_sessions));
-	m_head(fp, "sessions_open", "gauge", "SMTP sessions open now.");
-	fprintf(fp, "authmilter_sessions_open %u\n", filter_sessions());
-	m_head(fp, "messages_total", "counter",
-	       "Messages checked to a verdict.");
-	fprintf(fp, "authmilter_messages_total %lu\n", get(&m_messages));
+	m_one(fp, "start_time_seconds", "gauge",
+	      "Start time of the process since the Unix epoch.",
+	      atomic_load(&m_start_time));
+	m_one(fp, "sessions_total", "counter", "SMTP sessions seen.",
+	      (long long)get(&m_sessions));
+	m_one(fp, "sessions_open", "gauge", "SMTP sessions open now.",
+	      atomic_load_explicit(&m_sessions_open, memory_order_relaxed));
+	m_one(fp, "messages_total", "counter", "Messages checked to a verdict.",
+	      (long long)get(&m_messages));
 	m_head(fp, "messages_skipped_total", "counter",
 	       "Messages not checked (InternalHosts, SkipAuthenticated).");
 	fprintf(fp,
@@ -336,28 +365,25 @@ metrics_render(void)
 		get(&m_skipped[1]), get(&m_skipped[0]));
 	m_checks(fp);
 	m_dns_render(fp);
-	m_head(fp, "internal_errors_total", "counter",
-	       "Sessions tempfailed with 451 4.3.0 for an internal error.");
-	fprintf(fp, "authmilter_internal_errors_total %lu\n", get(&m_internal));
+	m_one(fp, "internal_errors_total", "counter",
+	      "Sessions tempfailed with 451 4.3.0 for an internal error.",
+	      (long long)get(&m_internal));
 	m_head(fp, "config_reloads_total", "counter",
 	       "SIGHUP configuration reloads, by result.");
 	fprintf(fp,
 		"authmilter_config_reloads_total{result=\"success\"} %lu\n"
 		"authmilter_config_reloads_total{result=\"failure\"} %lu\n",
 		get(&m_reloads[1]), get(&m_reloads[0]));
-	m_head(fp, "config_last_reload_successful", "gauge",
-	       "1 if the last reload worked (or none happened), else 0.");
-	fprintf(fp, "authmilter_config_last_reload_successful %d\n",
-		atomic_load(&m_last_reload_ok));
-	m_head(fp, "config_last_reload_timestamp_seconds", "gauge",
-	       "Time of the last reload attempt, 0 if none.");
-	fprintf(fp, "authmilter_config_last_reload_timestamp_seconds %lld\n",
-		(long long)atomic_load(&m_last_reload_time));
-	m_head(fp, "psl_mismatches_total", "counter",
-	       "Organizational domains where the DMARC tree walk and the "
-	       "Public Suffix List disagree.");
-	fprintf(fp, "authmilter_psl_mismatches_total %llu\n",
-		(unsigned long long)orgdom_psl_mismatches());
+	m_one(fp, "config_last_reload_successful", "gauge",
+	      "1 if the last reload worked (or none happened), else 0.",
+	      atomic_load(&m_last_reload_ok));
+	m_one(fp, "config_last_reload_timestamp_seconds", "gauge",
+	      "Time of the last reload attempt, 0 if none.",
+	      atomic_load(&m_last_reload_time));
+	m_one(fp, "psl_mismatches_total", "counter",
+	      "Organizational domains where the DMARC tree walk and the "
+	      "Public Suffix List disagree.",
+	      (long long)get(&m_psl_mismatches));
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;
@@ -453,8 +479,8 @@ m_parse(const char *listen, struct sockaddr_storage *ss)
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		return inet_pton(AF_INET, addr, &sin->sin_addr) == 1
-			       ? 0
-			       : AM_EINVAL;
+			   ? 0
+			   : AM_EINVAL;
 	}
 	{
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -462,8 +488,8 @@ m_parse(const char *listen, struct sockaddr_storage *ss)
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);
 		return inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1
-			       ? 0
-			       : AM_EINVAL;
+			   ? 0
+			   : AM_EINVAL;
 	}
 }
 

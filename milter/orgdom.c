@@ -2,7 +2,6 @@
 /* orgdom - RFC 9989 DNS tree walk, organizational domain, PSL check */
 #include <ctype.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 
 #include "amerr.h"
 #include "log.h"
+#include "metrics.h"
 #include "orgdom.h"
 
 #define PSL_CACHE 4
@@ -19,10 +19,9 @@
 /* psl_lock guards psl_cache; a loaded list is never freed before exit. */
 static pthread_mutex_t psl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-	char *path;     /* owned */
+	char *path;	/* owned */
 	psl_ctx_t *ctx; /* owned; NULL when the file failed to load */
 } psl_cache[PSL_CACHE];
-static atomic_uint_fast64_t psl_mismatch_count;
 
 unsigned int
 orgdom_labels(const char *domain)
@@ -262,10 +261,9 @@ orgdom_policy(const struct orgdom_walk *w, size_t *idx)
 			/* The org domain is one label below the PSD. */
 			k = step_of(w, st->labels + 1);
 			*idx = k != SIZE_MAX &&
-					       w->step[k].status ==
-						       ORGDOM_S_RECORD
-				       ? k
-				       : i;
+				       w->step[k].status == ORGDOM_S_RECORD
+				   ? k
+				   : i;
 			return ORGDOM_OK;
 		}
 		org = i; /* fewest labels so far */
@@ -348,7 +346,8 @@ psl_get(const char *path)
 			ctx = psl_cache[i].ctx;
 			if (ctx == NULL)
 				log_warn("orgdom: cannot load public suffix "
-					 "list %s", path);
+					 "list %s",
+					 path);
 			goto out;
 		}
 	}
@@ -390,7 +389,7 @@ orgdom_psl_check(const char *sid, const char *psl_path, const char *domain,
 	reg = psl_registrable_domain(ctx, domain);
 	if (reg != NULL && strcasecmp(reg, org) == 0)
 		goto out;
-	atomic_fetch_add(&psl_mismatch_count, 1);
+	metrics_psl_mismatch();
 	log_swarn(sid != NULL ? sid : "-",
 		  "dmarc: organizational domain of %s: tree walk %s, "
 		  "public suffix list %s",
@@ -401,12 +400,6 @@ orgdom_psl_check(const char *sid, const char *psl_path, const char *domain,
 	rc = 1;
 out:
 	return rc;
-}
-
-uint64_t
-orgdom_psl_mismatches(void)
-{
-	return (uint64_t)atomic_load(&psl_mismatch_count);
 }
 
 void

@@ -29,8 +29,8 @@
  *
  * orgdom_psl_check() is a cross-check only: it asks libpsl for the
  * domain's registrable domain and, when that differs from the walk's
- * organizational domain, logs a warning with both and counts it in an
- * atomic counter (orgdom_psl_mismatches()).
+ * organizational domain, logs a warning with both and counts it with
+ * metrics_psl_mismatch() (authmilter_psl_mismatches_total).
  *
  * Caps: domain names of at most 253 octets (ORGDOM_MAX_NAME); 8 queries
  *   per walk; TXT records past DNS_MAX_RR are not seen (dns.h).
@@ -40,7 +40,7 @@
  *   orgdom_shutdown().
  * Threads: a walk is used by one session thread. The PSL cache is
  *   guarded by one mutex (psl_lock), held only while looking up or
- *   loading a list; the mismatch counter is a C11 atomic.
+ *   loading a list; the mismatch counter is metrics' (an atomic).
  * Errors: orgdom_walk_init returns AM_EINVAL for a name that is not a
  *   domain; DNS trouble is ORGDOM_TEMPERROR, never an error return.
  * See also: RFC 9989 sections 4.8 and 4.10, RFC 8020, libpsl.
@@ -57,12 +57,12 @@
 #include "dns.h"
 
 #define ORGDOM_MAX_QUERIES 8
-#define ORGDOM_MAX_NAME 254  /* 253 octets + NUL */
+#define ORGDOM_MAX_NAME 254 /* 253 octets + NUL */
 
 /* What one name of the walk gave. */
 enum orgdom_step_status {
 	ORGDOM_S_PENDING = 0, /* not fed yet */
-	ORGDOM_S_NONE,        /* no (single, valid) DMARC record */
+	ORGDOM_S_NONE,	      /* no (single, valid) DMARC record */
 	ORGDOM_S_RECORD,      /* one valid DMARC record: rec */
 	ORGDOM_S_INVALID,     /* DMARC record(s) that are not valid: none */
 	ORGDOM_S_MULTIPLE,    /* more than one DMARC record: none */
@@ -71,24 +71,24 @@ enum orgdom_step_status {
 
 struct orgdom_step {
 	enum orgdom_step_status status;
-	struct dmarc_record rec;      /* valid when status is RECORD */
-	unsigned int labels;          /* labels of this name */
-	char name[ORGDOM_MAX_NAME];   /* the domain queried (no _dmarc.) */
+	struct dmarc_record rec;    /* valid when status is RECORD */
+	unsigned int labels;	    /* labels of this name */
+	char name[ORGDOM_MAX_NAME]; /* the domain queried (no _dmarc.) */
 };
 
 struct orgdom_walk {
 	char domain[ORGDOM_MAX_NAME]; /* the walk's domain, lower case */
-	unsigned int labels;          /* its label count */
-	size_t n;                     /* names in step */
+	unsigned int labels;	      /* its label count */
+	size_t n;		      /* names in step */
 	struct orgdom_step step[ORGDOM_MAX_QUERIES];
 	struct dns_query *q[ORGDOM_MAX_QUERIES]; /* borrowed from the set */
-	bool started;                 /* queries submitted */
+	bool started;				 /* queries submitted */
 };
 
 enum orgdom_res {
-	ORGDOM_OK = 0,        /* found */
-	ORGDOM_NONE,          /* no record on the walk (policy discovery) */
-	ORGDOM_TEMPERROR,     /* a DNS failure stops the decision */
+	ORGDOM_OK = 0,	  /* found */
+	ORGDOM_NONE,	  /* no record on the walk (policy discovery) */
+	ORGDOM_TEMPERROR, /* a DNS failure stops the decision */
 };
 
 /*
@@ -120,9 +120,8 @@ void orgdom_walk_wait(struct orgdom_walk *w, struct dns_set *set,
  * status; txt/txtlen the n TXT records of the answer (DNS_DATA). Used
  * by orgdom_walk_wait and by tests.
  */
-void orgdom_walk_feed(struct orgdom_walk *w, size_t i,
-		      enum dns_status status, const char *const *txt,
-		      const size_t *txtlen, size_t n);
+void orgdom_walk_feed(struct orgdom_walk *w, size_t i, enum dns_status status,
+		      const char *const *txt, const size_t *txtlen, size_t n);
 
 /*
  * orgdom_policy - policy discovery: *idx is the step whose record
@@ -155,8 +154,8 @@ unsigned int orgdom_labels(const char *domain);
  * both values and count it. Returns 1 on a mismatch, 0 if they agree,
  * or a negative AM_E* code if the list cannot be loaded.
  */
-int orgdom_psl_check(const char *sid, const char *psl_path,
-		     const char *domain, const char *org);
+int orgdom_psl_check(const char *sid, const char *psl_path, const char *domain,
+		     const char *org);
 
 /*
  * orgdom_psl_load - load the list at psl_path now (NULL or "none":
@@ -165,9 +164,6 @@ int orgdom_psl_check(const char *sid, const char *psl_path,
  * if it cannot be read (logged; orgdom_psl_check then fails the same).
  */
 int orgdom_psl_load(const char *psl_path);
-
-/* orgdom_psl_mismatches - mismatches counted since start (atomic). */
-uint64_t orgdom_psl_mismatches(void);
 
 /* orgdom_shutdown - free the loaded public suffix lists (at exit). */
 void orgdom_shutdown(void);

@@ -14,48 +14,6 @@
 #define POLICY_MAX_XAUTH 4096
 #define POLICY_FOLD 76
 
-static enum am_action
-amax(enum am_action a, enum am_action b)
-{
-	return a > b ? a : b;
-}
-
-enum am_action
-policy_max_action(const struct conf *cf, const char *name)
-{
-	if (cf == NULL || name == NULL)
-		return AM_ACT_NONE;
-	if (strcmp(name, "dnsbl") == 0)
-		return cf->dnsbl.n > 0 ? cf->dnsbl_action : AM_ACT_NONE;
-	if (strcmp(name, "rhsbl") == 0)
-		return cf->rhsbl.n > 0 ? cf->rhsbl_action : AM_ACT_NONE;
-	if (strcmp(name, "iprev") == 0)
-		return cf->iprev_action;
-	if (strcmp(name, "helo") == 0)
-		return cf->helo_action;
-	if (strcmp(name, "sender") == 0 || strcmp(name, "sender-domain") == 0)
-		return cf->sender_domain_action;
-	if (strcmp(name, "spf") == 0)
-		return amax(cf->spf_fail_action, cf->spf_softfail_action);
-	if (strcmp(name, "dmarc") == 0)
-		return cf->dmarc_enforce ? amax(cf->dmarc_reject_action,
-						cf->dmarc_quarantine_action)
-					 : AM_ACT_NONE;
-	return AM_ACT_NONE;
-}
-
-void
-policy_dns_error(const struct conf *cf, const char *name,
-		 struct check_outcome *o)
-{
-	if (cf == NULL || o == NULL || !o->done ||
-	    o->result != AM_R_TEMPERROR || cf->on_dns_error != ONDNS_TEMPFAIL)
-		return;
-	if (policy_max_action(cf, name) < AM_ACT_TEMPFAIL)
-		return;
-	check_outcome_dns_tempfail(o);
-}
-
 /* Append ",name" (or "name") to a comma list, if it fits whole. */
 static void
 list_append(char *list, size_t size, const char *name)
@@ -170,8 +128,7 @@ fold_copy(const char *s, size_t max)
 }
 
 static int
-list_add(struct policy_list *l, const char *key, const char *value,
-	 bool header)
+list_add(struct policy_list *l, const char *key, const char *value, bool header)
 {
 	struct policy_item *it;
 
@@ -181,8 +138,7 @@ list_add(struct policy_list *l, const char *key, const char *value,
 		return AM_ERANGE;
 	it = &l->v[l->n];
 	it->key = clean_copy(key, POLICY_MAX_KEY);
-	it->value = header ? fold_copy(value ? value : "",
-				       POLICY_MAX_HEADER)
+	it->value = header ? fold_copy(value ? value : "", POLICY_MAX_HEADER)
 			   : clean_copy(value ? value : "", POLICY_MAX_VALUE);
 	if (it->key == NULL || it->value == NULL) {
 		free(it->key);
@@ -380,18 +336,15 @@ policy_xauth_render(const char *authserv_id, const struct policy_list *items,
 			if (j == 0)
 				reason[0] = '\0';
 		}
-		j = (size_t)snprintf(item, sizeof item, "action=%s%s%s%s%s%s",
-				     policy_action_word(v->dry_run ? v->wanted
-								   : v->action),
-				     v->dry_run ? " (dry-run)" : "",
-				     reason[0] ? " " : "", reason,
-				     v->failed[0] && (v->dry_run ||
-						      v->action == AM_ACT_TAG)
-					     ? " failed="
-					     : "",
-				     v->dry_run || v->action == AM_ACT_TAG
-					     ? v->failed
-					     : "");
+		j = (size_t)snprintf(
+		    item, sizeof item, "action=%s%s%s%s%s%s",
+		    policy_action_word(v->dry_run ? v->wanted : v->action),
+		    v->dry_run ? " (dry-run)" : "", reason[0] ? " " : "",
+		    reason,
+		    v->failed[0] && (v->dry_run || v->action == AM_ACT_TAG)
+			? " failed="
+			: "",
+		    v->dry_run || v->action == AM_ACT_TAG ? v->failed : "");
 		if (j >= sizeof item)
 			j = sizeof item - 1;
 		b->full = false;
@@ -417,14 +370,14 @@ policy_log_fields(const struct policy_logmsg *lm,
 {
 	size_t n = 0;
 
-#define ADD(k, val, num)                                                      \
-	do {                                                                  \
-		if (n < max) {                                                \
-			f[n].key = (k);                                       \
-			f[n].value = (val);                                   \
-			f[n].number = (num);                                  \
-			n++;                                                  \
-		}                                                             \
+#define ADD(k, val, num)                                                       \
+	do {                                                                   \
+		if (n < max) {                                                 \
+			f[n].key = (k);                                        \
+			f[n].value = (val);                                    \
+			f[n].number = (num);                                   \
+			n++;                                                   \
+		}                                                              \
 	} while (0)
 
 	ADD("qid", lm->qid, false);
@@ -433,7 +386,8 @@ policy_log_fields(const struct policy_logmsg *lm,
 	ADD("mailfrom", lm->mail_from, false);
 	ADD("from_domain", lm->from_domain, false);
 	for (size_t i = 0; fields != NULL && i < fields->n; i++)
-		ADD(fields->v[i].key, fields->v[i].value, false);
+		if (strcmp(fields->v[i].key, "from_domain") != 0)
+			ADD(fields->v[i].key, fields->v[i].value, false);
 	if (v->dry_run)
 		snprintf(actbuf, actlen, "would %s",
 			 policy_action_word(v->wanted));
@@ -444,40 +398,4 @@ policy_log_fields(const struct policy_logmsg *lm,
 	ADD("dns_ms", buf, true);
 #undef ADD
 	return n;
-}
-
-void
-policy_from_domain(const char *value, char *out, size_t outlen)
-{
-	const char *p, *lt, *at = NULL, *end;
-	size_t j = 0;
-
-	if (outlen == 0)
-		return;
-	out[0] = '\0';
-	if (value == NULL)
-		return;
-	/* the first <...> if any, else the whole value */
-	lt = strchr(value, '<');
-	p = lt ? lt + 1 : value;
-	end = lt ? strchr(p, '>') : NULL;
-	if (end == NULL)
-		end = p + strlen(p);
-	for (const char *q = p; q < end; q++) {
-		if (*q == '@')
-			at = q;
-		else if (*q == ',' && lt == NULL)
-			break; /* first address of a list */
-	}
-	if (at == NULL)
-		return;
-	for (p = at + 1; p < end && j + 1 < outlen; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (isalnum(c) || c == '-' || c == '.')
-			out[j++] = (char)tolower(c);
-		else
-			break;
-	}
-	out[j] = '\0';
 }

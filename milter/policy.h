@@ -6,10 +6,6 @@
  * (enum am_action order; on a tie the first check in table order), and
  * its reply is the one sent. DryRun turns reject, tempfail and
  * quarantine into accept and remembers what would have happened.
- * policy_dns_error() applies OnDNSError=tempfail to one outcome.
- * policy_max_action() tells the filter whether a check's configured
- * action can reject or tempfail, which decides whether the check is
- * finished early (at RCPT TO or in its own phase) or only at EOM.
  *
  * policy_xauth_render() writes the X-Authmilter value
  *   "<authserv-id>; key=value; ...; action=<word>[ ...]"
@@ -53,21 +49,21 @@
 
 /* One check's outcome as policy_decide() reads it. */
 struct policy_entry {
-	const char *check;             /* check name: borrowed (static) */
+	const char *check;	       /* check name: borrowed (static) */
 	const struct check_outcome *o; /* borrowed; ignored unless o->done */
 };
 
 struct policy_verdict {
-	enum am_action wanted;   /* strongest configured action */
-	enum am_action action;   /* what to do: wanted, or none in DryRun */
-	bool dry_run;            /* DryRun turned wanted into accept */
-	const char *check;       /* check whose action won, or NULL */
-	char why[160];           /* that check's why */
-	char rcode[4];           /* reply code for reject/tempfail */
-	char xcode[10];          /* enhanced status code */
-	char reply[256];         /* reply text */
-	char failed[256];        /* checks with an action other than none,
-	                          * comma-separated, in table order */
+	enum am_action wanted; /* strongest configured action */
+	enum am_action action; /* what to do: wanted, or none in DryRun */
+	bool dry_run;	       /* DryRun turned wanted into accept */
+	const char *check;     /* check whose action won, or NULL */
+	char why[160];	       /* that check's why */
+	char rcode[4];	       /* reply code for reject/tempfail */
+	char xcode[10];	       /* enhanced status code */
+	char reply[256];       /* reply text */
+	char failed[256];      /* checks with an action other than none,
+				* comma-separated, in table order */
 };
 
 /* An ordered list of key/value strings (X-Authmilter items, log fields). */
@@ -80,21 +76,6 @@ struct policy_list {
 	struct policy_item v[POLICY_MAX_ITEMS];
 	size_t n;
 };
-
-/*
- * policy_max_action - the strongest action the configuration gives the
- * check called name ("dnsbl", "rhsbl", "iprev", "helo", "sender", "spf",
- * "dkim", "dmarc"); AM_ACT_NONE for an unknown name.
- */
-enum am_action policy_max_action(const struct conf *cf, const char *name);
-
-/*
- * policy_dns_error - with OnDNSError=tempfail, a temperror outcome of a
- * check whose action can reject or tempfail becomes tempfail with
- * 451 4.4.3. Otherwise o is left alone.
- */
-void policy_dns_error(const struct conf *cf, const char *name,
-		      struct check_outcome *o);
 
 /*
  * policy_decide - the verdict for the n entries. Outcomes with done unset
@@ -112,8 +93,7 @@ const char *policy_action_word(enum am_action a);
  * Returns 0, AM_ERANGE when the list is full, AM_EINVAL for a NULL or
  * empty key, or AM_ENOMEM.
  */
-int policy_list_add(struct policy_list *l, const char *key,
-		    const char *value);
+int policy_list_add(struct policy_list *l, const char *key, const char *value);
 
 /*
  * policy_list_add_header - like policy_list_add() for a header field
@@ -140,18 +120,19 @@ char *policy_xauth_render(const char *authserv_id,
 
 /* What the per-message log line says about the message. */
 struct policy_logmsg {
-	const char *qid;         /* queue id or NULL */
-	const char *ip;          /* client IP */
-	const char *helo;        /* HELO name or NULL */
-	const char *mail_from;   /* envelope sender ("" for <>) or NULL */
+	const char *qid;	 /* queue id or NULL */
+	const char *ip;		 /* client IP */
+	const char *helo;	 /* HELO name or NULL */
+	const char *mail_from;	 /* envelope sender ("" for <>) or NULL */
 	const char *from_domain; /* From: domain or NULL */
-	double dns_ms;           /* milliseconds spent waiting for DNS */
+	double dns_ms;		 /* milliseconds spent waiting for DNS */
 };
 
 /*
  * policy_log_fields - lay out the log line in f (at most max fields):
  * qid, ip, helo, mailfrom, from_domain, then the checks' fields in
- * order, then action and dns_ms. Strings are borrowed from the inputs,
+ * order (a "from_domain" field among them only in its place), then
+ * action and dns_ms. Strings are borrowed from the inputs,
  * from actbuf (at least 32 octets) for the action text and from buf (at
  * least 32 octets) for the number. Returns the number of fields
  * written.
@@ -161,12 +142,5 @@ size_t policy_log_fields(const struct policy_logmsg *lm,
 			 const struct policy_verdict *v, char *actbuf,
 			 size_t actlen, char *buf, size_t buflen,
 			 struct log_field *f, size_t max);
-
-/*
- * policy_from_domain - the domain of the first address of a From: header
- * value (for the log line only; DMARC does its own strict parsing),
- * lower case, in out; "" when none is found.
- */
-void policy_from_domain(const char *value, char *out, size_t outlen);
 
 #endif

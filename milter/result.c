@@ -6,25 +6,20 @@
 #include "result.h"
 
 static const char *const result_names[] = {
-	[AM_R_NONE] = "none",
-	[AM_R_PASS] = "pass",
-	[AM_R_FAIL] = "fail",
-	[AM_R_SOFTFAIL] = "softfail",
-	[AM_R_NEUTRAL] = "neutral",
-	[AM_R_POLICY] = "policy",
-	[AM_R_TEMPERROR] = "temperror",
-	[AM_R_PERMERROR] = "permerror",
-	[AM_R_NULLMX] = "nullmx",
-	[AM_R_LISTED] = "listed",
-	[AM_R_SKIPPED] = "skipped",
+    [AM_R_NONE] = "none",	    [AM_R_PASS] = "pass",
+    [AM_R_FAIL] = "fail",	    [AM_R_SOFTFAIL] = "softfail",
+    [AM_R_NEUTRAL] = "neutral",	    [AM_R_POLICY] = "policy",
+    [AM_R_TEMPERROR] = "temperror", [AM_R_PERMERROR] = "permerror",
+    [AM_R_NULLMX] = "nullmx",	    [AM_R_LISTED] = "listed",
+    [AM_R_SKIPPED] = "skipped",
 };
 
 static const char *const action_names[] = {
-	[AM_ACT_NONE] = "none",
-	[AM_ACT_TAG] = "tag",
-	[AM_ACT_QUARANTINE] = "quarantine",
-	[AM_ACT_TEMPFAIL] = "tempfail",
-	[AM_ACT_REJECT] = "reject",
+    [AM_ACT_NONE] = "none",
+    [AM_ACT_TAG] = "tag",
+    [AM_ACT_QUARANTINE] = "quarantine",
+    [AM_ACT_TEMPFAIL] = "tempfail",
+    [AM_ACT_REJECT] = "reject",
 };
 
 const char *

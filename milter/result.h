@@ -24,9 +24,9 @@ enum am_result {
 	AM_R_POLICY,
 	AM_R_TEMPERROR,
 	AM_R_PERMERROR,
-	AM_R_NULLMX,   /* sender domain publishes a null MX (RFC 7505) */
-	AM_R_LISTED,   /* DNSBL/RHSBL score reached the threshold */
-	AM_R_SKIPPED,  /* check not run (disabled, internal, authenticated) */
+	AM_R_NULLMX,  /* sender domain publishes a null MX (RFC 7505) */
+	AM_R_LISTED,  /* DNSBL/RHSBL score reached the threshold */
+	AM_R_SKIPPED, /* check not run (disabled, internal, authenticated) */
 };
 
 /* Ordered by severity: a larger value is stronger. */

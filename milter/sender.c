@@ -161,7 +161,7 @@ sender_eval(struct conn *c, struct sender_state *st,
 		sender_set(c, st, AM_R_FAIL, "domain does not exist");
 	} else if (temp) {
 		sender_set(c, st, AM_R_NONE, "");
-		check_outcome_temperror(&st->out, c->conf,
+		check_outcome_temperror(&st->out,
 					c->conf->sender_domain_action);
 		snprintf(st->out.why, sizeof st->out.why, "lookup: %s",
 			 dns_status_str(tstatus));
@@ -178,13 +178,12 @@ sender_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 	struct sender_state *st = ms != NULL ? ms->state : NULL;
 
 	(void)cs;
-	if (c->skip || st == NULL) {
+	if (st == NULL) {
 		memset(out, 0, sizeof *out);
 		out->done = true;
-		out->result = c->skip ? AM_R_SKIPPED : AM_R_NONE;
+		out->result = AM_R_NONE;
 		snprintf(out->why, sizeof out->why, "%s",
-			 c->skip		       ? "not checked"
-			 : m != NULL && m->null_sender ? "null sender"
+			 m != NULL && m->null_sender ? "null sender"
 			 : m != NULL && m->mail_domain != NULL &&
 				 m->mail_domain[0] == '['
 			     ? "address literal"
@@ -201,8 +200,8 @@ sender_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 
 static void
 sender_report(struct conn *c, struct msg *m, struct check_slot *cs,
-	       struct check_slot *ms, const struct check_outcome *o,
-	       struct check_report *r)
+	      struct check_slot *ms, const struct check_outcome *o,
+	      struct check_report *r)
 {
 	(void)c;
 	(void)m;
@@ -211,10 +210,17 @@ sender_report(struct conn *c, struct msg *m, struct check_slot *cs,
 	check_report_result(r, o, "sender-domain", "sender_domain");
 }
 
+static enum am_action
+sender_max_action(const struct conf *cf)
+{
+	return cf->sender_domain_action;
+}
+
 const struct check_ops sender_ops = {
     .name = "sender",
     .ready = CHECK_PH_MAIL,
     .on_mail = sender_mail,
+    .max_action = sender_max_action,
     .finish = sender_finish,
     .report = sender_report,
     .msg_free = check_slot_free,

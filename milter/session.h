@@ -50,50 +50,48 @@ struct auth_dkim {
 
 struct auth_results {
 	bool spf_done;
-	enum am_result spf;      /* SPF result for spf_domain */
-	char spf_domain[256];    /* the domain SPF checked (MAIL FROM or HELO) */
-	bool spf_helo;           /* spf_domain came from HELO (null sender) */
+	enum am_result spf;   /* SPF result for spf_domain */
+	char spf_domain[256]; /* the domain SPF checked (MAIL FROM or HELO) */
 	bool dkim_done;
 	size_t ndkim;
 	struct auth_dkim dkim[SESSION_MAX_SIGS];
 };
 
 struct msg {
-	char qid[64];            /* queue id (macro i), "" until known */
-	char *mail_from;         /* envelope sender without <>, "" for the
-	                          * null sender: owned */
-	char *mail_domain;       /* its domain, lower case, or NULL: owned */
-	bool null_sender;        /* MAIL FROM:<> */
-	unsigned int nrcpt;      /* RCPT TO seen */
-	unsigned int nheaders;   /* headers passed to the checks */
-	bool headers_capped;     /* SESSION_MAX_HEADERS was passed */
+	char qid[64];		  /* queue id (macro i), "" until known */
+	char *mail_from;	  /* envelope sender without <>, "" for the
+				   * null sender: owned */
+	char *mail_domain;	  /* its domain, lower case, or NULL: owned */
+	bool null_sender;	  /* MAIL FROM:<> */
+	unsigned int nrcpt;	  /* RCPT TO seen */
+	unsigned int nheaders;	  /* headers passed to the checks */
+	bool headers_capped;	  /* SESSION_MAX_HEADERS was passed */
 	struct auth_results auth; /* shared results */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
 };
 
 struct conn {
-	struct conf *conf;       /* snapshot reference, released at close */
-	char sid[24];            /* session id for log lines */
-	struct dns_set *dns;     /* the session's query set: owned */
-	int family;              /* AF_INET, AF_INET6, or 0 if unknown */
+	struct conf *conf;   /* snapshot reference, released at close */
+	char sid[24];	     /* session id for log lines */
+	struct dns_set *dns; /* the session's query set: owned */
+	int family;	     /* AF_INET, AF_INET6, or 0 if unknown */
 	union {
 		struct in_addr v4;
 		struct in6_addr v6;
-	} addr;                  /* client address (IPv4-mapped unwrapped) */
+	} addr;			   /* client address (IPv4-mapped unwrapped) */
 	char ip[INET6_ADDRSTRLEN]; /* client address as text */
-	char *client_name;       /* host name the MTA gave, or NULL: owned */
-	char *helo;              /* HELO/EHLO argument or NULL: owned */
-	char *our_name;          /* macro j (our host name), or NULL: owned */
-	bool internal;           /* client in InternalHosts */
-	bool authenticated;      /* {auth_authen} set */
-	bool skip;               /* no checks for this session */
-	bool hdr_trimmed;        /* SMFIP_HDR_LEADSPC was not negotiated:
-	                          * header values reach on_header without
-	                          * the space after the colon (filter.c sets
-	                          * it; false, the default, means values are
-	                          * passed exactly as received) */
-	unsigned int nmsgs;      /* messages started on this connection */
-	struct msg *msg;         /* current message, or NULL: owned */
+	char *client_name;	   /* host name the MTA gave, or NULL: owned */
+	char *helo;		   /* HELO/EHLO argument or NULL: owned */
+	char *our_name;		   /* macro j (our host name), or NULL: owned */
+	bool internal;		   /* client in InternalHosts */
+	bool authenticated;	   /* {auth_authen} set */
+	bool skip;		   /* no checks for this session */
+	bool hdr_trimmed;	   /* SMFIP_HDR_LEADSPC was not negotiated:
+				    * header values reach on_header without
+				    * the space after the colon (filter.c sets
+				    * it; false, the default, means values are
+				    * passed exactly as received) */
+	struct msg *msg;	   /* current message, or NULL: owned */
 	struct check_slot slot[SESSION_MAX_CHECKS]; /* per-check state */
 };
 

@@ -33,6 +33,7 @@ enum res {
 /* Mechanism outcomes besides the results above. */
 #define MATCH 100
 #define NOMATCH 101
+#define TOOLONG 102 /* target(): the expansion is over SPF_MACRO_MAX */
 
 struct spf_check {
 	struct dns_set *dns;	       /* borrowed */
@@ -49,18 +50,19 @@ struct spf_check {
 	char timestamp[24];	       /* t */
 	bool valid;		       /* the identity passed s. 4.3 */
 	bool done;		       /* out is final */
+	unsigned int prefetched;       /* queries prefetch added to dns */
 	struct spf_outcome out;
 };
 
 /* State of one evaluation run (a run starts from scratch). */
 struct ev {
 	struct spf_check *c;
-	unsigned int lookups;	   /* DNS terms so far */
-	unsigned int voids;	   /* void lookups so far */
-	struct dns_query *pending; /* the answer we wait for */
-	char why[160];		   /* reason of the final result */
-	char mech[80];		   /* deciding term */
-	char *exp_spec;		   /* exp= of the decider: owned */
+	unsigned int lookups;		   /* DNS terms so far */
+	unsigned int voids;		   /* void lookups so far */
+	struct dns_query *pending;	   /* the answer we wait for */
+	char why[160];			   /* reason of the final result */
+	char mech[80];			   /* deciding term */
+	char *exp_spec;			   /* exp= of the decider: owned */
 	char exp_domain[NAME_MAX_LEN + 1]; /* its <domain> */
 };
 
@@ -306,7 +308,9 @@ expand(struct ev *ev, const char *spec, const char *domain, unsigned int flags,
 /*
  * The target name of a term: its domain-spec expanded (or <domain>),
  * trailing dot dropped, cut to 253 octets. Returns 0 (out may be an
- * invalid name: test with name_ok), RES_PENDING or RES_PERMERROR.
+ * invalid name: test with name_ok), RES_PENDING, RES_PERMERROR, or
+ * TOOLONG when the expansion would pass SPF_MACRO_MAX octets (out is
+ * then ""): the caller's term is a permerror, never "no match".
  */
 static int
 target(struct ev *ev, const char *spec, const char *domain, char *out,
@@ -322,7 +326,7 @@ target(struct ev *ev, const char *spec, const char *domain, char *out,
 	rc = expand(ev, spec, domain, 0, buf, sizeof buf);
 	if (rc == RES_NONE) {
 		out[0] = '\0'; /* too long to expand: not a usable name */
-		return 0;
+		return TOOLONG;
 	}
 	if (rc != 0)
 		return rc;
@@ -345,6 +349,19 @@ count_lookup(struct ev *ev, const char *term)
 	return 0;
 }
 
+/*
+ * A term whose domain-spec expands past SPF_MACRO_MAX octets: permerror
+ * (a processing limit, as s. 4.6.4), not a term that matches nothing,
+ * which would let a "-exists:%{l}..." term be skipped by a long local
+ * part.
+ */
+static int
+too_long(struct ev *ev, const char *term)
+{
+	setwhy3(ev, "macro expansion over 8192 octets at ", term, "");
+	return RES_PERMERROR;
+}
+
 static int
 count_void(struct ev *ev, const char *name)
 {
@@ -356,6 +373,27 @@ count_void(struct ev *ev, const char *name)
 }
 
 static int select_record(const struct dns_answer *a, const struct dns_rr **rec);
+
+/*
+ * Submit a query ahead of evaluation, within SPF_MAX_PREFETCH new
+ * queries per check (answers that come out of order can make prefetch
+ * walk far past where evaluation stops: tens of mx terms whose include
+ * is still pending). Returns NULL, sending nothing, once over it.
+ */
+static struct dns_query *
+pf_submit(struct ev *ev, const char *name, enum dns_type type)
+{
+	struct spf_check *c = ev->c;
+	size_t n0 = dns_set_count(c->dns);
+	struct dns_query *q;
+
+	if (c->prefetched >= SPF_MAX_PREFETCH)
+		return NULL;
+	q = dns_submit(c->dns, name, type);
+	if (dns_set_count(c->dns) > n0)
+		c->prefetched++;
+	return q;
+}
 
 /*
  * Submit the address lookups of the names in an MX answer (none if it
@@ -375,8 +413,7 @@ prefetch_names(struct ev *ev, const struct dns_answer *a, bool ptr)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (name_ok(a->rr[i].name))
-			(void)dns_submit(ev->c->dns, a->rr[i].name,
-					 addr_type(ev->c));
+			(void)pf_submit(ev, a->rr[i].name, addr_type(ev->c));
 }
 
 static void prefetch(struct ev *ev, const struct spf_record *r,
@@ -391,11 +428,14 @@ static void
 prefetch_target(struct ev *ev, const char *name, unsigned int *budget,
 		unsigned int depth)
 {
-	struct dns_query *q = dns_submit(ev->c->dns, name, DNS_T_TXT);
-	const struct dns_answer *a = dns_answer(q);
+	struct dns_query *q = pf_submit(ev, name, DNS_T_TXT);
+	const struct dns_answer *a;
 	const struct dns_rr *rec;
 	struct spf_record *r = NULL;
 
+	if (q == NULL)
+		return;
+	a = dns_answer(q);
 	if (depth >= MAX_DEPTH || a->status != DNS_DATA ||
 	    select_record(a, &rec) != 0)
 		return;
@@ -441,8 +481,8 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 					     : (const void *)&c->v6,
 			c->family == AF_INET ? "in-addr.arpa" : "ip6.arpa", rev,
 			sizeof rev) == 0) {
-			q = dns_submit(c->dns, rev, DNS_T_PTR);
-			prefetch_names(ev, dns_answer(q), true);
+			if ((q = pf_submit(ev, rev, DNS_T_PTR)) != NULL)
+				prefetch_names(ev, dns_answer(q), true);
 		}
 		if (usesp || m->type == SPF_MECH_PTR)
 			continue;
@@ -454,14 +494,14 @@ prefetch(struct ev *ev, const struct spf_record *r, const char *domain,
 			prefetch_target(ev, name, budget, depth);
 			break;
 		case SPF_MECH_A:
-			(void)dns_submit(c->dns, name, addr_type(c));
+			(void)pf_submit(ev, name, addr_type(c));
 			break;
 		case SPF_MECH_EXISTS:
-			(void)dns_submit(c->dns, name, DNS_T_A);
+			(void)pf_submit(ev, name, DNS_T_A);
 			break;
 		case SPF_MECH_MX:
-			q = dns_submit(c->dns, name, DNS_T_MX);
-			prefetch_names(ev, dns_answer(q), false);
+			if ((q = pf_submit(ev, name, DNS_T_MX)) != NULL)
+				prefetch_names(ev, dns_answer(q), false);
 			break;
 		default:
 			break;
@@ -499,7 +539,17 @@ match_addrs(struct ev *ev, const char *name, unsigned int c4, unsigned int c6,
 	}
 	if (a->status != DNS_DATA)
 		return NOMATCH;
-	return answer_has_client(ev->c, a, c4, c6) ? MATCH : NOMATCH;
+	if (answer_has_client(ev->c, a, c4, c6))
+		return MATCH;
+	if (a->truncated) {
+		/*
+		 * Over DNS_MAX_RR addresses: the client may be among the
+		 * ones not kept, so "no match" would skip a -a term.
+		 */
+		setwhy3(ev, "more than 64 addresses for ", name, "");
+		return RES_PERMERROR;
+	}
+	return NOMATCH;
 }
 
 static int
@@ -636,7 +686,18 @@ eval_mech(struct ev *ev, const struct spf_mech *m, const char *domain,
 	if ((rc = count_lookup(ev, m->text)) != 0)
 		return rc;
 	if ((rc = target(ev, m->domain, domain, name, sizeof name)) != 0)
-		return rc;
+		return rc == TOOLONG ? too_long(ev, m->text) : rc;
+	/*
+	 * A target that is no host name (an empty label, one over 63
+	 * octets, empty after the cut to 253 octets): RFC 7208 4.8 allows
+	 * "non-existent" (no match) or permerror; no match would skip a
+	 * -exists or -a term whose name a long local part breaks, so it is
+	 * permerror (fail closed; docs/SECURITY.md).
+	 */
+	if (!name_ok(name)) {
+		setwhy3(ev, "bad target name at ", m->text, "");
+		return RES_PERMERROR;
+	}
 	switch (m->type) {
 	case SPF_MECH_INCLUDE:
 		return mech_include(ev, name, depth);
@@ -794,6 +855,8 @@ check_host(struct ev *ev, const char *domain, unsigned int depth, bool top)
 		if ((rc = count_lookup(ev, "redirect")) != 0)
 			goto out;
 		rc = target(ev, r->redirect, domain, name, sizeof name);
+		if (rc == TOOLONG)
+			rc = too_long(ev, "redirect");
 		if (rc != 0)
 			goto out;
 		if (!name_ok(name)) {
@@ -971,8 +1034,8 @@ spf_check_new(struct dns_set *dns, const struct spf_request *rq)
 	struct spf_check *c;
 	const char *sender = rq->sender != NULL ? rq->sender : "";
 	const char *at;
-	char dom[SESSION_MAX_NAME + 1];
-	char local[SESSION_MAX_NAME + 1];
+	char dom[SPF_MAX_IDENTITY + 1];
+	char local[SPF_MAX_IDENTITY + 1];
 
 	if (rq->family != AF_INET && rq->family != AF_INET6)
 		return NULL;
@@ -1063,192 +1126,3 @@ spf_check_free(struct spf_check *c)
 	free(c->receiver);
 	free(c);
 }
-
-/* ---- check_ops: the SPF check of a message (check.h) ---- */
-
-#include "spf_received.h"
-
-struct spf_msg {
-	struct spf_check *chk;	  /* owned */
-	struct dns_query *waitq;  /* the answer evaluation stopped at */
-	struct check_outcome out; /* what finish() decided */
-};
-
-static int
-spf_on_mail(struct conn *c, struct msg *m, struct check_slot *cs,
-	    struct check_slot *ms)
-{
-	struct spf_request rq;
-	struct spf_msg *st;
-
-	(void)cs;
-	if (c->skip || (c->family != AF_INET && c->family != AF_INET6))
-		return 0;
-	if ((st = calloc(1, sizeof *st)) == NULL)
-		return AM_ENOMEM;
-	memset(&rq, 0, sizeof rq);
-	rq.family = c->family;
-	if (c->family == AF_INET)
-		rq.addr.v4 = c->addr.v4;
-	else
-		rq.addr.v6 = c->addr.v6;
-	rq.sender = m->null_sender ? "" : m->mail_from;
-	rq.helo = c->helo;
-	rq.receiver = c->conf != NULL ? c->conf->authserv_id : NULL;
-	if ((st->chk = spf_check_new(c->dns, &rq)) == NULL) {
-		free(st);
-		return AM_ENOMEM;
-	}
-	ms->state = st;
-	/* Start the queries now; progress() and finish() go on from here. */
-	return spf_eval(st->chk, &st->waitq) < 0 ? AM_ENOMEM : 0;
-}
-
-/*
- * Evaluate again once the answer evaluation stopped at is in: the next
- * records of an include or redirect chain, and the names of mx, a and
- * ptr terms, go out now rather than at finish(). Out of memory here is
- * met again, and reported, by finish().
- */
-static void
-spf_progress(struct conn *c, struct msg *m, struct check_slot *cs,
-	     struct check_slot *ms)
-{
-	struct spf_msg *st = ms != NULL ? ms->state : NULL;
-
-	(void)c;
-	(void)m;
-	(void)cs;
-	if (st == NULL || st->waitq == NULL || st->out.done ||
-	    dns_answer(st->waitq)->status == DNS_PENDING)
-		return;
-	if (spf_eval(st->chk, &st->waitq) < 0)
-		st->waitq = NULL;
-}
-
-static int
-spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
-	   struct check_slot *ms, const struct timespec *deadline,
-	   struct check_outcome *out)
-{
-	struct spf_msg *st = ms->state;
-	const struct spf_outcome *o;
-	char dom[256];
-	enum am_action act = AM_ACT_NONE;
-	int rc;
-
-	(void)cs;
-	memset(out, 0, sizeof *out);
-	out->done = true;
-	if (st == NULL) {
-		out->result = AM_R_SKIPPED;
-		snprintf(out->why, sizeof out->why, "not checked");
-		return 0;
-	}
-	if (st->out.done) {
-		*out = st->out;
-		return 0;
-	}
-	if ((rc = spf_run(st->chk, deadline)) < 0)
-		return rc;
-	o = spf_outcome(st->chk);
-	out->result = o->result;
-	cpy(out->why, sizeof out->why, o->why);
-	check_reply_safe(o->domain, dom, sizeof dom);
-	if (o->result == AM_R_FAIL)
-		act = c->conf->spf_fail_action;
-	else if (o->result == AM_R_SOFTFAIL)
-		act = c->conf->spf_softfail_action;
-	if (o->result == AM_R_TEMPERROR) {
-		enum am_action could = c->conf->spf_fail_action;
-		if (c->conf->spf_softfail_action > could)
-			could = c->conf->spf_softfail_action;
-		check_outcome_temperror(out, c->conf, could);
-	} else {
-		out->action = act;
-		if (act != AM_ACT_NONE)
-			check_outcome_reply(out, "550", "5.7.23",
-					    "SPF validation failed for %s",
-					    dom);
-	}
-	m->auth.spf_done = true;
-	m->auth.spf = o->result;
-	m->auth.spf_helo = o->helo_identity;
-	cpy(m->auth.spf_domain, sizeof m->auth.spf_domain, o->domain);
-	st->out = *out;
-	return 0;
-}
-
-static void
-spf_report(struct conn *c, struct msg *m, struct check_slot *cs,
-	   struct check_slot *ms, const struct check_outcome *co,
-	   struct check_report *r)
-{
-	struct spf_msg *st = ms->state;
-	const struct spf_outcome *o;
-	struct spf_received rs;
-	char comment[200];
-	char *hdr;
-
-	(void)cs;
-	if (st == NULL || !co->done)
-		return;
-	o = spf_outcome(st->chk);
-	if (r->ar != NULL) {
-		authres_method(r->ar, "spf", am_result_str(o->result));
-		if (o->mechanism[0] != '\0' && o->result != AM_R_TEMPERROR &&
-		    o->result != AM_R_PERMERROR)
-			snprintf(comment, sizeof comment, "%s", o->mechanism);
-		else
-			snprintf(comment, sizeof comment, "%s", o->why);
-		authres_comment(r->ar, comment);
-		if (o->helo_identity)
-			authres_prop(r->ar, "smtp", "helo",
-				     c->helo != NULL ? c->helo : "");
-		else
-			authres_prop(r->ar, "smtp", "mailfrom", o->domain);
-	}
-	if (c->conf != NULL && c->conf->received_spf && r->header != NULL) {
-		memset(&rs, 0, sizeof rs);
-		rs.result = o->result;
-		rs.receiver = c->conf->authserv_id;
-		rs.client_ip = c->ip;
-		rs.envelope_from = m->null_sender ? "" : m->mail_from;
-		rs.helo = c->helo;
-		rs.identity = o->helo_identity ? "helo" : "mailfrom";
-		rs.sender = o->sender;
-		rs.mechanism = o->mechanism;
-		rs.problem = o->why;
-		if ((hdr = spf_received_build(&rs)) != NULL) {
-			r->header(r, "Received-SPF", hdr);
-			free(hdr);
-		}
-	}
-	if (r->logf != NULL) {
-		r->logf(r, "spf", am_result_str(o->result));
-		r->logf(r, "spf_domain", o->domain);
-		r->logf(r, "spf_why", o->why);
-	}
-}
-
-static void
-spf_msg_free(struct check_slot *ms)
-{
-	struct spf_msg *st;
-
-	if (ms == NULL || (st = ms->state) == NULL)
-		return;
-	spf_check_free(st->chk);
-	free(st);
-	ms->state = NULL;
-}
-
-const struct check_ops spf_ops = {
-    .name = "spf",
-    .ready = CHECK_PH_MAIL,
-    .on_mail = spf_on_mail,
-    .progress = spf_progress,
-    .finish = spf_finish,
-    .report = spf_report,
-    .msg_free = spf_msg_free,
-};

@@ -28,16 +28,29 @@
  *   and redirect terms across the whole check (then permerror); at most
  *   SPF_MAX_VOID lookups that return NXDOMAIN or no data (then
  *   permerror); an MX answer with more than SPF_MAX_MX names is
- *   permerror; only the first SPF_MAX_PTR PTR names are validated; an
- *   explanation is cut at SPF_EXP_MAX octets.
+ *   permerror; an A/AAAA answer of an a or mx term cut at DNS_MAX_RR
+ *   records (dns.h) that does not hold the client is permerror; only
+ *   the first SPF_MAX_PTR PTR names are validated; a
+ *   term's domain-spec whose expansion passes SPF_MACRO_MAX octets
+ *   (spf_macro.h) is permerror (an exp= one gives the default
+ *   explanation); an explanation is cut at SPF_EXP_MAX octets. Lookups
+ *   sent ahead (prefetch) are not counted against the lookup limit but
+ *   stop at SPF_MAX_PREFETCH new queries per check, so a check sends at
+ *   most SPF_MAX_QUERIES distinct queries, whatever order answers come
+ *   in (without that cap, slow includes and fast mx answers could make
+ *   prefetch send some 500 for a check that evaluates 11 terms).
  * Ownership: a check copies every input string; free it with
  *   spf_check_free() (NULL ok). It borrows the dns_set, which must
  *   outlive it. spf_outcome() points into the check.
  * Threads: one check, one session thread.
  * Errors: DNS trouble is the temperror result; spf_eval()/spf_run()
  *   return a negative AM_E* code only for an internal failure (ENOMEM).
- * See also: RFC 7208, RFC 8601 section 2.7.2, spf_record.h,
- *   spf_macro.h, spf_received.h, SPEC.md "Checks".
+ * The check of a message (check.h's spf_ops: when to start, the action,
+ * the A-R and Received-SPF headers) is spf_check.c's; this module knows
+ * no session.
+ *
+ * See also: RFC 7208, RFC 8601 section 2.7.2, spf_check.h,
+ *   spf_record.h, spf_macro.h, spf_received.h, SPEC.md "Checks".
  */
 #ifndef AM_SPF_H
 #define AM_SPF_H
@@ -46,15 +59,23 @@
 #include <time.h>
 #include <netinet/in.h>
 
-#include "check.h"
 #include "dns.h"
 #include "result.h"
 
-#define SPF_MAX_LOOKUPS 10 /* DNS-querying terms per check */
-#define SPF_MAX_VOID 2	   /* void lookups per check */
-#define SPF_MAX_MX 10	   /* MX names per mx term */
-#define SPF_MAX_PTR 10	   /* PTR names validated per lookup */
-#define SPF_EXP_MAX 512	   /* octets of an explanation */
+#define SPF_MAX_LOOKUPS 10  /* DNS-querying terms per check */
+#define SPF_MAX_VOID 2	    /* void lookups per check */
+#define SPF_MAX_MX 10	    /* MX names per mx term */
+#define SPF_MAX_PTR 10	    /* PTR names validated per lookup */
+#define SPF_EXP_MAX 512	    /* octets of an explanation */
+#define SPF_MAX_PREFETCH 64 /* queries sent ahead of evaluation per check */
+/*
+ * Distinct queries one check can send: evaluation's own, at most 1 (the
+ * record) + 10 terms * 11 (mx: the MX and 10 address lookups) + 11 (the
+ * client's PTR and 10 address lookups, for ptr and %{p}) + 1 (exp=),
+ * plus what prefetch sent ahead.
+ */
+#define SPF_MAX_QUERIES (123 + SPF_MAX_PREFETCH)
+#define SPF_MAX_IDENTITY 512 /* octets of a MAIL FROM address or HELO */
 
 enum spf_status {
 	SPF_DONE = 0,	 /* the outcome is final */
@@ -78,7 +99,7 @@ struct spf_outcome {
 				* temperror, permerror */
 	bool helo_identity;    /* the identity is postmaster@HELO */
 	char domain[256];      /* the domain checked (lower case) */
-	char sender[SESSION_MAX_NAME + 16]; /* the identity checked */
+	char sender[SPF_MAX_IDENTITY + 16]; /* the identity checked */
 	char mechanism[80];    /* the term that decided, "default", or "" */
 	char why[160];	       /* short reason, printable ASCII */
 	char exp[SPF_EXP_MAX]; /* explanation (fail only), may come from the
@@ -117,8 +138,5 @@ int spf_run(struct spf_check *c, const struct timespec *deadline);
 
 /* spf_outcome - the outcome (meaningful once spf_eval gave SPF_DONE). */
 const struct spf_outcome *spf_outcome(const struct spf_check *c);
-
-/* The check table entry (check.h). */
-extern const struct check_ops spf_ops;
 
 #endif

@@ -19,22 +19,6 @@ spf_record_is_spf(const char *txt, size_t len)
 	return len == 6 || txt[6] == ' ';
 }
 
-const char *
-spf_qualifier_str(enum spf_qualifier q)
-{
-	switch (q) {
-	case SPF_QUAL_PASS:
-		return "pass";
-	case SPF_QUAL_FAIL:
-		return "fail";
-	case SPF_QUAL_SOFTFAIL:
-		return "softfail";
-	case SPF_QUAL_NEUTRAL:
-		return "neutral";
-	}
-	return "neutral";
-}
-
 static bool
 is_toplabel(const char *s, size_t len)
 {

@@ -95,7 +95,4 @@ void spf_record_free(struct spf_record *r);
  */
 bool spf_domain_spec_valid(const char *s, size_t len);
 
-/* spf_qualifier_result - "pass", "fail", "softfail" or "neutral". */
-const char *spf_qualifier_str(enum spf_qualifier q);
-
 #endif

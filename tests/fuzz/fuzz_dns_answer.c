@@ -10,7 +10,7 @@
  * bounded, TXT within its cap and NUL-terminated, canonname never the
  * empty name.
  */
-#include "dns_internal.h"
+#include "dns_packet.h"
 
 #include "fuzz_util.h"
 
@@ -48,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(msg, data + 2, len);
 	memset(&a, 0, sizeof a);
-	dns_answer_from_packet(&a, type, rcode, msg, len, sec);
+	dns_packet_parse(&a, type, rcode, msg, len, sec);
 
 	if (a.status != DNS_DATA && a.status != DNS_NODATA &&
 	    a.status != DNS_NXDOMAIN && a.status != DNS_SERVFAIL &&
@@ -79,7 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     rr->txt[rr->txtlen] != '\0'))
 			abort();
 	}
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 	if (a.rr != NULL || a.canonname != NULL || a.n != 0)
 		abort();
 	free(msg);

@@ -7,11 +7,11 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "amerr.h"
 #include "blentry.h"
-#include "conf.h"
 
 static const struct {
 	const char *name;
@@ -135,7 +135,7 @@ test_list(void **state)
 	char err[64];
 
 	(void)state;
-	for (size_t i = 0; i < CONF_MAX_LIST; i++) {
+	for (size_t i = 0; i < BLENTRY_MAX_LIST; i++) {
 		assert_int_equal(blentry_parse("a.example.org", &e, err,
 					       sizeof err), 0);
 		assert_int_equal(blentry_list_add(&l, &e), 0);
@@ -145,7 +145,7 @@ test_list(void **state)
 			 0);
 	assert_int_equal(blentry_list_add(&l, &e), AM_ERANGE);
 	blentry_free(&e); /* still the caller's after a failed add */
-	assert_int_equal(l.n, CONF_MAX_LIST);
+	assert_int_equal(l.n, BLENTRY_MAX_LIST);
 	blentry_list_free(&l);
 	assert_int_equal(l.n, 0);
 	blentry_list_free(NULL);

@@ -11,7 +11,6 @@
 
 #include "amerr.h"
 #include "cidr.h"
-#include "conf.h"
 
 static const struct {
 	const char *name;
@@ -116,10 +115,10 @@ test_list(void **state)
 	assert_int_equal(cidr_parse("10.0.0.0/8", &c, err, sizeof err), 0);
 	assert_int_equal(cidr_list_add(&l, &c), 0);
 	assert_true(cidr_list_match(&l, AF_INET, a));
-	for (size_t i = l.n; i < CONF_MAX_LIST; i++)
+	for (size_t i = l.n; i < CIDR_MAX_LIST; i++)
 		assert_int_equal(cidr_list_add(&l, &c), 0);
 	assert_int_equal(cidr_list_add(&l, &c), AM_ERANGE);
-	assert_int_equal(l.n, CONF_MAX_LIST);
+	assert_int_equal(l.n, CIDR_MAX_LIST);
 	cidr_list_free(&l);
 	assert_null(l.v);
 	assert_int_equal(l.n, 0);

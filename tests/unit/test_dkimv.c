@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include "authres.h"
@@ -117,9 +118,19 @@ run_msg(struct run *r, const char *text, unsigned int timeout_s)
 		name[colon - p] = '\0';
 		value = strndup(colon + 1, (size_t)(e - colon - 1));
 		assert_non_null(value);
-		assert_int_equal(dkimv_ops.on_header(&r->conn, &r->msg,
-						     &r->msg.slot[0], name,
-						     value), 0);
+		/*
+		 * as engine.c: at most SESSION_MAX_HEADERS, counted; past
+		 * them only From: fields, and the message marked
+		 */
+		if (r->msg.nheaders < SESSION_MAX_HEADERS)
+			r->msg.nheaders++;
+		else
+			r->msg.headers_capped = true;
+		if (!r->msg.headers_capped || strcasecmp(name, "From") == 0)
+			assert_int_equal(
+			    dkimv_ops.on_header(&r->conn, &r->msg,
+						&r->msg.slot[0], name, value),
+			    0);
 		free(value);
 		p = e + 1;
 	}
@@ -231,6 +242,120 @@ test_vectors(void **state)
 	}
 }
 
+/*
+ * A signed header appended below SESSION_MAX_HEADERS junk headers never
+ * reaches the library, which then verifies the old instance: that must
+ * not pass (it did: fail open). A message that passes the cap has no
+ * pass even when nothing was appended (it cannot be told apart); one of
+ * exactly SESSION_MAX_HEADERS headers was seen whole.
+ */
+static void
+test_header_cap(void **state)
+{
+	/* the vector has 7 headers */
+	static const struct {
+		int junk;
+		bool append; /* the forged Subject after the junk */
+		enum am_result want;
+	} hc[] = {
+	    {10, true, AM_R_FAIL},
+	    {SESSION_MAX_HEADERS, true, AM_R_POLICY}, /* passed before */
+	    {SESSION_MAX_HEADERS - 8, true, AM_R_FAIL}, /* 1000th: seen */
+	    {SESSION_MAX_HEADERS - 8, false, AM_R_PASS}, /* 999 */
+	    {SESSION_MAX_HEADERS - 7, false, AM_R_PASS}, /* 1000: all seen */
+	    {SESSION_MAX_HEADERS - 6, false, AM_R_POLICY}, /* one held back */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof hc / sizeof hc[0]; i++) {
+		char *text = slurp("rfc6376-appendix-a.eml");
+		char *end = strstr(text, "\n\n");
+		size_t hl = (size_t)(end - text) + 1;
+		size_t sz = strlen(text) + 32 * (size_t)hc[i].junk + 64;
+		char *msg = malloc(sz);
+		size_t o;
+		struct run r;
+		const struct dkimv_result *res;
+
+		assert_non_null(end);
+		assert_non_null(msg);
+		memcpy(msg, text, hl);
+		o = hl;
+		for (int j = 0; j < hc[i].junk; j++)
+			o += (size_t)snprintf(msg + o, sz - o, "X-J%d: x\n", j);
+		if (hc[i].append)
+			o += (size_t)snprintf(msg + o, sz - o,
+					      "Subject: pay account 666\n");
+		snprintf(msg + o, sz - o, "%s", end + 1);
+		run_msg(&r, msg, 1);
+		print_message("header cap %d junk%s\n", hc[i].junk,
+			      hc[i].append ? " and a Subject" : "");
+		assert_int_equal(dkimv_result_count(&r.msg.slot[0]), 1);
+		res = dkimv_result_get(&r.msg.slot[0], 0);
+		assert_int_equal(res->result, hc[i].want);
+		assert_int_equal(r.msg.auth.dkim[0].result, hc[i].want);
+		if (hc[i].want == AM_R_POLICY)
+			assert_non_null(
+			    strstr(res->why, "too many headers: not all"));
+		run_free(&r);
+		free(msg);
+		free(text);
+	}
+}
+
+/*
+ * More than DKIMV_MAX_SIGHDRS DKIM-Signature headers: the ones past it
+ * never reach the library, so nothing passes (DKIMMaxSignatures of them
+ * are still verified and reported).
+ */
+static void
+test_sighdr_cap(void **state)
+{
+	static const struct {
+		int copies;
+		enum am_result want;
+	} sc[] = {
+	    {DKIMV_MAX_SIGHDRS, AM_R_PASS},
+	    {DKIMV_MAX_SIGHDRS + 1, AM_R_POLICY},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
+		char *text = slurp("rfc6376-appendix-a.eml");
+		char *rest = strstr(text, "\nReceived:");
+		size_t sl = (size_t)(rest - text) + 1;
+		size_t sz = strlen(text) + sl * (size_t)sc[i].copies;
+		char *msg = malloc(sz);
+		size_t o = 0;
+		struct run r;
+
+		/* the vector starts with its DKIM-Signature, then Received: */
+		assert_non_null(rest);
+		assert_non_null(msg);
+		for (int j = 0; j < sc[i].copies; j++) {
+			memcpy(msg + o, text, sl);
+			o += sl;
+		}
+		snprintf(msg + o, sz - o, "%s", rest + 1);
+		run_msg(&r, msg, 1);
+		print_message("%d signature headers\n", sc[i].copies);
+		assert_int_equal(dkimv_result_count(&r.msg.slot[0]), 5);
+		for (size_t j = 0; j < 5; j++) {
+			const struct dkimv_result *res =
+			    dkimv_result_get(&r.msg.slot[0], j);
+
+			assert_int_equal(res->result, sc[i].want);
+			if (sc[i].want == AM_R_POLICY)
+				assert_non_null(strstr(
+				    res->why, "too many signature headers"));
+		}
+		assert_int_equal(r.out.result, sc[i].want);
+		run_free(&r);
+		free(msg);
+		free(text);
+	}
+}
+
 /* finish() twice: same outcome, no new work; msg_free(NULL state) ok. */
 static void
 test_idempotent(void **state)
@@ -305,6 +430,30 @@ test_keyname(void **state)
 	assert_int_equal(dkimv_keyname(NULL, out, sizeof out), -1);
 	/* too small an output buffer */
 	assert_int_equal(dkimv_keyname("d=example.com; s=k", out, 10), -1);
+}
+
+/* The d= of a signature, for prefetch (dmarcv's walk of it). */
+static void
+test_sig_domain(void **state)
+{
+	char d[256];
+
+	(void)state;
+	assert_int_equal(dkimv_sig_domain("v=1; a=rsa-sha256; d=Example.COM;"
+					  " s=sel; b=abc", d, sizeof d), 0);
+	assert_string_equal(d, "example.com");
+	assert_int_equal(dkimv_sig_domain("v=1;\r\n\td = list.test ; s=x",
+					  d, sizeof d), 0);
+	assert_string_equal(d, "list.test");
+	/* bh= and the b= value must not be taken for d= */
+	assert_int_equal(dkimv_sig_domain("v=1; bh=d=x; b=xd=y", d,
+					  sizeof d), -1);
+	assert_int_equal(dkimv_sig_domain("", d, sizeof d), -1);
+	assert_string_equal(d, "");
+	assert_int_equal(dkimv_sig_domain(NULL, d, sizeof d), -1);
+	/* not a domain name, or too long for out */
+	assert_int_equal(dkimv_sig_domain("d=exa mple.com", d, sizeof d), -1);
+	assert_int_equal(dkimv_sig_domain("d=example.com", d, 5), -1);
 }
 
 /* The report: one resinfo per signature, or dkim=none. */
@@ -410,8 +559,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyname),
+		cmocka_unit_test(test_sig_domain),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_idempotent),
+		cmocka_unit_test(test_header_cap),
+		cmocka_unit_test(test_sighdr_cap),
 		cmocka_unit_test(test_report),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,12 +6,16 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -814,6 +818,315 @@ test_timeout(void **state)
 	dns_set_free(s);
 }
 
+static void
+test_budget_per_message(void **state)
+{
+	struct dns_set *s;
+	struct dns_query *q;
+	char name[32];
+	int msgs;
+
+	(void)state;
+	NEED_DNS();
+	s = dns_set_new("t-budget");
+	assert_int_equal(dns_set_over_budget(s), DNS_BUDGET_OK);
+	/* one message: DNS_MAX_QUERIES new queries (invalid: nothing sent) */
+	for (int i = 0; i < DNS_MAX_QUERIES; i++) {
+		snprintf(name, sizeof name, "m0..%d", i);
+		(void)dns_submit(s, name, DNS_T_A);
+	}
+	assert_int_equal(dns_set_over_budget(s), DNS_BUDGET_OK);
+	q = dns_submit(s, "a.example.test", DNS_T_A);
+	assert_int_equal(dns_answer(q)->status, DNS_SERVFAIL);
+	assert_int_equal(dns_set_over_budget(s), DNS_BUDGET_MESSAGE);
+	/* the next message has its own budget: the spoof after RSETs */
+	dns_set_new_message(s);
+	assert_int_equal(dns_set_over_budget(s), DNS_BUDGET_OK);
+	q = dns_submit(s, "a.example.test", DNS_T_A);
+	{
+		struct timespec dl;
+
+		dns_deadline(&dl, 3000);
+		(void)dns_wait(s, q, &dl);
+	}
+	assert_int_equal(dns_answer(q)->status, DNS_DATA);
+	/* queries of earlier messages are still found, at no cost */
+	q = dns_submit(s, "m0..7", DNS_T_A);
+	assert_string_equal(dns_query_name(q), "m0..7");
+	/* the session's budget: DNS_MAX_CONN_QUERIES in all, then for good */
+	for (msgs = 1; dns_set_over_budget(s) != DNS_BUDGET_CONNECTION;
+	     msgs++) {
+		dns_set_new_message(s);
+		for (int i = 0; i < DNS_MAX_QUERIES &&
+				dns_set_over_budget(s) == DNS_BUDGET_OK;
+		     i++) {
+			snprintf(name, sizeof name, "m%d..%d", msgs, i);
+			(void)dns_submit(s, name, DNS_T_A);
+		}
+		assert_true(msgs < 2 * DNS_MAX_CONN_QUERIES / DNS_MAX_QUERIES);
+	}
+	assert_int_equal(dns_set_count(s), DNS_MAX_CONN_QUERIES);
+	dns_set_new_message(s);
+	assert_int_equal(dns_set_over_budget(s), DNS_BUDGET_CONNECTION);
+	q = dns_submit(s, "fresh..name", DNS_T_A);
+	assert_int_equal(dns_answer(q)->status, DNS_SERVFAIL);
+	dns_set_free(s);
+}
+
+/*
+ * A UDP relay between libunbound and dnsd that can black-hole: the
+ * forwarder of test_down_and_back, which takes DNS away and gives it
+ * back without a port change (as a forwarder that stops and restarts).
+ */
+struct relay {
+	int fd; /* what libunbound talks to */
+	int up; /* towards dnsd */
+	struct sockaddr_in dnsd;
+	struct sockaddr_in client[65536]; /* by DNS id */
+	atomic_bool drop;		  /* black-hole everything */
+	atomic_bool stop;
+	pthread_t th;
+	unsigned short port;
+};
+
+static void *
+relay_main(void *arg)
+{
+	struct relay *r = arg;
+	unsigned char buf[4096];
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd p[2] = {{r->fd, POLLIN, 0}, {r->up, POLLIN, 0}};
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		ssize_t n;
+
+		if (poll(p, 2, 50) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			n = recvfrom(r->fd, buf, sizeof buf, 0,
+				     (struct sockaddr *)&from, &fl);
+			if (n >= 12 && !atomic_load(&r->drop)) {
+				r->client[buf[0] << 8 | buf[1]] = from;
+				(void)sendto(r->up, buf, (size_t)n, 0,
+					     (struct sockaddr *)&r->dnsd,
+					     sizeof r->dnsd);
+			}
+		}
+		if (p[1].revents & POLLIN) {
+			n = recv(r->up, buf, sizeof buf, 0);
+			if (n >= 12 && !atomic_load(&r->drop))
+				(void)sendto(r->fd, buf, (size_t)n, 0,
+					     (struct sockaddr *)&r
+						 ->client[buf[0] << 8 | buf[1]],
+					     sizeof(struct sockaddr_in));
+		}
+	}
+	return NULL;
+}
+
+static struct relay *
+relay_start(void)
+{
+	struct relay *r = calloc(1, sizeof *r);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t al = sizeof a;
+	const char *port = getenv("AM_TEST_DNS_PORT");
+
+	assert_non_null(r);
+	assert_non_null(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	r->up = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(r->fd >= 0 && r->up >= 0);
+	assert_int_equal(bind(r->fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(r->fd, (struct sockaddr *)&a, &al), 0);
+	r->port = ntohs(a.sin_port);
+	r->dnsd.sin_family = AF_INET;
+	r->dnsd.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->dnsd.sin_port = htons((unsigned short)atoi(port));
+	assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
+	return r;
+}
+
+static void
+relay_stop(struct relay *r)
+{
+	atomic_store(&r->stop, true);
+	pthread_join(r->th, NULL);
+	close(r->fd);
+	close(r->up);
+	free(r);
+}
+
+/* Start the engine again, forwarding to fwd (the relay, or dnsd). */
+static void
+reinit(const char *fwd)
+{
+	struct dns_options opt = {.mode = DNS_MODE_FORWARD, .forward = fwd};
+	char err[256] = "";
+
+	dns_shutdown();
+	assert_int_equal(dns_init(&opt, err, sizeof err), 0);
+}
+
+/*
+ * Ask a fresh name (nothing from the cache) and wait up to ms; the
+ * status.
+ */
+static enum dns_status
+ask_fresh(struct dns_set *s, const char *tag, int i, unsigned int ms)
+{
+	char name[64];
+
+	snprintf(name, sizeof name, "%s%d.nope.example.test", tag, i);
+	return ask(s, name, DNS_T_A, ms)->status;
+}
+
+/* The log text written to stderr while fn runs. */
+static int log_fd = -1, log_saved = -1;
+static char log_path[] = "/tmp/test_dns_down.XXXXXX";
+
+static void
+log_capture(void)
+{
+	log_fd = mkstemp(log_path);
+	assert_true(log_fd >= 0);
+	unlink(log_path);
+	log_saved = dup(STDERR_FILENO);
+	log_open(true, false);
+	log_setup(LOG_L_INFO, LOG_F_TEXT);
+	dup2(log_fd, STDERR_FILENO);
+}
+
+static char *
+log_release(void)
+{
+	static char buf[16384];
+	ssize_t n;
+
+	dup2(log_saved, STDERR_FILENO);
+	close(log_saved);
+	n = pread(log_fd, buf, sizeof buf - 1, 0);
+	close(log_fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static int
+count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * DNS goes away: failing lookups with no success for DNS_DOWN_AFTER_MS
+ * make dns_down() true, once, with one warning; a message that failed
+ * meanwhile settles to DOWN; when DNS comes back, a fresh lookup works
+ * and DNS is up again within 2 s, with one warning.
+ */
+static void
+test_down_and_back(void **state)
+{
+	struct relay *r;
+	struct dns_set *s;
+	char fwd[64], *log;
+	struct timespec dl;
+	double t0, back;
+	int i = 0;
+
+	(void)state;
+	NEED_DNS();
+	r = relay_start();
+	snprintf(fwd, sizeof fwd, "127.0.0.1@%u", r->port);
+	reinit(fwd);
+	log_capture();
+	s = dns_set_new("t-down");
+	assert_int_equal(ask_fresh(s, "up", 0, 3000), DNS_NXDOMAIN);
+	assert_false(dns_down());
+
+	atomic_store(&r->drop, true);
+	t0 = now_ms();
+	/* one lookup failing is not yet DNS down ... */
+	assert_int_equal(ask_fresh(s, "out", i++, 1000), DNS_TIMEOUT);
+	assert_false(dns_down());
+	/* ... a settle within a short deadline stays unsure ... */
+	dns_deadline(&dl, 200);
+	assert_int_equal(dns_health_settle(s, &dl), DNS_HEALTH_UNSURE);
+	/* ... and after DNS_DOWN_AFTER_MS of failures, it is down */
+	while (!dns_down() && now_ms() - t0 < 6000)
+		(void)ask_fresh(s, "out", i++, 700);
+	print_message("down after %.0f ms\n", now_ms() - t0);
+	assert_true(dns_down());
+	assert_true(now_ms() - t0 >= DNS_DOWN_AFTER_MS - 100);
+	dns_deadline(&dl, 1000);
+	assert_int_equal(dns_health_settle(s, &dl), DNS_HEALTH_DOWN);
+	/* a cached answer is no sign of life */
+	assert_int_equal(ask(s, "up0.nope.example.test", DNS_T_A, 500)->status,
+			 DNS_NXDOMAIN);
+	assert_true(dns_down());
+
+	atomic_store(&r->drop, false);
+	t0 = now_ms();
+	while (now_ms() - t0 < 5000 &&
+	       (ask_fresh(s, "back", i++, 500) != DNS_NXDOMAIN || dns_down()))
+		;
+	back = now_ms() - t0;
+	print_message("lookups work again %.0f ms after DNS came back\n", back);
+	assert_false(dns_down());
+	assert_true(back < 2000);
+	dns_set_free(s);
+	log = log_release();
+	print_message("%s", log);
+	assert_int_equal(count(log, "DNS is down: no lookup has succeeded "
+				    "for "),
+			 1);
+	assert_non_null(strstr(log, "(last error: timeout for out"));
+	assert_non_null(strstr(log, fwd));
+	assert_int_equal(count(log, "DNS is back: lookups succeed again "
+				    "after "),
+			 1);
+	reinit(getenv("AM_TEST_DNS"));
+	relay_stop(r);
+}
+
+/*
+ * One domain whose servers never answer, while DNS works: never DNS
+ * down, and a message whose lookup failed settles to UP (the probe is
+ * answered) well within its deadline.
+ */
+static void
+test_one_dead_domain(void **state)
+{
+	struct dns_set *s;
+	struct timespec dl;
+	double t0;
+
+	(void)state;
+	NEED_DNS();
+	s = dns_set_new("t-dead");
+	t0 = now_ms();
+	for (int i = 0; i < 5; i++) {
+		char name[64];
+
+		snprintf(name, sizeof name, "d%d.dead.test", i);
+		assert_int_equal(ask(s, name, DNS_T_TXT, 900)->status,
+				 DNS_TIMEOUT);
+	}
+	assert_true(now_ms() - t0 >= DNS_DOWN_AFTER_MS);
+	assert_false(dns_down());
+	dns_deadline(&dl, 2000);
+	t0 = now_ms();
+	assert_int_equal(dns_health_settle(s, &dl), DNS_HEALTH_UP);
+	assert_true(now_ms() - t0 < 1000);
+	assert_false(dns_down());
+	dns_set_free(s);
+}
+
 /*
  * DNSSEC group: run by tests/unit/dnssec/run.sh, which serves a zone
  * signed at test time from an unbound daemon (AM_TEST_DNSSEC) and
@@ -927,6 +1240,9 @@ main(void)
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_free_in_flight),
 	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_budget_per_message),
+	    cmocka_unit_test(test_one_dead_domain),
+	    cmocka_unit_test(test_down_and_back),
 	};
 
 	if (getenv("AM_TEST_DNSSEC") != NULL)

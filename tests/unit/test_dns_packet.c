@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* test_dns_packet - dns_answer_from_packet() on hand-built DNS messages */
+/* test_dns_packet - dns_packet_parse() on hand-built DNS messages */
 /*
  * What libunbound's event callback hands to dns.c is a DNS message in
  * wire format. These cases build messages octet by octet (no DNS
@@ -19,7 +19,8 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "dns_internal.h"
+#include "dns.h"
+#include "dns_packet.h"
 
 struct pkt {
 	unsigned char b[16384];
@@ -128,7 +129,7 @@ parse(struct dns_answer *a, const struct pkt *p, enum dns_type type, int rcode,
 	assert_non_null(m);
 	memcpy(m, p->b, p->n);
 	memset(a, 0, sizeof *a);
-	dns_answer_from_packet(a, type, rcode, m, p->n, sec);
+	dns_packet_parse(a, type, rcode, m, p->n, sec);
 	free(m);
 }
 
@@ -163,7 +164,7 @@ test_a_and_ttl(void **state)
 	assert_int_equal(a.ttl, 60);
 	assert_null(a.canonname);
 	assert_false(a.secure);
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 }
 
 static void
@@ -193,10 +194,10 @@ test_rcodes(void **state)
 	assert_int_equal(a.status, DNS_SERVFAIL);
 	assert_int_equal(a.rcode, 2);
 	memset(&a, 0, sizeof a);
-	dns_answer_from_packet(&a, DNS_T_A, 3, NULL, 0, 0);
+	dns_packet_parse(&a, DNS_T_A, 3, NULL, 0, 0);
 	assert_int_equal(a.status, DNS_NXDOMAIN);
 	memset(&a, 0, sizeof a);
-	dns_answer_from_packet(&a, DNS_T_A, 0, NULL, 0, 0);
+	dns_packet_parse(&a, DNS_T_A, 0, NULL, 0, 0);
 	assert_int_equal(a.status, DNS_SERVFAIL);
 }
 
@@ -240,7 +241,7 @@ test_cname_chain(void **state)
 	assert_non_null(a.canonname);
 	assert_string_equal(a.canonname, "b.example.com");
 	assert_int_equal(a.ttl, 120);
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 
 	/* a CNAME to a name without data: NODATA, canonname kept */
 	q = begin(&p, 0, 1, "alias.example.com", 16);
@@ -249,15 +250,51 @@ test_cname_chain(void **state)
 	parse(&a, &p, DNS_T_TXT, 0, 0);
 	assert_int_equal(a.status, DNS_NODATA);
 	assert_string_equal(a.canonname, "t.example.com");
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 
-	/* a CNAME pointing to itself: no data, no canonname, no hang */
+	/*
+	 * A CNAME pointing to itself: a chain without end, so a failure
+	 * (SERVFAIL: its data was never seen), no hang.
+	 */
 	q = begin(&p, 0, 1, "loop.example.com", 1);
 	rrhead(&p, q, NULL, 5, 1, 300, 2);
 	putptr(&p, q);
 	parse(&a, &p, DNS_T_A, 0, 0);
-	assert_int_equal(a.status, DNS_NODATA);
+	assert_int_equal(a.status, DNS_SERVFAIL);
 	assert_null(a.canonname);
+	dns_packet_clear(&a);
+
+	/*
+	 * c0 -> c1 -> ... -> cN and an A at cN: 16 CNAMEs are followed, a
+	 * 17th is a failure, never "no data" (fails closed).
+	 */
+	for (int hops = 16; hops <= 17; hops++) {
+		char name[32];
+
+		q = begin(&p, 0, (unsigned)hops + 1, "c0.example.com", 1);
+		for (int i = 0; i < hops; i++) {
+			size_t len_at;
+
+			snprintf(name, sizeof name, "c%d.example.com", i);
+			rrhead(&p, 0, name, 5, 1, 300, 0);
+			len_at = p.n - 2;
+			snprintf(name, sizeof name, "c%d.example.com", i + 1);
+			{
+				size_t st = p.n;
+
+				putname(&p, name);
+				p.b[len_at] = 0;
+				p.b[len_at + 1] = (unsigned char)(p.n - st);
+			}
+		}
+		snprintf(name, sizeof name, "c%d.example.com", hops);
+		rr_a(&p, 0, name, "192.0.2.77", 300);
+		parse(&a, &p, DNS_T_A, 0, 0);
+		print_message("%d CNAMEs: %s\n", hops, dns_status_str(a.status));
+		assert_int_equal(a.status,
+				 hops == 16 ? DNS_DATA : DNS_SERVFAIL);
+		dns_packet_clear(&a);
+	}
 }
 
 static void
@@ -289,7 +326,7 @@ test_mx_ptr_names(void **state)
 	assert_string_equal(a.rr[0].name, "m.example.com");
 	assert_int_equal(a.rr[1].pref, 0);
 	assert_string_equal(a.rr[1].name, "");
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 
 	/* PTR with an octet that needs escaping in the target */
 	q = begin(&p, 0, 1, "1.2.0.192.in-addr.arpa", 12);
@@ -304,7 +341,7 @@ test_mx_ptr_names(void **state)
 	parse(&a, &p, DNS_T_PTR, 0, 0);
 	assert_int_equal(a.status, DNS_DATA);
 	assert_string_equal(a.rr[0].name, "a\\032\\..x");
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 }
 
 static void
@@ -332,7 +369,7 @@ test_txt(void **state)
 	assert_int_equal(a.n, 1);
 	assert_int_equal(a.rr[0].txtlen, 11);
 	assert_string_equal(a.rr[0].txt, "v=spf1 -all");
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 
 	/* over DNS_MAX_TXT octets: cut there and marked truncated */
 	q = begin(&p, 0, 1, "big.example.com", 16);
@@ -346,7 +383,7 @@ test_txt(void **state)
 	assert_int_equal(a.status, DNS_DATA);
 	assert_int_equal(a.rr[0].txtlen, DNS_MAX_TXT);
 	assert_true(a.truncated);
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 }
 
 static void
@@ -381,7 +418,7 @@ test_malformed(void **state)
 		cut.n = n;
 		parse(&a, &cut, DNS_T_A, 0, 0);
 		assert_int_equal(a.status, DNS_SERVFAIL);
-		dns_answer_clear(&a);
+		dns_packet_clear(&a);
 	}
 
 	/* an owner name that is a pointer to itself */
@@ -415,7 +452,7 @@ test_dnssec_flags_and_cap(void **state)
 	parse(&a, &p, DNS_T_A, 0, 2);
 	assert_int_equal(a.status, DNS_DATA);
 	assert_true(a.secure);
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 	parse(&a, &p, DNS_T_A, 0, 1);
 	assert_int_equal(a.status, DNS_BOGUS);
 	assert_int_equal(a.n, 0);
@@ -433,7 +470,7 @@ test_dnssec_flags_and_cap(void **state)
 	assert_int_equal(a.n, DNS_MAX_RR);
 	assert_true(a.truncated);
 	assert_true(has_a(&a, "10.0.0.0"));
-	dns_answer_clear(&a);
+	dns_packet_clear(&a);
 }
 
 int

@@ -173,81 +173,6 @@ test_decide(void **state)
 	}
 }
 
-static void
-test_max_action(void **state)
-{
-	static const struct {
-		const char *name;
-		enum am_action want;
-	} cases[] = {
-		{"dnsbl", AM_ACT_REJECT}, {"rhsbl", AM_ACT_NONE},
-		{"iprev", AM_ACT_NONE},   {"helo", AM_ACT_NONE},
-		{"sender", AM_ACT_REJECT}, {"spf", AM_ACT_TAG},
-		{"dmarc", AM_ACT_REJECT}, {"dkim", AM_ACT_NONE},
-		{"nonesuch", AM_ACT_NONE},
-	};
-	struct conf cf;
-
-	(void)state;
-	conf_defaults(&cf);
-	cf.spf_softfail_action = AM_ACT_TAG;
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		if (policy_max_action(&cf, cases[i].name) != cases[i].want)
-			fail_msg("%s: %s", cases[i].name,
-				 am_action_str(policy_max_action(
-					 &cf, cases[i].name)));
-	cf.dmarc_enforce = false;
-	assert_int_equal(policy_max_action(&cf, "dmarc"), AM_ACT_NONE);
-	cf.dnsbl.n = 0;
-	assert_int_equal(policy_max_action(&cf, "dnsbl"), AM_ACT_NONE);
-	assert_int_equal(policy_max_action(NULL, "dnsbl"), AM_ACT_NONE);
-}
-
-static void
-test_dns_error(void **state)
-{
-	static const struct {
-		const char *name;
-		enum conf_ondnserror mode;
-		const char *check;
-		enum am_result result;
-		enum am_action want;
-		const char *want_rcode;
-	} cases[] = {
-		{"tempfail mode, check can reject", ONDNS_TEMPFAIL, "dnsbl",
-		 AM_R_TEMPERROR, AM_ACT_TEMPFAIL, "451"},
-		{"tempfail mode, sender can reject", ONDNS_TEMPFAIL, "sender",
-		 AM_R_TEMPERROR, AM_ACT_TEMPFAIL, "451"},
-		{"tempfail mode, check cannot reject", ONDNS_TEMPFAIL,
-		 "iprev", AM_R_TEMPERROR, AM_ACT_NONE, ""},
-		{"tempfail mode, not a temperror", ONDNS_TEMPFAIL, "dnsbl",
-		 AM_R_PASS, AM_ACT_NONE, ""},
-		{"accept mode", ONDNS_ACCEPT, "dnsbl", AM_R_TEMPERROR,
-		 AM_ACT_NONE, ""},
-	};
-	(void)state;
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct check_outcome o = {0};
-		struct conf cf;
-
-		conf_defaults(&cf);
-		cf.on_dns_error = cases[i].mode;
-		o.done = true;
-		o.result = cases[i].result;
-		policy_dns_error(&cf, cases[i].check, &o);
-		if (o.action != cases[i].want ||
-		    strcmp(o.rcode, cases[i].want_rcode) != 0)
-			fail_msg("%s: %s %s", cases[i].name,
-				 am_action_str(o.action), o.rcode);
-		if (o.action == AM_ACT_TEMPFAIL) {
-			assert_string_equal(o.xcode, "4.4.3");
-			assert_string_equal(
-				o.reply,
-				"Temporary DNS failure, try again later");
-		}
-	}
-}
-
 static const struct xauth_case {
 	const char *name;
 	const char *items[8][2];
@@ -434,6 +359,9 @@ test_log_fields(void **state)
 
 	(void)state;
 	assert_int_equal(policy_list_add(&fl, "spf", "pass"), 0);
+	/* the checks' own from_domain field is the one at its place */
+	assert_int_equal(policy_list_add(&fl, "from_domain", "example.com"),
+			 0);
 	assert_int_equal(policy_list_add(&fl, "dkim", "fail"), 0);
 	assert_int_equal(policy_list_add(&fl, "", "x"), AM_EINVAL);
 	n = policy_log_fields(&lm, &fl, &v, act, sizeof act, num, sizeof num,
@@ -503,47 +431,16 @@ test_list_header(void **state)
 	free(big);
 }
 
-static void
-test_from_domain(void **state)
-{
-	static const struct {
-		const char *in, *want;
-	} cases[] = {
-		{" User <u@Example.COM>", "example.com"},
-		{"u@x.org", "x.org"},
-		{"a@b.example, d@e.example", "b.example"},
-		{"\"a@b\" <c@d.example>", "d.example"},
-		{"=?utf-8?q?x?= <u@d.org>", "d.org"},
-		{"u@x.org (comment)", "x.org"},
-		{"no address", ""},
-		{"<>", ""},
-		{"", ""},
-	};
-	char out[64];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		policy_from_domain(cases[i].in, out, sizeof out);
-		if (strcmp(out, cases[i].want) != 0)
-			fail_msg("\"%s\": got \"%s\"", cases[i].in, out);
-	}
-	policy_from_domain(NULL, out, sizeof out);
-	assert_string_equal(out, "");
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decide),
-		cmocka_unit_test(test_max_action),
-		cmocka_unit_test(test_dns_error),
 		cmocka_unit_test(test_xauth),
 		cmocka_unit_test(test_xauth_long),
 		cmocka_unit_test(test_xauth_action_at_cap),
 		cmocka_unit_test(test_log_fields),
 		cmocka_unit_test(test_list_header),
-		cmocka_unit_test(test_from_domain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

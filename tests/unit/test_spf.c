@@ -16,6 +16,7 @@
 #include "check.h"
 #include "dns.h"
 #include "spf.h"
+#include "spf_check.h"
 
 #define TIMEOUT_MS 1500
 
@@ -380,7 +381,6 @@ test_ops(void **state)
 	assert_true(m.auth.spf_done);
 	assert_int_equal(m.auth.spf, AM_R_FAIL);
 	assert_string_equal(m.auth.spf_domain, "fail.test");
-	assert_false(m.auth.spf_helo);
 	/* idempotent */
 	assert_int_equal(spf_ops.finish(&cn, &m, &cs, &ms, &dl, &out2), 0);
 	assert_memory_equal(&out, &out2, sizeof out);
@@ -490,6 +490,233 @@ test_softfail_action(void **state)
 	}
 }
 
+/*
+ * A local query set (dns_set_new_local): a table of TXT and A answers,
+ * everything else NXDOMAIN. No dnsd needed.
+ */
+struct local_rr {
+	const char *name;
+	enum dns_type type;
+	const char *data; /* TXT text or dotted quad */
+};
+
+static void
+local_answer(void *arg, const char *name, enum dns_type type,
+	     struct dns_answer *a)
+{
+	const struct local_rr *t = arg;
+
+	a->status = DNS_NXDOMAIN;
+	if (strcmp(name, "big.test") == 0 && type == DNS_T_A) {
+		/* 64 addresses kept of more (dns.c's cap), none the client */
+		a->rr = calloc(DNS_MAX_RR, sizeof *a->rr);
+		assert_non_null(a->rr);
+		for (size_t i = 0; i < DNS_MAX_RR; i++)
+			a->rr[i].a.s_addr = htonl(0xc6336400u + (uint32_t)i);
+		a->n = DNS_MAX_RR;
+		a->truncated = true;
+		a->status = DNS_DATA;
+		return;
+	}
+	for (; t->name != NULL; t++) {
+		if (strcmp(t->name, name) != 0 || t->type != type)
+			continue;
+		a->rr = calloc(1, sizeof *a->rr);
+		assert_non_null(a->rr);
+		if (type == DNS_T_TXT) {
+			a->rr[0].txt = strdup(t->data);
+			assert_non_null(a->rr[0].txt);
+			a->rr[0].txtlen = strlen(t->data);
+		} else {
+			inet_pton(AF_INET, t->data, &a->rr[0].a);
+		}
+		a->n = 1;
+		a->status = DNS_DATA;
+		return;
+	}
+}
+
+/* 200 times %{l} with a 64-octet local part: 12800 octets, over 8192. */
+#define BOMB                                                                 \
+	"%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}"  \
+	"%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}"
+#define BOMB200 BOMB BOMB BOMB BOMB BOMB BOMB "%{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}"
+#define L64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
+/*
+ * A domain-spec that expands past SPF_MACRO_MAX is permerror. It used to
+ * make the term match nothing, so "-exists:<bomb> +all" passed any
+ * sender with a long enough local part (fail open). So is an address
+ * answer cut at DNS_MAX_RR records without the client: "-a:big +all"
+ * passed a client among the addresses not kept.
+ */
+static void
+test_macro_cap(void **state)
+{
+	static const struct local_rr zone[] = {
+	    {"neg.test", DNS_T_TXT, "v=spf1 -exists:" BOMB200 ".bl.test +all"},
+	    {"a.test", DNS_T_TXT, "v=spf1 a:" BOMB200 ".test -all"},
+	    {"redir.test", DNS_T_TXT, "v=spf1 redirect=" BOMB200 ".test"},
+	    {"short.test", DNS_T_TXT, "v=spf1 -exists:%{l}.bl.test +all"},
+	    {"exp.test", DNS_T_TXT, "v=spf1 -all exp=" BOMB200 ".test"},
+	    {"trunc.test", DNS_T_TXT, "v=spf1 -a:big.test +all"},
+	    {"trunc2.test", DNS_T_TXT, "v=spf1 a:big.test/24 -all"},
+	    {NULL, 0, NULL},
+	};
+	static const struct {
+		const char *from;
+		enum am_result want;
+		const char *why;
+	} lc[] = {
+	    {L64 "@neg.test", AM_R_PERMERROR, "macro expansion over 8192"},
+	    /*
+	     * 200 octets expand fine, but into one 200-octet label: no host
+	     * name, so the -exists term is permerror, not skipped (fail
+	     * closed, RFC 7208 4.8 allows either; it was a pass)
+	     */
+	    {"u@neg.test", AM_R_PERMERROR, "bad target name"},
+	    {L64 "@a.test", AM_R_PERMERROR, "macro expansion over 8192"},
+	    {L64 "@redir.test", AM_R_PERMERROR, "at redirect"},
+	    {L64 "@short.test", AM_R_PERMERROR, "bad target name"},
+	    {"u.v@short.test", AM_R_PASS, NULL}, /* a usable name: no match */
+	    {L64 "@exp.test", AM_R_FAIL, NULL}, /* default explanation */
+	    /* the client may be among the addresses not kept: not a skip */
+	    {"u@trunc.test", AM_R_PERMERROR, "more than 64 addresses"},
+	    {"u@trunc2.test", AM_R_PERMERROR, "more than 64 addresses"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++) {
+		struct spf_request rq = {0};
+		struct dns_set *set = dns_set_new_local("t", local_answer,
+							(void *)zone);
+		struct spf_check *c;
+		const struct spf_outcome *o;
+
+		assert_non_null(set);
+		set_addr(&rq, "192.0.2.1");
+		rq.sender = lc[i].from;
+		rq.helo = "h.test";
+		c = spf_check_new(set, &rq);
+		assert_non_null(c);
+		/* every answer is in at once: one evaluation finishes */
+		assert_int_equal(spf_eval(c, NULL), SPF_DONE);
+		o = spf_outcome(c);
+		if (o->result != lc[i].want)
+			fail_msg("%s: got %s (%s), want %s", lc[i].from,
+				 am_result_str(o->result), o->why,
+				 am_result_str(lc[i].want));
+		if (lc[i].why != NULL && strstr(o->why, lc[i].why) == NULL)
+			fail_msg("%s: reason \"%s\" lacks \"%s\"", lc[i].from,
+				 o->why, lc[i].why);
+		if (lc[i].want == AM_R_FAIL)
+			assert_true(o->exp_default);
+		spf_check_free(c);
+		dns_set_free(set);
+	}
+}
+
+/*
+ * Slow includes, fast everything else: q.test is "include:a1.q.test
+ * mx:x1.q.test ... mx:x9.q.test -all", each a<k> is "include:a<k+1>"
+ * and 9-k mx terms, every mx name has 10 MX hosts of its own. An
+ * include's record comes on its 10th ask, everything else at once.
+ */
+struct slow_world {
+	unsigned int asks[16]; /* per include a<k> */
+};
+
+static void
+slow_answer(void *arg, const char *name, enum dns_type type,
+	    struct dns_answer *a)
+{
+	struct slow_world *sw = arg;
+	char txt[512];
+	size_t o = 0;
+	unsigned int k, n;
+
+	if (type == DNS_T_TXT && (strcmp(name, "q.test") == 0 ||
+				  sscanf(name, "a%u.q.test", &k) == 1)) {
+		if (strcmp(name, "q.test") == 0)
+			k = 0;
+		else if (k >= 16 || ++sw->asks[k] < 10)
+			return; /* pending */
+		o = (size_t)snprintf(txt, sizeof txt,
+				     "v=spf1 include:a%u.q.test", k + 1);
+		for (n = 1; k < 10 && n < 10 - k; n++)
+			o += (size_t)snprintf(txt + o, sizeof txt - o,
+					      " mx:x%u-%u.q.test", k, n);
+		snprintf(txt + o, sizeof txt - o, " ?all");
+		a->rr = calloc(1, sizeof *a->rr);
+		assert_non_null(a->rr);
+		a->rr[0].txt = strdup(txt);
+		assert_non_null(a->rr[0].txt);
+		a->rr[0].txtlen = strlen(txt);
+		a->n = 1;
+		a->status = DNS_DATA;
+	} else if (type == DNS_T_MX && name[0] == 'x') {
+		a->rr = calloc(10, sizeof *a->rr);
+		assert_non_null(a->rr);
+		for (n = 0; n < 10; n++) {
+			snprintf(txt, sizeof txt, "h%u.%s", n, name);
+			a->rr[n].name = strdup(txt);
+			assert_non_null(a->rr[n].name);
+		}
+		a->n = 10;
+		a->status = DNS_DATA;
+	} else if (type == DNS_T_A && name[0] == 'h') {
+		a->rr = calloc(1, sizeof *a->rr);
+		assert_non_null(a->rr);
+		inet_pton(AF_INET, "198.51.100.2", &a->rr[0].a);
+		a->n = 1;
+		a->status = DNS_DATA;
+	} else {
+		a->status = DNS_NXDOMAIN;
+	}
+}
+
+/*
+ * Prefetching walks past a pending include into later terms; with fast
+ * answers it sent some 500 queries for a check that evaluates 11 terms.
+ * At most SPF_MAX_QUERIES now, with the same result.
+ */
+static void
+test_prefetch_cap(void **state)
+{
+	struct slow_world sw;
+	struct spf_request rq = {0};
+	struct dns_set *set;
+	struct spf_check *c;
+	struct dns_query *q;
+	const struct spf_outcome *o;
+	int rc;
+
+	(void)state;
+	memset(&sw, 0, sizeof sw);
+	set = dns_set_new_local("t", slow_answer, &sw);
+	assert_non_null(set);
+	set_addr(&rq, "192.0.2.1");
+	rq.sender = "u@q.test";
+	rq.helo = "h.test";
+	c = spf_check_new(set, &rq);
+	assert_non_null(c);
+	while ((rc = spf_eval(c, &q)) == SPF_PENDING) {
+		assert_non_null(q);
+		/* time passes: the include is asked for until it comes */
+		while (dns_answer(q)->status == DNS_PENDING)
+			;
+	}
+	assert_int_equal(rc, SPF_DONE);
+	o = spf_outcome(c);
+	assert_int_equal(o->result, AM_R_PERMERROR);
+	assert_non_null(strstr(o->why, "more than 10 DNS lookups"));
+	print_message("queries: %zu\n", dns_set_count(set));
+	assert_true(dns_set_count(set) <= SPF_MAX_QUERIES);
+	assert_true(dns_set_count(set) <= 11 + SPF_MAX_PREFETCH);
+	spf_check_free(c);
+	dns_set_free(set);
+}
+
 static int
 setup(void **state)
 {
@@ -539,6 +766,8 @@ main(void)
 	    cmocka_unit_test(test_nonblocking),
 	    cmocka_unit_test(test_ops),
 	    cmocka_unit_test(test_softfail_action),
+	    cmocka_unit_test(test_macro_cap),
+	    cmocka_unit_test(test_prefetch_cap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
