@@ -320,14 +320,17 @@ host_char(unsigned char c)
 static size_t
 skip_cfws(const char *v, size_t len, size_t i)
 {
-	size_t end = len - i > FROMADDR_MAX_CFWS ? i + FROMADDR_MAX_CFWS : len;
+	size_t end;
 	int depth = 0;
 
+	if (i >= len)
+		return len;
+	end = len - i > FROMADDR_MAX_CFWS ? i + FROMADDR_MAX_CFWS : len;
 	for (; i < end; i++) {
 		char c = v[i];
 
 		if (depth > 0) {
-			if (c == '\\')
+			if (c == '\\' && i + 1 < end)
 				i++;
 			else if (c == '(')
 				depth++;
@@ -339,7 +342,7 @@ skip_cfws(const char *v, size_t len, size_t i)
 			break;
 		}
 	}
-	return i;
+	return i < len ? i : len;
 }
 
 void

@@ -205,6 +205,21 @@ test_fromaddr_harvest(void **state)
 		assert_int_equal(set.n, FROMADDR_MAX_DOMAINS);
 		assert_true(set.overflow);
 	}
+	/*
+	 * a backslash as the last octet inside a comment after an '@'
+	 * (found by the fuzz target: a read past the end)
+	 */
+	{
+		static const char v[] = "a@(x\\";
+		char *h = malloc(sizeof v - 1);
+		struct fromaddr_set set = { 0 };
+
+		assert_non_null(h);
+		memcpy(h, v, sizeof v - 1);
+		fromaddr_harvest(h, sizeof v - 1, &set);
+		fromaddr_harvest(h, 3, &set);
+		free(h);
+	}
 	/* many '@' in one unclosed comment: linear, and bounded */
 	{
 		struct fromaddr_set set = { 0 };

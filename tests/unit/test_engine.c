@@ -117,7 +117,7 @@ session(const char *const *kv, const char *from, struct engine_reply *r,
 	engine_session_end_message(s);
 out:
 	engine_session_free(s);
-	conf_release(cf);
+	conf_free(cf);
 	return a;
 }
 
