@@ -7,7 +7,10 @@ checks that every library meson.build asks for (dependency() and
 find_library()) comes from a package on that list (found through
 pkg-config or the linker's library path, then dpkg -S), and that every
 package on it is also in tests/packages.txt and in the README's quick
-start apt-get line.
+start apt-get line; that the Debian package builds from the same list
+(debian/control's Build-Depends hold every package on it but gcc, which
+build-essential brings); and that debian/changelog's version is
+meson.build's project version (the package is native).
 """
 import os
 import re
@@ -74,6 +77,24 @@ words = set(apt.group(1).replace("\\", " ").split()) if apt else set()
 for p in sorted(build - words):
     errors.append("%s is missing from the README quick start's apt-get "
                   "line" % p)
+with open(os.path.join(root, "debian", "control"), encoding="utf-8") as f:
+    control = f.read()
+bd = re.search(r"^Build-Depends:(.*?)\n(?=\S)", control, re.M | re.S)
+bdeps = set()
+for item in (bd.group(1) if bd else "").split(","):
+    name = item.split("|")[0].strip().split(" ")[0].split("(")[0]
+    if name:
+        bdeps.add(name)
+for p in sorted(build - bdeps - {"gcc"}):
+    errors.append("%s is a build package but not in debian/control's "
+                  "Build-Depends" % p)
+with open(os.path.join(root, "debian", "changelog"), encoding="utf-8") as f:
+    deb_ver = re.match(r"\S+ \(([^)]+)\)", f.readline())
+meson_ver = re.search(r"version\s*:\s*'([^']+)'", meson)
+if not deb_ver or not meson_ver or deb_ver.group(1) != meson_ver.group(1):
+    errors.append("debian/changelog's version %s is not meson.build's %s"
+                  % (deb_ver and deb_ver.group(1),
+                     meson_ver and meson_ver.group(1)))
 for e in errors:
     print("packages: " + e)
 print("%d meson dependencies, %d libraries, %d build packages checked"

@@ -5,10 +5,10 @@
 # record (evil.sec.test A) so that it no longer verifies, serve the zone
 # from an unbound daemon in the foreground on 127.0.0.1, and run CMD
 # with AM_TEST_DNSSEC=127.0.0.1@PORT and AM_TEST_TA=<DNSKEY file>.
-# Exits 77 (skip) when unbound or the ldns tools are missing.
+# Exits 77 (skip) when unbound, the ldns tools or dig are missing.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-for t in unbound ldns-keygen ldns-signzone; do
+for t in unbound ldns-keygen ldns-signzone dig; do
 	if ! command -v $t >/dev/null 2>&1; then
 		echo "run.sh: $t not installed: DNSSEC test skipped" >&2
 		exit 77
