@@ -4,7 +4,7 @@
 
 Usage: mkseeds_dkimv.py [--check REPLAY] DKIM_DIR CORPUS_DIR
 
-DKIM_DIR is ../shared/conformance/dkim: its signed vectors (RFC 6376
+DKIM_DIR is tests/dkim/vectors: its signed vectors (RFC 6376
 appendix A, RFC 8463 appendix A, dkimpy's) with the key records of
 keys.txt as the seed's DNS world (fuzz_world.h lines, then "--", then
 the message). Variants: the key absent, SERVFAIL, TIMEOUT, two key
