@@ -67,6 +67,22 @@ cfws(struct rd *r)
 	}
 }
 
+/*
+ * The separator c at the read position, then CFWS: true, or false with
+ * r->bad set when it is not there.
+ */
+static bool
+expect(struct rd *r, char c)
+{
+	if (r->bad || r->s[r->i] != c) {
+		r->bad = true;
+		return false;
+	}
+	r->i++;
+	cfws(r);
+	return !r->bad;
+}
+
 /* A quoted-string, unquoted into out (folds dropped). */
 static void
 quoted(struct rd *r, char *out, size_t *k)
@@ -275,12 +291,8 @@ arread_spf(const char *v, struct arread_spf *out)
 				r.i++;
 			cfws(&r);
 		}
-		if (r.bad || v[r.i] != '=') {
-			r.bad = true;
+		if (!expect(&r, '='))
 			break;
-		}
-		r.i++;
-		cfws(&r);
 		keyword(&r, res);
 		cfws(&r);
 		/* reasonspec and propspecs, up to the next ';' */
@@ -296,20 +308,16 @@ arread_spf(const char *v, struct arread_spf *out)
 				cfws(&r);
 				continue;
 			}
-			if (++nprops > ARREAD_MAX_PROPS || v[r.i] != '.') {
+			if (++nprops > ARREAD_MAX_PROPS) {
 				r.bad = true;
 				break;
 			}
-			r.i++;
-			cfws(&r);
+			if (!expect(&r, '.'))
+				break;
 			keyword(&r, prop);
 			cfws(&r);
-			if (r.bad || v[r.i] != '=') {
-				r.bad = true;
+			if (!expect(&r, '='))
 				break;
-			}
-			r.i++;
-			cfws(&r);
 			pvalue(&r, pval);
 			cfws(&r);
 			if (!r.bad && strcasecmp(method, "spf") == 0 &&
