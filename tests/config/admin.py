@@ -18,34 +18,13 @@ import grp
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 
-def wait_for(pred, what, proc, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f'exited ({proc.returncode}) waiting '
-                                 'for ' + what)
-        time.sleep(0.05)
-    raise AssertionError('timed out waiting for ' + what)
-
-
-def connects(path):
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+# The daemon-lifecycle test's helpers (same directory).
+from lifecycle import connects, wait_for  # noqa: E402
 
 
 def check_n(daemon, conf):
