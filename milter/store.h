@@ -1,0 +1,117 @@
+/*
+ * store - the DMARC history database behind one interface
+ *
+ * The daemon's history writer (history.h) and the report program
+ * (authmilter-report) reach the database only through this interface.
+ * Two backends: "sqlite:PATH" (libsqlite3, WAL journal, busy timeout;
+ * one MX) and "postgresql://..." / "postgres://..." (libpq; several MTAs
+ * write to one database, one report job reads it). store_open() creates
+ * or migrates the schema (a version number in a table of its own; a
+ * database of a newer version is refused, never downgraded).
+ *
+ * Writing: store_insert() writes a batch of rows in one transaction (all
+ * or none). Reading: store_domains() lists the policy domains with rows
+ * in [begin, end) not yet reported; store_groups() returns, for one of
+ * them, the rows grouped by identical content (every field of struct
+ * history_row except time) with their count, which is what one RFC 9990
+ * <record> holds. store_mark_reported() marks a (domain, period) done
+ * with its Report-ID; store_report_state() tells whether a period was
+ * already sent (so a rerun never sends twice) and returns the Report-ID
+ * kept for a retry. store_purge() deletes rows reported more than a
+ * number of days ago, and unreported rows older than twice that.
+ *
+ * Ownership: a struct store is the caller's, freed by store_close();
+ *   arrays returned by store_domains()/store_groups() are the caller's,
+ *   freed with free().
+ * Threads: one struct store is used by one thread at a time; separate
+ *   stores (even on the same database) may be used in parallel.
+ * Errors: AM_EINVAL for a bad URI, AM_EIO when the database cannot be
+ *   reached or refuses (the message in err names the database and the
+ *   library's text; never a password), AM_ENOMEM.
+ * See also: history.h, docs/REPORTS.md.
+ */
+#ifndef AM_STORE_H
+#define AM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "history_row.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_REPORT_ID 128 /* a Report-ID and its NUL */
+
+struct store;
+
+/* One group of identical rows: an RFC 9990 <record>. */
+struct store_group {
+	struct history_row row; /* time is the earliest of the group */
+	uint64_t count;
+};
+
+/* What became of one (policy domain, period). */
+enum store_report_state {
+	STORE_REPORT_NEW = 0, /* never tried */
+	STORE_REPORT_FAILED,  /* tried, not sent: retry with the same id */
+	STORE_REPORT_SENT,    /* sent (or skipped for good): never again */
+};
+
+/*
+ * store_open - open the database named by uri and bring its schema to
+ * STORE_SCHEMA_VERSION. Returns 0 and *out, or AM_E* with err filled.
+ */
+int store_open(const char *uri, struct store **out, char *err, size_t errlen);
+
+/* store_close - close and free (NULL ok). */
+void store_close(struct store *s);
+
+/* store_kind - "sqlite" or "postgresql", for logs. */
+const char *store_kind(const struct store *s);
+
+/* store_insert - write n rows in one transaction. 0 or AM_E*. */
+int store_insert(struct store *s, const struct history_row *rows, size_t n,
+		 char *err, size_t errlen);
+
+/*
+ * store_domains - the policy domains with rows in [begin, end), as a
+ * malloc'd array of HISTORY_DOMAIN-sized strings in *out (n in *n).
+ */
+int store_domains(struct store *s, int64_t begin, int64_t end,
+		  char (**out)[HISTORY_DOMAIN], size_t *n, char *err,
+		  size_t errlen);
+
+/*
+ * store_groups - the rows of one policy domain in [begin, end), grouped
+ * by identical content, in a stable order (count descending, then
+ * source address); malloc'd array in *out.
+ */
+int store_groups(struct store *s, const char *domain, int64_t begin,
+		 int64_t end, struct store_group **out, size_t *n, char *err,
+		 size_t errlen);
+
+/*
+ * store_report_state - what became of (domain, begin): *state, and in
+ * report_id (STORE_REPORT_ID octets) the Report-ID kept for it, "" for
+ * STORE_REPORT_NEW.
+ */
+int store_report_state(struct store *s, const char *domain, int64_t begin,
+		       enum store_report_state *state, char *report_id,
+		       char *err, size_t errlen);
+
+/*
+ * store_mark_reported - record (domain, begin, end) as state with
+ * report_id; a later call replaces an earlier one (FAILED -> SENT).
+ */
+int store_mark_reported(struct store *s, const char *domain, int64_t begin,
+			int64_t end, enum store_report_state state,
+			const char *report_id, char *err, size_t errlen);
+
+/*
+ * store_purge - delete rows and report marks of periods reported more
+ * than days ago (and unreported rows older than 2 x days). *deleted gets
+ * the number of rows deleted.
+ */
+int store_purge(struct store *s, int64_t now, unsigned int days,
+		uint64_t *deleted, char *err, size_t errlen);
+
+#endif
