@@ -53,7 +53,7 @@ struct history_dkim {
 };
 
 struct history_row {
-	int64_t time;		/* seconds since the epoch, UTC */
+	int64_t time; /* seconds since the epoch, UTC */
 	char source_ip[HISTORY_IP];
 	char reporter[HISTORY_DOMAIN]; /* AuthservID of the MTA that wrote
 					* the row (fleets: one per MX) */
@@ -66,15 +66,15 @@ struct history_row {
 	char policy_domain[HISTORY_DOMAIN]; /* where the record was found */
 	enum dmarc_policy p, sp, np;	    /* UNSET when absent */
 	enum dmarc_align adkim, aspf;
-	bool testing;	       /* t=y */
-	enum dmarc_psd psd;    /* psd= */
-	bool discovery_walk;   /* found by the DNS tree walk (always, now;
-				* kept for the schema's discovery_method) */
+	bool testing;	     /* t=y */
+	enum dmarc_psd psd;  /* psd= */
+	bool discovery_walk; /* found by the DNS tree walk (always, now;
+			      * kept for the schema's discovery_method) */
 
 	/* the evaluation */
-	enum am_result dmarc;  /* pass fail temperror permerror */
-	bool dkim_aligned;     /* an aligned DKIM pass (policy_evaluated) */
-	bool spf_aligned;      /* an aligned SPF pass */
+	enum am_result dmarc; /* pass fail temperror permerror */
+	bool dkim_aligned;    /* an aligned DKIM pass (policy_evaluated) */
+	bool spf_aligned;     /* an aligned SPF pass */
 	enum dmarc_policy disposition; /* what was done: NONE, QUARANTINE,
 					* REJECT (never UNSET) */
 	unsigned int overrides;	       /* enum history_override bits */
@@ -85,7 +85,7 @@ struct history_row {
 	bool spf_helo;			 /* scope: HELO rather than MAIL FROM */
 	enum am_result spf;		 /* AM_R_NONE when not run */
 	unsigned int ndkim;		 /* entries used in dkim[] */
-	unsigned int dkim_omitted;	 /* signatures beyond HISTORY_MAX_DKIM */
+	unsigned int dkim_omitted; /* signatures beyond HISTORY_MAX_DKIM */
 	struct history_dkim dkim[HISTORY_MAX_DKIM];
 };
 
