@@ -62,6 +62,9 @@ static int check_group(const char *v, char *err, size_t errlen);
 static int check_exempt_rcpt(const char *v, char *err, size_t errlen);
 static int check_domain(const char *v, char *err, size_t errlen);
 static int check_reply_name(const char *v, char *err, size_t errlen);
+static int check_report_db(const char *v, char *err, size_t errlen);
+static int check_mailbox(const char *v, char *err, size_t errlen);
+static int check_selector(const char *v, char *err, size_t errlen);
 
 static const char *const loglevel_names[] = {"error", "warning", "info",
 					     "debug", NULL};
@@ -149,6 +152,28 @@ static const struct conf_kw conf_table[] = {
      OFF(public_suffix_list), false, check_abspath, NULL, true},
     {"MetricsListen", CT_STR, NULL, 0, 0, OFF(metrics_listen), false,
      check_metrics, NULL, false},
+    {"ReportDatabase", CT_STR, "none", 0, 0, OFF(report_database), false,
+     check_report_db, NULL, false},
+    {"ReportOrgName", CT_STR, NULL, 0, 0, OFF(report_org_name), false, NULL,
+     NULL, false},
+    {"ReportContact", CT_STR, NULL, 0, 0, OFF(report_contact), false,
+     check_mailbox, NULL, false},
+    {"ReportFrom", CT_STR, NULL, 0, 0, OFF(report_from), false, check_mailbox,
+     NULL, false},
+    {"ReportSubmitter", CT_STR, NULL, 0, 0, OFF(report_submitter), false,
+     check_domain, NULL, false},
+    {"ReportInterval", CT_UINT, "86400", 3600, 604800, OFF(report_interval),
+     false, NULL, NULL, false},
+    {"ReportRetention", CT_UINT, "30", 1, 3650, OFF(report_retention), false,
+     NULL, NULL, false},
+    {"ReportMaxURIs", CT_UINT, "2", 1, 10, OFF(report_max_uris), false, NULL,
+     NULL, false},
+    {"ReportSigningKey", CT_STR, NULL, 0, 0, OFF(report_signing_key), false,
+     check_file, NULL, false},
+    {"ReportSigningSelector", CT_STR, NULL, 0, 0, OFF(report_signing_selector),
+     false, check_selector, NULL, false},
+    {"ReportSendmail", CT_STR, "/usr/sbin/sendmail -i -t", 0, 0,
+     OFF(report_sendmail), false, NULL, NULL, false},
 };
 
 #define CONF_NKW (sizeof conf_table / sizeof conf_table[0])
@@ -159,8 +184,9 @@ static const struct conf_kw conf_table[] = {
  * one logs that it takes effect at the next restart.
  */
 static const char *const conf_restart_keys[] = {
-    "Socket", "SocketMode", "SocketGroup",     "UserID",	"PidFile",
-    "Syslog", "Resolver",   "TrustAnchorFile", "MetricsListen",
+    "Socket",	     "SocketMode",     "SocketGroup", "UserID",
+    "PidFile",	     "Syslog",	       "Resolver",    "TrustAnchorFile",
+    "MetricsListen", "ReportDatabase",
 };
 
 #define CONF_MAX_FILE_LINES 4096 /* lines of a file:PATH list */
@@ -503,6 +529,48 @@ check_domain(const char *v, char *err, size_t errlen)
 {
 	if (!valid_hostname(v))
 		return fail(err, errlen, "not a domain name: \"%s\"", v);
+	return 0;
+}
+
+/*
+ * ReportDatabase: "none", "sqlite" (CONF_REPORT_SQLITE), "sqlite:PATH"
+ * with an absolute path, or a libpq URI (libpq checks the rest when it
+ * connects).
+ */
+static int
+check_report_db(const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "none") == 0 || strcmp(v, "sqlite") == 0)
+		return 0;
+	if (strncmp(v, "sqlite:", 7) == 0)
+		return check_abspath(v + 7, err, errlen);
+	if (strncmp(v, "postgresql://", 13) == 0 ||
+	    strncmp(v, "postgres://", 11) == 0)
+		return strlen(v) < 1024 ? 0 : fail(err, errlen, "URI too long");
+	return fail(err, errlen,
+		    "expected none, sqlite, sqlite:PATH or "
+		    "postgresql://...");
+}
+
+/* A plain addr-spec "local@domain" (no display name, no comments). */
+static int
+check_mailbox(const char *v, char *err, size_t errlen)
+{
+	const char *at = strrchr(v, '@');
+
+	if (at == NULL || at == v || !addr_chars(v, (size_t)(at - v)) ||
+	    strlen(v) > 254 || !valid_hostname(at + 1))
+		return fail(err, errlen, "expected local@domain, not \"%s\"",
+			    v);
+	return 0;
+}
+
+/* A DKIM selector: one or more DNS labels. */
+static int
+check_selector(const char *v, char *err, size_t errlen)
+{
+	if (!valid_hostname(v) || strlen(v) > 63 * 2)
+		return fail(err, errlen, "not a selector: \"%s\"", v);
 	return 0;
 }
 
@@ -1315,6 +1383,50 @@ conf_keyword_differs(const struct conf *a, const struct conf *b, size_t i)
 	return false;
 }
 
+/*
+ * The Report* keys that only make sense together: a database needs the
+ * contact and From address the reports will carry; a signing key needs
+ * its selector and the other way round.
+ */
+static void
+conf_check_report(struct conf_ctx *x, const char *path)
+{
+	struct conf *c = x->c;
+
+	if (conf_reporting(c) &&
+	    (c->report_contact == NULL || c->report_from == NULL))
+		conf_err(x, path, -1,
+			 "ReportDatabase is set: ReportContact and ReportFrom "
+			 "are required (the reports carry them)");
+	if ((c->report_signing_key == NULL) !=
+	    (c->report_signing_selector == NULL))
+		conf_err(x, path, -1,
+			 "ReportSigningKey and ReportSigningSelector go "
+			 "together");
+	if (c->report_interval % 86400 != 0 && 86400 % c->report_interval != 0)
+		conf_err(x, path, -1,
+			 "ReportInterval %u: periods are aligned to UTC "
+			 "midnight, so it must divide a day or be whole days",
+			 c->report_interval);
+}
+
+bool
+conf_reporting(const struct conf *c)
+{
+	return c->report_database != NULL &&
+	       strcmp(c->report_database, "none") != 0;
+}
+
+const char *
+conf_report_db(const struct conf *c)
+{
+	if (!conf_reporting(c))
+		return NULL;
+	if (strcmp(c->report_database, "sqlite") == 0)
+		return "sqlite:" CONF_REPORT_SQLITE;
+	return c->report_database;
+}
+
 struct conf *
 conf_load(const char *file, const struct conf_override *ov, size_t nov,
 	  FILE *errs)
@@ -1359,6 +1471,8 @@ conf_load(const char *file, const struct conf_override *ov, size_t nov,
 		if (x.c->authserv_id == NULL)
 			conf_err(&x, path, -1, "out of memory");
 	}
+	if (x.nerr == 0)
+		conf_check_report(&x, path);
 	if (x.nerr != 0) {
 		conf_free(x.c);
 		return NULL;

@@ -116,6 +116,19 @@ struct conf {
 
 	/* Operations */
 	char *metrics_listen; /* MetricsListen "ADDR:PORT" or NULL */
+
+	/* DMARC aggregate reports */
+	char *report_database;	      /* ReportDatabase ("none" = off) */
+	char *report_org_name;	      /* ReportOrgName or NULL (AuthservID) */
+	char *report_contact;	      /* ReportContact or NULL */
+	char *report_from;	      /* ReportFrom or NULL */
+	char *report_submitter;	      /* ReportSubmitter or NULL (AuthservID) */
+	unsigned int report_interval; /* ReportInterval, seconds */
+	unsigned int report_retention; /* ReportRetention, days */
+	unsigned int report_max_uris;  /* ReportMaxURIs */
+	char *report_signing_key;      /* ReportSigningKey path or NULL */
+	char *report_signing_selector; /* ReportSigningSelector or NULL */
+	char *report_sendmail;	       /* ReportSendmail command */
 };
 
 /*
@@ -176,6 +189,18 @@ void conf_shutdown(void);
  * at any domain, "local@domain" that address; case-insensitive.
  */
 bool conf_exempt_rcpt(const struct conf *c, const char *addr);
+
+/* The SQLite file of "ReportDatabase sqlite". */
+#define CONF_REPORT_SQLITE "/var/lib/authmilter/history.sqlite"
+
+/* conf_reporting - whether ReportDatabase names a database. */
+bool conf_reporting(const struct conf *c);
+
+/*
+ * conf_report_db - the store URI of ReportDatabase ("sqlite" expanded to
+ * "sqlite:" CONF_REPORT_SQLITE), or NULL when reporting is off.
+ */
+const char *conf_report_db(const struct conf *c);
 
 /*
  * conf_dmarc_exempt - whether domain or one of its parents is in

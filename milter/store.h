@@ -114,4 +114,23 @@ int store_mark_reported(struct store *s, const char *domain, int64_t begin,
 int store_purge(struct store *s, int64_t now, unsigned int days,
 		uint64_t *deleted, char *err, size_t errlen);
 
+/* The report program's counters, kept in the database. */
+enum store_counter {
+	STORE_CNT_SENT = 0, /* report messages handed to the MTA */
+	STORE_CNT_FAILED,   /* report messages the MTA refused (retried) */
+	STORE_CNT_SKIPPED,  /* rua destinations not verified (RFC 9990 4) or
+			     * malformed or past ReportMaxURIs */
+	STORE_CNT_N
+};
+
+/*
+ * store_count_add - add n to a report counter (the report program, each
+ * run). store_counts - read all of them into v[STORE_CNT_N] (the daemon
+ * shows them as authmilter_reports_total{outcome}).
+ */
+int store_count_add(struct store *s, enum store_counter which, uint64_t n,
+		    char *err, size_t errlen);
+int store_counts(struct store *s, uint64_t v[STORE_CNT_N], char *err,
+		 size_t errlen);
+
 #endif
