@@ -10,6 +10,7 @@
 #include "iprev.h"
 #include "sender.h"
 #include "spf_check.h"
+#include "uribl.h"
 
 /*
  * One line per check module, in the order of the Authentication-Results
@@ -17,8 +18,8 @@
  * Each module declares its ops in its own header.
  */
 static const struct check_ops *const check_table[] = {
-    &iprev_ops, &spf_ops,  &dkimv_ops,	&dmarcv_ops,
-    &dnsbl_ops, &helo_ops, &sender_ops, &rhsbl_ops,
+    &iprev_ops, &spf_ops,    &dkimv_ops, &dmarcv_ops, &dnsbl_ops,
+    &helo_ops,	&sender_ops, &rhsbl_ops, &uribl_ops,
 };
 
 size_t

@@ -123,6 +123,17 @@ static const struct conf_kw conf_table[] = {
     {"RHSBL", CT_BLS, NULL, 0, 0, OFF(rhsbl), true, NULL, NULL, false},
     {"RHSBLAction", CT_ACTION, "reject", 0, 0, OFF(rhsbl_action), false, NULL,
      NULL, false},
+    {"URIBL", CT_BLS, NULL, 0, 0, OFF(uribl), true, NULL, NULL, false},
+    {"URIBLThreshold", CT_INT, "1", 1, 256000, OFF(uribl_threshold), false,
+     NULL, NULL, false},
+    {"URIBLAction", CT_ACTION, "reject", 0, 0, OFF(uribl_action), false, NULL,
+     NULL, false},
+    {"URIBLMaxDomains", CT_UINT, "20", 1, 100, OFF(uribl_max_domains), false,
+     NULL, NULL, false},
+    {"URIBLMaxBytes", CT_UINT, "1048576", 1024, 16777216, OFF(uribl_max_bytes),
+     false, NULL, NULL, false},
+    {"URIBLSkipDomains", CT_STRS, NULL, 0, 0, OFF(uribl_skip), true,
+     check_domain, NULL, false},
     {"DNSBLReplyName", CT_PAIRS, NULL, 0, 0, OFF(dnsbl_reply_name), true,
      check_reply_name, NULL, false},
     {"IPRevAction", CT_ACTION, "none", 0, 0, OFF(iprev_action), false, NULL,
@@ -1233,11 +1244,12 @@ name_eq(const char *a, size_t alen, const char *b)
 	return alen == blen && strncasecmp(a, b, alen) == 0;
 }
 
-/* DNSBLReplyName: give every DNSBL/RHSBL entry of a named zone its name. */
+/* DNSBLReplyName: give every DNSBL/RHSBL/URIBL entry of a named zone its
+ * name. */
 static int
 apply_reply_names(struct conf *c)
 {
-	struct blentry_list *lists[] = {&c->dnsbl, &c->rhsbl};
+	struct blentry_list *lists[] = {&c->dnsbl, &c->rhsbl, &c->uribl};
 
 	for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++) {
 		for (size_t i = 0; i < lists[k]->n; i++) {

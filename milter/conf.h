@@ -92,6 +92,12 @@ struct conf {
 	enum am_action dnsbl_action;	      /* DNSBLAction */
 	struct blentry_list rhsbl;	      /* RHSBL: owned */
 	enum am_action rhsbl_action;	      /* RHSBLAction */
+	struct blentry_list uribl;	      /* URIBL: owned */
+	int uribl_threshold;		      /* URIBLThreshold */
+	enum am_action uribl_action;	      /* URIBLAction */
+	unsigned int uribl_max_domains;	      /* URIBLMaxDomains */
+	unsigned int uribl_max_bytes;	      /* URIBLMaxBytes */
+	struct conf_strlist uribl_skip;	      /* URIBLSkipDomains */
 	enum am_action iprev_action;	      /* IPRevAction */
 	enum am_action helo_action;	      /* HeloAction */
 	enum am_action sender_domain_action;  /* SenderDomainAction */

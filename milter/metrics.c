@@ -49,6 +49,7 @@ static atomic_ulong m_dns_bucket[M_NBUCKET]; /* not cumulative */
 static atomic_ullong m_dns_sum_us;	     /* microseconds */
 static atomic_ulong m_internal;
 static atomic_ulong m_psl_mismatches;
+static atomic_ulong m_uribl[2];	      /* [0] lookups, [1] listings */
 static atomic_int m_dns_down;	      /* 0 or 1 */
 static atomic_ulong m_dns_changes[2]; /* [0] to up, [1] to down */
 static atomic_ulong m_dns_budget[2];  /* [0] message, [1] session */
@@ -177,6 +178,13 @@ void
 metrics_psl_mismatch(void)
 {
 	inc(&m_psl_mismatches);
+}
+
+void
+metrics_uribl(unsigned long lookups, unsigned long listings)
+{
+	atomic_fetch_add_explicit(&m_uribl[0], lookups, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m_uribl[1], listings, memory_order_relaxed);
 }
 
 void
@@ -399,6 +407,12 @@ metrics_render(void)
 	      "Organizational domains where the DMARC tree walk and the "
 	      "Public Suffix List disagree.",
 	      (long long)get(&m_psl_mismatches));
+	m_one(fp, "uribl_lookups_total", "counter",
+	      "URIBL lookups: a link domain queried in a URIBL zone.",
+	      (long long)get(&m_uribl[0]));
+	m_one(fp, "uribl_listings_total", "counter",
+	      "URIBL lookups whose answer listed the domain.",
+	      (long long)get(&m_uribl[1]));
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;

@@ -126,6 +126,12 @@ void metrics_internal_error(void);
  */
 void metrics_psl_mismatch(void);
 
+/*
+ * metrics_uribl - count a message's URIBL lookups (domain and zone
+ * pairs queried) and listings (pairs whose answer passed the filter).
+ */
+void metrics_uribl(unsigned long lookups, unsigned long listings);
+
 /* metrics_reload - a SIGHUP reload ended; ok says whether it worked. */
 void metrics_reload(bool ok);
 

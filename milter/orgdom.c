@@ -367,6 +367,14 @@ orgdom_psl_load(const char *psl_path)
 	return psl_get(psl_path) != NULL ? 0 : AM_ELIB;
 }
 
+const struct psl_ctx_st *
+orgdom_psl_ctx(const char *psl_path)
+{
+	if (psl_path == NULL || strcmp(psl_path, "none") == 0)
+		return NULL;
+	return psl_get(psl_path);
+}
+
 int
 orgdom_psl_check(const char *sid, const char *psl_path, const char *domain,
 		 const char *org)

@@ -56,6 +56,8 @@
 #include "dmarc_record.h"
 #include "dns.h"
 
+struct psl_ctx_st;
+
 #define ORGDOM_MAX_QUERIES 8
 #define ORGDOM_MAX_NAME 254 /* 253 octets + NUL */
 
@@ -164,6 +166,15 @@ int orgdom_psl_check(const char *sid, const char *psl_path, const char *domain,
  * if it cannot be read (logged; orgdom_psl_check then fails the same).
  */
 int orgdom_psl_load(const char *psl_path);
+
+/*
+ * orgdom_psl_ctx - the loaded list at psl_path (loaded now if need be),
+ * for lookups by another module (links.c: registrable domains of links);
+ * NULL when psl_path is NULL or "none" or the list cannot be read (the
+ * caller then uses libpsl's built-in list). Valid until
+ * orgdom_shutdown(); lookups on it are read-only and thread-safe.
+ */
+const struct psl_ctx_st *orgdom_psl_ctx(const char *psl_path);
 
 /* orgdom_shutdown - free the loaded public suffix lists (at exit). */
 void orgdom_shutdown(void);

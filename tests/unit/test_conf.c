@@ -463,11 +463,17 @@ test_keywords(void **state)
 		"DMARCExemptDomains", "Resolver", "TrustAnchorFile",
 		"DNSTimeout", "OnDNSError", "DelayReject", "DNSBL",
 		"DNSBLThreshold", "DNSBLAction", "RHSBL", "RHSBLAction",
+		"URIBL", "URIBLThreshold", "URIBLAction", "URIBLMaxDomains",
+		"URIBLMaxBytes", "URIBLSkipDomains",
 		"DNSBLReplyName", "IPRevAction", "HeloAction", "SenderDomainAction",
 		"SPFFailAction", "SPFSoftfailAction", "ReceivedSPF",
 		"DKIMMinimumKeyBits", "DKIMMaxSignatures", "DMARCEnforce",
 		"DMARCRejectAction", "DMARCQuarantineAction",
-		"PublicSuffixList", "MetricsListen",
+		"PublicSuffixList", "MetricsListen", "ReportDatabase",
+		"ReportOrgName", "ReportContact", "ReportFrom",
+		"ReportSubmitter", "ReportInterval", "ReportRetention",
+		"ReportMaxURIs", "ReportSigningKey", "ReportSigningSelector",
+		"ReportSendmail",
 	};
 	size_t n = sizeof spec / sizeof spec[0];
 

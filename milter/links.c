@@ -1,0 +1,805 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* links - the links of a message (GMime, libxml2) and their domains */
+#include <ctype.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gmime/gmime.h>
+#include <idn2.h>
+#include <libpsl.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "amerr.h"
+#include "links.h"
+
+struct links {
+	struct links_limits lim;
+	const psl_ctx_t *psl;	   /* borrowed */
+	const char *const *skip;   /* borrowed */
+	size_t nskip;		   /* entries in skip */
+	GByteArray *buf;	   /* MIME header fields, then the body kept:
+				    * owned */
+	size_t hdr_len;		   /* octets of header fields in buf */
+	bool in_body;		   /* the blank line was added */
+	char line[LINKS_LINE_MAX]; /* raw body line being collected */
+	size_t line_len;	   /* octets in line */
+	bool line_long;		   /* the line passed LINKS_LINE_MAX */
+	struct links_domain *dom;  /* final list: owned */
+	size_t ndom, domcap;	   /* used, allocated */
+	size_t nlooked;		   /* of them, not skipped */
+	size_t nskipped;	   /* of them, skipped */
+	struct links_domain *pre;  /* prefetch hints: owned */
+	size_t npre, precap;	   /* used, allocated */
+	struct links_stats st;	   /* counters and caps reached */
+	bool ended;		   /* links_end() ran */
+	int end_rc;		   /* and what it returned */
+};
+
+static pthread_once_t links_once = PTHREAD_ONCE_INIT;
+
+static void
+links_init_once(void)
+{
+	g_mime_init();
+	xmlInitParser();
+}
+
+void
+links_init(void)
+{
+	pthread_once(&links_once, links_init_once);
+}
+
+struct links *
+links_new(const struct links_limits *lim, const struct psl_ctx_st *psl,
+	  const char *const *skip, size_t nskip)
+{
+	struct links *l;
+
+	links_init();
+	l = calloc(1, sizeof *l);
+	if (l == NULL)
+		return NULL;
+	l->lim = *lim;
+	if (l->lim.max_domains == 0)
+		l->lim.max_domains = 1;
+	l->psl = psl != NULL ? psl : psl_builtin();
+	l->skip = skip;
+	l->nskip = nskip;
+	l->buf = g_byte_array_new();
+	return l;
+}
+
+void
+links_free(struct links *l)
+{
+	if (l == NULL)
+		return;
+	if (l->buf != NULL)
+		g_byte_array_free(l->buf, TRUE);
+	free(l->dom);
+	free(l->pre);
+	free(l);
+}
+
+/* ---- hosts ---- */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * One IPv4 part as the WHATWG IPv4 number parser reads it: "0x" hex
+ * (digits may be empty), a leading 0 octal, else decimal. false if it is
+ * not a number; values past 2^32 are clamped (they fail later).
+ */
+static bool
+ipv4_number(const char *p, size_t len, uint64_t *out)
+{
+	unsigned int base = 10;
+	uint64_t v = 0;
+
+	if (len >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+		len -= 2;
+	} else if (len >= 2 && p[0] == '0') {
+		base = 8;
+		p++;
+		len--;
+	}
+	if (len == 0 && base != 16)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		int d = hexval((unsigned char)p[i]);
+
+		if (d < 0 || (unsigned int)d >= base)
+			return false;
+		v = v * base + (unsigned int)d;
+		if (v > 0xffffffffULL)
+			v = 0x100000000ULL;
+	}
+	*out = v;
+	return true;
+}
+
+/* Whether the host's last label is a number (WHATWG "ends in a number"). */
+static bool
+ends_in_number(const char *h)
+{
+	const char *last = strrchr(h, '.');
+	uint64_t v;
+
+	last = last != NULL ? last + 1 : h;
+	if (*last == '\0')
+		return false;
+	if (strspn(last, "0123456789") == strlen(last))
+		return true;
+	return ipv4_number(last, strlen(last), &v) && last[0] == '0' &&
+	       (last[1] == 'x' || last[1] == 'X');
+}
+
+/*
+ * The WHATWG IPv4 parser: 1 to 4 parts; all but the last at most 255,
+ * the last below 256^(5 - parts). 0 with *addr set, or AM_EINVAL.
+ */
+static int
+ipv4_parse(const char *h, uint32_t *addr)
+{
+	uint64_t part[4], v;
+	size_t n = 0;
+	const char *p = h;
+
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot != NULL ? (size_t)(dot - p) : strlen(p);
+
+		if (n == 4 || !ipv4_number(p, len, &part[n]))
+			return AM_EINVAL;
+		n++;
+		if (dot == NULL)
+			break;
+		p = dot + 1;
+	}
+	for (size_t i = 0; i + 1 < n; i++)
+		if (part[i] > 255)
+			return AM_EINVAL;
+	if (part[n - 1] >= (1ULL << (8 * (5 - n))))
+		return AM_EINVAL;
+	v = part[n - 1];
+	for (size_t i = 0; i + 1 < n; i++)
+		v += part[i] << (8 * (3 - i));
+	*addr = (uint32_t)v;
+	return 0;
+}
+
+/* LDH (and '_') labels of 1..63 octets, at most 253 in all. */
+static bool
+host_valid(const char *h)
+{
+	size_t label = 0, len = strlen(h);
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)h[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!(isalnum(c) || c == '-' || c == '_') || ++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
+int
+links_host_domain(const struct psl_ctx_st *psl, const char *auth, size_t len,
+		  char *host, char *domain, bool *ip)
+{
+	char raw[LINKS_NAME_MAX * 3], dec[LINKS_NAME_MAX * 3];
+	const char *at, *p, *end = auth + len;
+	size_t rlen = 0, dlen = 0;
+	bool ascii = true;
+	uint32_t a;
+	const char *reg;
+
+	*ip = false;
+	host[0] = domain[0] = '\0';
+	if (psl == NULL)
+		psl = psl_builtin();
+	/* userinfo: up to the last '@' */
+	for (at = NULL, p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	p = at != NULL ? at + 1 : auth;
+	if (p < end && *p == '[')
+		return AM_EINVAL; /* IPv6 literal: not looked up */
+	while (p < end && *p != ':') {
+		if (rlen + 1 >= sizeof raw)
+			return AM_EINVAL;
+		raw[rlen++] = *p++;
+	}
+	raw[rlen] = '\0';
+	/* percent-decoding, then ASCII lower case */
+	for (size_t i = 0; i < rlen; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c == '%' && i + 2 < rlen && hexval(raw[i + 1]) >= 0 &&
+		    hexval(raw[i + 2]) >= 0) {
+			c = (unsigned char)(hexval(raw[i + 1]) * 16 +
+					    hexval(raw[i + 2]));
+			i += 2;
+		}
+		if (c == '\0')
+			return AM_EINVAL;
+		if (c >= 0x80)
+			ascii = false;
+		dec[dlen++] = (char)tolower(c);
+	}
+	dec[dlen] = '\0';
+	if (!ascii) {
+		char *out = NULL;
+
+		if (idn2_to_ascii_8z(dec, &out,
+				     IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) !=
+			IDN2_OK &&
+		    idn2_to_ascii_8z(dec, &out,
+				     IDN2_NFC_INPUT | IDN2_TRANSITIONAL) !=
+			IDN2_OK)
+			return AM_EINVAL;
+		if (strlen(out) >= sizeof dec) {
+			idn2_free(out);
+			return AM_EINVAL;
+		}
+		dlen = strlen(out);
+		memcpy(dec, out, dlen + 1);
+		idn2_free(out);
+		for (size_t i = 0; i < dlen; i++)
+			dec[i] = (char)tolower((unsigned char)dec[i]);
+	}
+	while (dlen > 0 && dec[dlen - 1] == '.')
+		dec[--dlen] = '\0';
+	if (dlen == 0 || dlen >= LINKS_NAME_MAX)
+		return AM_EINVAL;
+	if (ends_in_number(dec)) {
+		if (ipv4_parse(dec, &a) != 0)
+			return AM_EINVAL;
+		snprintf(host, LINKS_NAME_MAX, "%u.%u.%u.%u", a >> 24,
+			 (a >> 16) & 255, (a >> 8) & 255, a & 255);
+		snprintf(domain, LINKS_NAME_MAX, "%u.%u.%u.%u", a & 255,
+			 (a >> 8) & 255, (a >> 16) & 255, a >> 24);
+		*ip = true;
+		return 0;
+	}
+	if (!host_valid(dec))
+		return AM_EINVAL;
+	reg = psl != NULL ? psl_registrable_domain(psl, dec) : NULL;
+	if (reg == NULL)
+		return AM_EINVAL;
+	memcpy(host, dec, dlen + 1);
+	snprintf(domain, LINKS_NAME_MAX, "%s", reg);
+	return 0;
+}
+
+bool
+links_skip_match(const char *const *skip, size_t nskip, const char *domain)
+{
+	size_t dlen = strlen(domain);
+
+	for (size_t i = 0; i < nskip; i++) {
+		size_t slen = strlen(skip[i]);
+
+		if (slen > 0 && skip[i][slen - 1] == '.')
+			slen--;
+		if (slen == dlen && strncasecmp(skip[i], domain, dlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Append d to a list (v, n, cap). 0 or AM_ENOMEM. */
+static int
+list_push(struct links_domain **v, size_t *n, size_t *cap,
+	  const struct links_domain *d)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct links_domain *nv = realloc(*v, ncap * sizeof *nv);
+
+		if (nv == NULL)
+			return AM_ENOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = *d;
+	return 0;
+}
+
+static struct links_domain *
+list_find(struct links_domain *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/*
+ * One link's authority (userinfo, host, port) into the final list
+ * (prefetch false) or the hints. 0 or AM_ENOMEM.
+ */
+static int
+add_link(struct links *l, const char *auth, size_t len, bool prefetch)
+{
+	struct links_domain d, *old;
+
+	memset(&d, 0, sizeof d);
+	if (!prefetch && ++l->st.links > LINKS_MAX_LINKS) {
+		l->st.over_links = true;
+		l->st.links = LINKS_MAX_LINKS;
+		return 0;
+	}
+	if (links_host_domain(l->psl, auth, len, d.host, d.name, &d.ip) != 0) {
+		if (!prefetch)
+			l->st.bad_hosts++;
+		return 0;
+	}
+	d.links = 1;
+	d.skipped = links_skip_match(l->skip, l->nskip, d.name);
+	if (prefetch) {
+		if (d.skipped || l->npre >= l->lim.max_domains ||
+		    list_find(l->pre, l->npre, d.name) != NULL)
+			return 0;
+		return list_push(&l->pre, &l->npre, &l->precap, &d);
+	}
+	old = list_find(l->dom, l->ndom, d.name);
+	if (old != NULL) {
+		old->links++;
+		return 0;
+	}
+	if (d.skipped) {
+		if (l->nskipped >= LINKS_MAX_SKIPPED)
+			return 0;
+		l->nskipped++;
+	} else {
+		if (l->nlooked >= l->lim.max_domains) {
+			l->st.over_domains = true;
+			return 0;
+		}
+		l->nlooked++;
+	}
+	return list_push(&l->dom, &l->ndom, &l->domcap, &d);
+}
+
+/* ---- finding links in text ---- */
+
+static bool
+prefix_ci(const char *p, const char *end, const char *word)
+{
+	size_t n = strlen(word);
+
+	return (size_t)(end - p) >= n && strncasecmp(p, word, n) == 0;
+}
+
+/* An octet that may be part of a host in running text (UTF-8 kept). */
+static bool
+text_host_char(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80 || strchr("-._%@:~", c) != NULL;
+}
+
+/* In raw (undecoded) body text: plain ASCII only. */
+static bool
+raw_host_char(unsigned char c)
+{
+	return isalnum(c) || strchr("-._@:", c) != NULL;
+}
+
+/* What may follow a host in raw text for it to be certainly whole. */
+static bool
+raw_delim(unsigned char c)
+{
+	return strchr("/?#<>\"') \t,;", c) != NULL;
+}
+
+/*
+ * Scan running text for http/https URLs and bare "www." hosts. raw: the
+ * undecoded body (prefetch hints, strict) rather than decoded text.
+ */
+static int
+scan_text(struct links *l, const char *s, size_t len, bool raw)
+{
+	const char *p = s, *end = s + len;
+	int rc = 0;
+
+	while (p < end && rc == 0 && !l->st.over_links) {
+		const char *h = NULL, *q;
+		unsigned char prev = p > s ? (unsigned char)p[-1] : ' ';
+
+		if ((*p == 'h' || *p == 'H') && !isalnum(prev)) {
+			if (prefix_ci(p, end, "http://"))
+				h = p + 7;
+			else if (prefix_ci(p, end, "https://"))
+				h = p + 8;
+			while (h != NULL && h < end &&
+			       (*h == '/' || *h == '\\'))
+				h++;
+		} else if ((*p == 'w' || *p == 'W') && !isalnum(prev) &&
+			   prev != '.' && prev != '/' && prev != '@' &&
+			   prev != '-' && prefix_ci(p, end, "www.")) {
+			h = p;
+		}
+		if (h == NULL) {
+			p++;
+			continue;
+		}
+		q = h;
+		while (q < end && (size_t)(q - h) < LINKS_MAX_URL &&
+		       (raw ? raw_host_char((unsigned char)*q)
+			    : text_host_char((unsigned char)*q)))
+			q++;
+		if (q > h && (!raw || q == end || raw_delim((unsigned char)*q)))
+			rc = add_link(l, h, (size_t)(q - h), raw);
+		p = q > p ? q : p + 1;
+	}
+	return rc;
+}
+
+/*
+ * One URL from an attribute (href, src): http and https only, as a
+ * browser reads it: spaces and C0 controls around it dropped, tabs and
+ * newlines inside removed, any number of '/' or '\' after the scheme.
+ */
+static int
+scan_url(struct links *l, const char *u)
+{
+	char buf[LINKS_MAX_URL];
+	size_t n = 0;
+	const char *p, *h, *end;
+
+	while (*u != '\0' && (unsigned char)*u <= ' ')
+		u++;
+	for (; *u != '\0' && n + 1 < sizeof buf; u++)
+		if (*u != '\t' && *u != '\n' && *u != '\r')
+			buf[n++] = *u;
+	while (n > 0 && (unsigned char)buf[n - 1] <= ' ')
+		n--;
+	buf[n] = '\0';
+	end = buf + n;
+	if (prefix_ci(buf, end, "http:"))
+		p = buf + 5;
+	else if (prefix_ci(buf, end, "https:"))
+		p = buf + 6;
+	else
+		return 0;
+	while (p < end && (*p == '/' || *p == '\\'))
+		p++;
+	h = p;
+	while (p < end && strchr("/\\?#", *p) == NULL)
+		p++;
+	if (p == h)
+		return 0;
+	return add_link(l, h, (size_t)(p - h), false);
+}
+
+static bool
+attr_is_link(const xmlChar *name)
+{
+	return xmlStrcasecmp(name, (const xmlChar *)"href") == 0 ||
+	       xmlStrcasecmp(name, (const xmlChar *)"src") == 0;
+}
+
+/* An HTML part: href/src attributes and the URLs of its text. */
+static int
+scan_html(struct links *l, const char *s, size_t len, bool utf8)
+{
+	htmlDocPtr doc;
+	xmlNodePtr n;
+	int rc = 0;
+
+	if (len > INT_MAX)
+		len = INT_MAX;
+	doc = htmlReadMemory(s, (int)len, NULL, utf8 ? "UTF-8" : NULL,
+			     HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+				 HTML_PARSE_NONET | HTML_PARSE_RECOVER);
+	if (doc == NULL) {
+		l->st.unparsed_parts = true;
+		return 0;
+	}
+	n = xmlDocGetRootElement(doc);
+	while (n != NULL && rc == 0 && !l->st.over_links) {
+		bool down = false;
+
+		if (n->type == XML_ELEMENT_NODE) {
+			for (xmlAttrPtr a = n->properties; a != NULL && rc == 0;
+			     a = a->next) {
+				xmlChar *v;
+
+				if (!attr_is_link(a->name))
+					continue;
+				v = xmlNodeListGetString(doc, a->children, 1);
+				if (v != NULL)
+					rc = scan_url(l, (const char *)v);
+				xmlFree(v);
+			}
+			down = n->children != NULL &&
+			       xmlStrcasecmp(n->name,
+					     (const xmlChar *)"script") != 0 &&
+			       xmlStrcasecmp(n->name,
+					     (const xmlChar *)"style") != 0;
+		} else if (n->type == XML_TEXT_NODE && n->content != NULL) {
+			rc = scan_text(l, (const char *)n->content,
+				       strlen((const char *)n->content), false);
+		}
+		if (down) {
+			n = n->children;
+			continue;
+		}
+		while (n != NULL && n->next == NULL)
+			n = n->parent;
+		if (n != NULL)
+			n = n->next;
+	}
+	xmlFreeDoc(doc);
+	return rc;
+}
+
+/* ---- MIME ---- */
+
+/*
+ * A leaf part's content, transfer encoding decoded and (when a charset
+ * is named) converted to UTF-8, into a new byte array. *utf8 tells
+ * whether it was converted or named UTF-8 / US-ASCII.
+ */
+static GByteArray *
+part_decode(GMimePart *part, bool *utf8)
+{
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	const char *cs = g_mime_object_get_content_type_parameter(
+	    GMIME_OBJECT(part), "charset");
+	GMimeStream *mem, *filt;
+	GByteArray *ba;
+
+	*utf8 = false;
+	if (w == NULL)
+		return NULL;
+	ba = g_byte_array_new();
+	mem = g_mime_stream_mem_new_with_byte_array(ba);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	filt = g_mime_stream_filter_new(mem);
+	if (cs != NULL) {
+		if (g_ascii_strcasecmp(cs, "utf-8") == 0 ||
+		    g_ascii_strcasecmp(cs, "us-ascii") == 0) {
+			*utf8 = true;
+		} else {
+			GMimeFilter *f = g_mime_filter_charset_new(cs, "UTF-8");
+
+			if (f != NULL) {
+				g_mime_stream_filter_add(
+				    GMIME_STREAM_FILTER(filt), f);
+				g_object_unref(f);
+				*utf8 = true;
+			}
+		}
+	}
+	g_mime_data_wrapper_write_to_stream(w, filt);
+	g_mime_stream_flush(filt);
+	g_object_unref(filt);
+	g_object_unref(mem);
+	return ba;
+}
+
+static int
+walk(struct links *l, GMimeObject *o, unsigned int depth)
+{
+	int rc = 0;
+
+	if (o == NULL || l->st.over_links)
+		return 0;
+	if (depth > LINKS_MAX_DEPTH) {
+		l->st.over_depth = true;
+		return 0;
+	}
+	if (l->st.parts >= LINKS_MAX_PARTS) {
+		l->st.over_parts = true;
+		return 0;
+	}
+	l->st.parts++;
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		int n = g_mime_multipart_get_count(mp);
+
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = walk(l, g_mime_multipart_get_part(mp, i),
+				  depth + 1);
+	} else if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *m =
+		    g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+
+		if (m != NULL)
+			rc =
+			    walk(l, g_mime_message_get_mime_part(m), depth + 1);
+	} else if (GMIME_IS_PART(o)) {
+		GMimeContentType *ct = g_mime_object_get_content_type(o);
+		bool plain = ct == NULL ||
+			     g_mime_content_type_is_type(ct, "text", "plain");
+		bool html = ct != NULL &&
+			    g_mime_content_type_is_type(ct, "text", "html");
+		GByteArray *ba;
+		bool utf8;
+
+		if (!plain && !html)
+			return 0;
+		ba = part_decode(GMIME_PART(o), &utf8);
+		if (ba == NULL)
+			return 0;
+		if (html)
+			rc =
+			    scan_html(l, (const char *)ba->data, ba->len, utf8);
+		else
+			rc = scan_text(l, (const char *)ba->data, ba->len,
+				       false);
+		g_byte_array_free(ba, TRUE);
+	}
+	return rc;
+}
+
+/* ---- feeding ---- */
+
+static bool
+mime_field(const char *name)
+{
+	return strncasecmp(name, "Content-", 8) == 0 ||
+	       strcasecmp(name, "MIME-Version") == 0;
+}
+
+int
+links_header(struct links *l, const char *name, const char *value,
+	     bool hdr_trimmed)
+{
+	size_t need;
+
+	if (l->in_body || name == NULL || value == NULL || !mime_field(name))
+		return 0;
+	need = strlen(name) + strlen(value) + 4;
+	if (l->hdr_len + need > LINKS_MAX_HEADER) {
+		l->st.over_header = true;
+		return 0;
+	}
+	g_byte_array_append(l->buf, (const guint8 *)name, strlen(name));
+	g_byte_array_append(l->buf, (const guint8 *)(hdr_trimmed ? ": " : ":"),
+			    hdr_trimmed ? 2 : 1);
+	g_byte_array_append(l->buf, (const guint8 *)value, strlen(value));
+	g_byte_array_append(l->buf, (const guint8 *)"\r\n", 2);
+	l->hdr_len = l->buf->len;
+	return 0;
+}
+
+/* Collect raw lines and scan each whole one for prefetch hints. */
+static int
+stream_scan(struct links *l, const unsigned char *p, size_t len)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < len && rc == 0; i++) {
+		if (p[i] == '\n') {
+			size_t n = l->line_len;
+
+			if (n > 0 && l->line[n - 1] == '\r')
+				n--;
+			if (!l->line_long)
+				rc = scan_text(l, l->line, n, true);
+			l->line_len = 0;
+			l->line_long = false;
+		} else if (l->line_len < sizeof l->line) {
+			l->line[l->line_len++] = (char)p[i];
+		} else {
+			l->line_long = true;
+		}
+	}
+	return rc;
+}
+
+int
+links_body(struct links *l, const unsigned char *chunk, size_t len)
+{
+	size_t room, keep;
+
+	if (l->ended || len == 0)
+		return 0;
+	if (!l->in_body) {
+		g_byte_array_append(l->buf, (const guint8 *)"\r\n", 2);
+		l->in_body = true;
+	}
+	room = l->lim.max_bytes > l->st.body_bytes
+		   ? l->lim.max_bytes - l->st.body_bytes
+		   : 0;
+	keep = len < room ? len : room;
+	if (keep < len)
+		l->st.over_bytes = true;
+	l->st.body_bytes += len;
+	if (keep == 0)
+		return 0;
+	g_byte_array_append(l->buf, chunk, (guint)keep);
+	return stream_scan(l, chunk, keep);
+}
+
+int
+links_end(struct links *l)
+{
+	GMimeStream *s;
+	GMimeParser *p;
+	GMimeMessage *m;
+
+	if (l->ended)
+		return l->end_rc;
+	l->ended = true;
+	if (!l->in_body) {
+		g_byte_array_append(l->buf, (const guint8 *)"\r\n", 2);
+		l->in_body = true;
+	}
+	s = g_mime_stream_mem_new_with_byte_array(l->buf);
+	l->buf = NULL; /* the stream owns it now */
+	p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(p, NULL);
+	if (m == NULL) {
+		l->st.unparsed_parts = true;
+		l->end_rc = 0;
+	} else {
+		l->end_rc = walk(l, g_mime_message_get_mime_part(m), 0);
+		g_object_unref(m);
+	}
+	g_object_unref(p);
+	g_object_unref(s);
+	return l->end_rc;
+}
+
+size_t
+links_count(const struct links *l)
+{
+	return l->ndom;
+}
+
+const struct links_domain *
+links_get(const struct links *l, size_t i)
+{
+	return i < l->ndom ? &l->dom[i] : NULL;
+}
+
+size_t
+links_prefetch_count(const struct links *l)
+{
+	return l->npre;
+}
+
+const struct links_domain *
+links_prefetch_get(const struct links *l, size_t i)
+{
+	return i < l->npre ? &l->pre[i] : NULL;
+}
+
+const struct links_stats *
+links_stats(const struct links *l)
+{
+	return &l->st;
+}
