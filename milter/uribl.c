@@ -299,10 +299,16 @@ ub_eval(struct conn *c, struct msg *m, struct ub_state *st,
 		struct ub_entry *e;
 		char line[URIBL_MAX_TEXT];
 
-		if (d->skipped)
+		if (d->skipped) {
+			snprintf(line, sizeof line, "%s skipped", d->name);
+			ub_append(st->detail, sizeof st->detail, ", ", line);
 			continue;
+		}
 		e = ub_find(st, d->name);
-		snprintf(line, sizeof line, "%s", d->name);
+		if (d->ip)
+			snprintf(line, sizeof line, "%s", d->host);
+		else
+			snprintf(line, sizeof line, "%s", d->name);
 		for (size_t i = 0; e != NULL && i < list->n; i++) {
 			const struct blentry *z = &list->v[i];
 			const struct dns_answer *a;
@@ -322,7 +328,8 @@ ub_eval(struct conn *c, struct msg *m, struct ub_state *st,
 						snprintf(
 						    st->zone[i].domain,
 						    sizeof st->zone[i].domain,
-						    "%s", d->name);
+						    "%s",
+						    d->ip ? d->host : d->name);
 					st->zone[i].hit = true;
 				}
 				break;
