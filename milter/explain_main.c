@@ -29,6 +29,7 @@
 #include "log.h"
 #include "policy.h"
 #include "session.h"
+#include "uribl.h"
 
 /* Exit status: the verdict, or sysexits(3) codes for errors. */
 #define EXPLAIN_EXIT_ACCEPT 0 /* accept or tag */
@@ -511,6 +512,11 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 			am_result_str(ou->result), am_action_str(ou->action),
 			esc(ou->why, e1, sizeof e1));
 	}
+	/* the links of the message, their domains and answers (URIBL) */
+	for (size_t i = 0;
+	     s->m != NULL && i < checks_count() && i < SESSION_MAX_CHECKS; i++)
+		if (checks_get(i) == &uribl_ops)
+			uribl_describe(&s->m->m.slot[i], fp);
 	fprintf(fp, "\nVerdict: %s", exit_word(code));
 	if (s->decided) {
 		fprintf(fp, " at %s", s->stage);
