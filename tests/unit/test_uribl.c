@@ -3,6 +3,7 @@
 #include "conntest.h"
 #include "engine.h"
 
+#include "metrics.h"
 #include "uribl.h"
 
 struct ub_case {
@@ -225,6 +226,22 @@ test_cases(void **state)
 		run_case(&cases[i]);
 }
 
+/* A counter of metrics_render(), by its name. */
+static unsigned long
+counter(const char *name)
+{
+	char *text = metrics_render(), key[128], *p;
+	unsigned long v = 0;
+
+	assert_non_null(text);
+	snprintf(key, sizeof key, "\nauthmilter_%s ", name);
+	p = strstr(text, key);
+	assert_non_null(p);
+	v = strtoul(p + strlen(key), NULL, 10);
+	free(text);
+	return v;
+}
+
 /*
  * A link in plain text is looked up while the body streams, before end
  * of message; the log field lists each domain with its answers.
@@ -241,6 +258,7 @@ test_early_lookup(void **state)
 	struct timespec dl;
 	struct ct_report rep;
 	static const char body[] = "first http://bad.test/\r\nthen more\r\n";
+	unsigned long lookups, listings;
 
 	(void)state;
 	CT_NEED_DNS();
@@ -255,8 +273,13 @@ test_early_lookup(void **state)
 	assert_true(queried(&c, "bad.test.dbl.test"));
 	assert_true(queried(&c, "bad.test.multi.test"));
 	dns_deadline(&dl, 3000);
+	lookups = counter("uribl_lookups_total");
+	listings = counter("uribl_listings_total");
 	assert_int_equal(uribl_ops.finish(&c, &m, &cs, &ms, &dl, &o), 0);
 	assert_int_equal(o.result, AM_R_LISTED);
+	/* one domain, two zones, one listing */
+	assert_int_equal(counter("uribl_lookups_total"), lookups + 2);
+	assert_int_equal(counter("uribl_listings_total"), listings + 1);
 	ct_report_init(&rep, NULL);
 	uribl_ops.report(&c, &m, &cs, &ms, &o, &rep.r);
 	assert_non_null(strstr(rep.logs, "uribl_links=bad.test dbl.test="
