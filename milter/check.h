@@ -97,6 +97,13 @@ struct check_ops {
 	 */
 	bool about_client;
 	bool from_upstream;
+	/*
+	 * The check reads the MIME structure (URIBL): past the header cap
+	 * (SESSION_MAX_HEADERS) its on_header still gets Content-Type,
+	 * Content-Transfer-Encoding and MIME-Version, which decide how the
+	 * body is read; the other checks do not see them.
+	 */
+	bool mime_headers;
 
 	/* Phase hooks; NULL when not needed. */
 	int (*on_connect)(struct conn *c, struct check_slot *cs);

@@ -203,6 +203,34 @@ engine_rcpt(struct conn *c, struct msg *m, const char *rcpt, const char **who)
 	return engine_run(c, m, HOOK_RCPT, &x, who);
 }
 
+/*
+ * Past the header cap: the MIME fields that decide how the body is read
+ * still reach the checks that read the MIME structure (mime_headers).
+ */
+static int
+engine_mime_header(struct conn *c, struct msg *m, const char *name,
+		   const char *value, const char **who)
+{
+	int rc = 0;
+
+	if (strcasecmp(name, "Content-Type") != 0 &&
+	    strcasecmp(name, "Content-Transfer-Encoding") != 0 &&
+	    strcasecmp(name, "MIME-Version") != 0)
+		return 0;
+	EACH_CHECK(i, ops)
+	{
+		if (!ops->mime_headers || ops->on_header == NULL ||
+		    (c->relay && ops->about_client))
+			continue;
+		rc = ops->on_header(c, m, &m->slot[i], name, value);
+		if (rc < 0) {
+			*who = ops->name;
+			break;
+		}
+	}
+	return rc;
+}
+
 int
 engine_header(struct conn *c, struct msg *m, const char *name,
 	      const char *value, const char **who)
@@ -224,7 +252,7 @@ engine_header(struct conn *c, struct msg *m, const char *name,
 		m->headers_capped = true;
 		if (strcasecmp(name, "From") != 0) {
 			engine_progress(c, m);
-			return 0;
+			return engine_mime_header(c, m, name, value, who);
 		}
 	} else {
 		m->nheaders++;

@@ -24,10 +24,13 @@ struct links {
 	const psl_ctx_t *psl;	   /* borrowed */
 	const char *const *skip;   /* borrowed */
 	size_t nskip;		   /* entries in skip */
-	GByteArray *buf;	   /* MIME header fields, then the body kept:
-				    * owned */
-	size_t hdr_len;		   /* octets of header fields in buf */
-	bool in_body;		   /* the blank line was added */
+	GByteArray *hdr;	   /* the MIME header fields kept: owned */
+	GByteArray *hdr_first;	   /* the same, only the first of each
+				    * name: owned */
+	unsigned int seen;	   /* bits: which names hdr_first has */
+	bool dup;		   /* a name came more than once */
+	GByteArray *body;	   /* the body kept: owned */
+	bool in_body;		   /* the body began */
 	char line[LINKS_LINE_MAX]; /* raw body line being collected */
 	size_t line_len;	   /* octets in line */
 	bool line_long;		   /* the line passed LINKS_LINE_MAX */
@@ -73,7 +76,9 @@ links_new(const struct links_limits *lim, const struct psl_ctx_st *psl,
 	l->psl = psl != NULL ? psl : psl_builtin();
 	l->skip = skip;
 	l->nskip = nskip;
-	l->buf = g_byte_array_new();
+	l->hdr = g_byte_array_new();
+	l->hdr_first = g_byte_array_new();
+	l->body = g_byte_array_new();
 	return l;
 }
 
@@ -82,8 +87,9 @@ links_free(struct links *l)
 {
 	if (l == NULL)
 		return;
-	if (l->buf != NULL)
-		g_byte_array_free(l->buf, TRUE);
+	g_byte_array_free(l->hdr, TRUE);
+	g_byte_array_free(l->hdr_first, TRUE);
+	g_byte_array_free(l->body, TRUE);
 	free(l->dom);
 	free(l->pre);
 	free(l);
@@ -404,21 +410,22 @@ prefix_ci(const char *p, const char *end, const char *word)
 static bool
 text_host_char(unsigned char c)
 {
-	return isalnum(c) || c >= 0x80 || strchr("-._%@:~", c) != NULL;
+	return isalnum(c) || c >= 0x80 ||
+	       (c != '\0' && strchr("-._%@:~", c) != NULL);
 }
 
 /* In raw (undecoded) body text: plain ASCII only. */
 static bool
 raw_host_char(unsigned char c)
 {
-	return isalnum(c) || strchr("-._@:", c) != NULL;
+	return isalnum(c) || (c != '\0' && strchr("-._@:", c) != NULL);
 }
 
 /* What may follow a host in raw text for it to be certainly whole. */
 static bool
 raw_delim(unsigned char c)
 {
-	return strchr("/?#<>\"') \t,;", c) != NULL;
+	return c != '\0' && strchr("/?#<>\"') \t,;", c) != NULL;
 }
 
 /*
@@ -428,9 +435,12 @@ raw_delim(unsigned char c)
 static int
 scan_text(struct links *l, const char *s, size_t len, bool raw)
 {
-	const char *p = s, *end = s + len;
+	const char *p = s, *end;
 	int rc = 0;
 
+	if (s == NULL || len == 0)
+		return 0;
+	end = s + len;
 	while (p < end && rc == 0 && !l->st.over_links) {
 		const char *h = NULL, *q;
 		unsigned char prev = p > s ? (unsigned char)p[-1] : ' ';
@@ -516,6 +526,8 @@ scan_html(struct links *l, const char *s, size_t len, bool utf8)
 	xmlNodePtr n;
 	int rc = 0;
 
+	if (s == NULL || len == 0)
+		return 0;
 	if (len > INT_MAX)
 		len = INT_MAX;
 	doc = htmlReadMemory(s, (int)len, NULL, utf8 ? "UTF-8" : NULL,
@@ -665,32 +677,56 @@ walk(struct links *l, GMimeObject *o, unsigned int depth)
 
 /* ---- feeding ---- */
 
-static bool
+/*
+ * The fields that decide how GMime reads the body (bit of each, 0: not
+ * kept); the others are not kept, so that filler fields cannot use
+ * LINKS_MAX_HEADER up.
+ */
+static unsigned int
 mime_field(const char *name)
 {
-	return strncasecmp(name, "Content-", 8) == 0 ||
-	       strcasecmp(name, "MIME-Version") == 0;
+	if (strcasecmp(name, "Content-Type") == 0)
+		return 1;
+	if (strcasecmp(name, "Content-Transfer-Encoding") == 0)
+		return 2;
+	if (strcasecmp(name, "MIME-Version") == 0)
+		return 4;
+	return 0;
+}
+
+static void
+field_append(GByteArray *a, const char *name, const char *value,
+	     bool hdr_trimmed)
+{
+	g_byte_array_append(a, (const guint8 *)name, (guint)strlen(name));
+	g_byte_array_append(a, (const guint8 *)(hdr_trimmed ? ": " : ":"),
+			    hdr_trimmed ? 2 : 1);
+	g_byte_array_append(a, (const guint8 *)value, (guint)strlen(value));
+	g_byte_array_append(a, (const guint8 *)"\r\n", 2);
 }
 
 int
 links_header(struct links *l, const char *name, const char *value,
 	     bool hdr_trimmed)
 {
-	size_t need;
+	unsigned int bit;
 
-	if (l->in_body || name == NULL || value == NULL || !mime_field(name))
+	if (l->in_body || name == NULL || value == NULL)
 		return 0;
-	need = strlen(name) + strlen(value) + 4;
-	if (l->hdr_len + need > LINKS_MAX_HEADER) {
+	bit = mime_field(name);
+	if (bit == 0)
+		return 0;
+	if (l->hdr->len + strlen(name) + strlen(value) + 4 > LINKS_MAX_HEADER) {
 		l->st.over_header = true;
 		return 0;
 	}
-	g_byte_array_append(l->buf, (const guint8 *)name, strlen(name));
-	g_byte_array_append(l->buf, (const guint8 *)(hdr_trimmed ? ": " : ":"),
-			    hdr_trimmed ? 2 : 1);
-	g_byte_array_append(l->buf, (const guint8 *)value, strlen(value));
-	g_byte_array_append(l->buf, (const guint8 *)"\r\n", 2);
-	l->hdr_len = l->buf->len;
+	field_append(l->hdr, name, value, hdr_trimmed);
+	if (l->seen & bit) {
+		l->dup = true;
+	} else {
+		l->seen |= bit;
+		field_append(l->hdr_first, name, value, hdr_trimmed);
+	}
 	return 0;
 }
 
@@ -726,10 +762,7 @@ links_body(struct links *l, const unsigned char *chunk, size_t len)
 
 	if (l->ended || len == 0)
 		return 0;
-	if (!l->in_body) {
-		g_byte_array_append(l->buf, (const guint8 *)"\r\n", 2);
-		l->in_body = true;
-	}
+	l->in_body = true;
 	room = l->lim.max_bytes > l->st.body_bytes
 		   ? l->lim.max_bytes - l->st.body_bytes
 		   : 0;
@@ -739,38 +772,70 @@ links_body(struct links *l, const unsigned char *chunk, size_t len)
 	l->st.body_bytes += len;
 	if (keep == 0)
 		return 0;
-	g_byte_array_append(l->buf, chunk, (guint)keep);
+	g_byte_array_append(l->body, chunk, (guint)keep);
 	return stream_scan(l, chunk, keep);
 }
 
-int
-links_end(struct links *l)
+/* One reading of the message: hdr, a blank line, the body kept. */
+static int
+parse(struct links *l, GByteArray *hdr)
 {
-	GMimeStream *s;
+	GMimeStream *cat, *h, *b;
+	GByteArray *hb;
 	GMimeParser *p;
 	GMimeMessage *m;
+	int rc = 0;
 
-	if (l->ended)
-		return l->end_rc;
-	l->ended = true;
-	if (!l->in_body) {
-		g_byte_array_append(l->buf, (const guint8 *)"\r\n", 2);
-		l->in_body = true;
-	}
-	s = g_mime_stream_mem_new_with_byte_array(l->buf);
-	l->buf = NULL; /* the stream owns it now */
-	p = g_mime_parser_new_with_stream(s);
+	hb = g_byte_array_sized_new(hdr->len + 2);
+	g_byte_array_append(hb, hdr->data, hdr->len);
+	g_byte_array_append(hb, (const guint8 *)"\r\n", 2);
+	h = g_mime_stream_mem_new_with_byte_array(hb); /* owns hb */
+	b = g_mime_stream_mem_new_with_byte_array(l->body);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(b), FALSE);
+	cat = g_mime_stream_cat_new();
+	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), h);
+	g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), b);
+	p = g_mime_parser_new_with_stream(cat);
 	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
 	m = g_mime_parser_construct_message(p, NULL);
 	if (m == NULL) {
 		l->st.unparsed_parts = true;
-		l->end_rc = 0;
 	} else {
-		l->end_rc = walk(l, g_mime_message_get_mime_part(m), 0);
+		rc = walk(l, g_mime_message_get_mime_part(m), 0);
 		g_object_unref(m);
 	}
 	g_object_unref(p);
-	g_object_unref(s);
+	g_object_unref(cat);
+	g_object_unref(b);
+	g_object_unref(h);
+	return rc;
+}
+
+/*
+ * GMime reads the last of two Content-Type (or transfer encoding) fields,
+ * some clients the first: with such a message both readings count, the
+ * last first.
+ */
+int
+links_end(struct links *l)
+{
+	if (l->ended)
+		return l->end_rc;
+	l->ended = true;
+	l->end_rc = parse(l, l->hdr);
+	if (l->end_rc == 0 && l->dup) {
+		size_t parts = l->st.parts;
+
+		l->st.parts = 0; /* the cap applies to each reading */
+		l->end_rc = parse(l, l->hdr_first);
+		if (parts > l->st.parts)
+			l->st.parts = parts;
+	}
+	/* what was kept is not needed any more */
+	g_byte_array_set_size(l->hdr, 0);
+	g_byte_array_set_size(l->hdr_first, 0);
+	g_byte_array_free(l->body, TRUE);
+	l->body = g_byte_array_new();
 	return l->end_rc;
 }
 

@@ -2,13 +2,13 @@
  * links - the links of a message, as a mail client shows them
  *
  * A struct links is fed a message's header fields (links_header(), only
- * the Content-* and MIME-Version ones are kept) and its body in chunks
- * (links_body()); links_end() parses what was kept with GMime (MIME
- * structure: multipart nesting, message/rfc822 parts, quoted-printable and
- * base64 decoded by GMime, charsets converted to UTF-8) and takes the
- * links of each text part: in text/plain, http/https URLs and bare
- * "www." hosts; in text/html, every href and src attribute (libxml2's
- * HTML parser, no network, entities decoded) and the URLs in its text.
+ * Content-Type, Content-Transfer-Encoding and MIME-Version are kept) and its
+ * body in chunks (links_body()); links_end() parses what was kept with GMime
+ * (MIME structure: multipart nesting, message/rfc822 parts, quoted-printable
+ * and base64 decoded by GMime, charsets converted to UTF-8) and takes the links
+ * of each text part: in text/plain, http/https URLs and bare "www." hosts; in
+ * text/html, every href and src attribute (libxml2's HTML parser, no network,
+ * entities decoded) and the URLs in its text.
  *
  * Each host is normalised as a browser does (percent-decoding, lower
  * case, trailing dots dropped, userinfo and port dropped, IDN U-labels to

@@ -569,6 +569,7 @@ uribl_max_action(const struct conf *cf)
 const struct check_ops uribl_ops = {
     .name = "uribl",
     .ready = CHECK_PH_EOM,
+    .mime_headers = true,
     .on_mail = uribl_mail,
     .on_header = uribl_header,
     .on_body = uribl_body,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* test_uribl - URIBL scoring, filters and error answers against dnsd */
 #include "conntest.h"
+#include "checks.h"
 #include "engine.h"
 
 #include "metrics.h"
@@ -350,6 +351,67 @@ test_error_answers(void **state)
 		assert_false(uribl_error_answer(ok[i]));
 }
 
+/*
+ * Through a whole engine session: the Content-Type and transfer
+ * encoding after 1,000 filler headers (past SESSION_MAX_HEADERS) still
+ * decide how the body is read, so a base64 HTML link is found; the
+ * message is rejected at end of message with the SPEC's reply.
+ */
+static void
+test_mime_fields_past_header_cap(void **state)
+{
+	static const char *const kv[] = {DBL, "SenderDomainAction=none",
+					 "IPRevAction=none", NULL};
+	static const char body[] =
+	    "PGEgaHJlZj0iaHR0cDovL0VWSUwudGVzdC8iPng8L2E+Cg==\r\n";
+	struct conf *cf;
+	struct engine_session *s;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct engine_reply r;
+	struct engine_eom e;
+	char reply[400];
+
+	(void)state;
+	CT_NEED_DNS();
+	cf = ct_conf(kv);
+	s = engine_session_new(cf, "T");
+	assert_non_null(s);
+	inet_pton(AF_INET, "192.0.2.20", &sin.sin_addr);
+	assert_int_equal(engine_session_connect(s, (struct sockaddr *)&sin,
+						"mail.none.test", "mx.test",
+						&r),
+			 ENGINE_CONTINUE);
+	assert_int_equal(engine_session_helo(s, "mail.none.test", &r),
+			 ENGINE_CONTINUE);
+	assert_int_equal(
+	    engine_session_mail(s, "<bounce@sub.none.test>", NULL, &r),
+	    ENGINE_CONTINUE);
+	assert_int_equal(engine_session_rcpt(s, "<rcpt@dest.test>", &r),
+			 ENGINE_CONTINUE);
+	for (int i = 0; i < SESSION_MAX_HEADERS; i++)
+		assert_int_equal(engine_session_header(s, "X-Filler", " x", &r),
+				 ENGINE_CONTINUE);
+	assert_int_equal(engine_session_header(s, "MIME-Version", " 1.0", &r),
+			 ENGINE_CONTINUE);
+	assert_int_equal(
+	    engine_session_header(s, "Content-Type", " text/html", &r),
+	    ENGINE_CONTINUE);
+	assert_int_equal(engine_session_header(s, "Content-Transfer-Encoding",
+					       " base64", &r),
+			 ENGINE_CONTINUE);
+	assert_int_equal(engine_session_eoh(s, &r), ENGINE_CONTINUE);
+	assert_int_equal(engine_session_body(s, (const unsigned char *)body,
+					     sizeof body - 1, &r),
+			 ENGINE_CONTINUE);
+	assert_int_equal(engine_session_eom(s, &e), ENGINE_REJECT);
+	snprintf(reply, sizeof reply, "%s %s %s", e.reply.rcode,
+		 e.reply.xcode, e.reply.text);
+	assert_string_equal(reply, REJ "evil.test listed by dbl.test");
+	engine_session_end_message(s);
+	engine_session_free(s);
+	conf_free(cf);
+}
+
 int
 main(void)
 {
@@ -358,6 +420,7 @@ main(void)
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_early_lookup),
 	    cmocka_unit_test(test_not_run),
+	    cmocka_unit_test(test_mime_fields_past_header_cap),
 	};
 
 	return cmocka_run_group_tests(tests, ct_setup, ct_teardown);
