@@ -516,7 +516,7 @@ print_text(FILE *fp, const struct run *r, const struct opts *o, int code)
 	for (size_t i = 0;
 	     s->m != NULL && i < checks_count() && i < SESSION_MAX_CHECKS; i++)
 		if (checks_get(i) == &uribl_ops)
-			uribl_describe(&s->m->m.slot[i], fp);
+			uribl_describe(&s->m->m.slot[i], fp, false);
 	fprintf(fp, "\nVerdict: %s", exit_word(code));
 	if (s->decided) {
 		fprintf(fp, " at %s", s->stage);
@@ -639,7 +639,12 @@ print_json(FILE *fp, const struct run *r, const struct opts *o, int code)
 		json_str(fp, ou->why);
 		fputc('}', fp);
 	}
-	fputs("],\"skipped\":", fp);
+	fputc(']', fp);
+	for (size_t i = 0;
+	     s->m != NULL && i < checks_count() && i < SESSION_MAX_CHECKS; i++)
+		if (checks_get(i) == &uribl_ops)
+			uribl_describe(&s->m->m.slot[i], fp, true);
+	fputs(",\"skipped\":", fp);
 	if (s->skipped)
 		json_str(fp, s->skipped);
 	else

@@ -505,49 +505,85 @@ uribl_report(struct conn *c, struct msg *m, struct check_slot *cs,
 		r->logf(r, "uribl_capped", capped);
 }
 
+/* One zone's answer for a domain as text: "127.0.0.2/127.0.0.4". */
+static void
+ub_answer_text(const struct ub_state *st, const char *name, size_t zone,
+	       char *out, size_t len)
+{
+	const struct ub_entry *e = NULL;
+	const struct dns_answer *a;
+
+	out[0] = '\0';
+	for (size_t j = 0; j < st->nent && e == NULL; j++)
+		if (strcmp(st->ent[j].name, name) == 0)
+			e = &st->ent[j];
+	if (e == NULL || e->q[zone] == NULL) {
+		snprintf(out, len, "not asked");
+		return;
+	}
+	a = dns_answer(e->q[zone]);
+	if (a->status != DNS_DATA) {
+		snprintf(out, len, "%s", dns_status_str(a->status));
+		return;
+	}
+	for (size_t j = 0; j < a->n && j < DNS_MAX_RR; j++) {
+		char ip[INET_ADDRSTRLEN];
+
+		if (inet_ntop(AF_INET, &a->rr[j].a, ip, sizeof ip) != NULL)
+			ub_append(out, len, "/", ip);
+	}
+}
+
 void
-uribl_describe(const struct check_slot *ms, FILE *fp)
+uribl_describe(const struct check_slot *ms, FILE *fp, bool json)
 {
 	const struct ub_state *st = ms != NULL ? ms->state : NULL;
-	char capped[64];
+	const struct links_stats *ls;
+	char capped[64], ans[256];
 
 	if (st == NULL || !st->done)
 		return;
-	fprintf(fp, "\nLinks (%zu domains, %zu links, %zu body octets):\n",
-		links_count(st->lx), links_stats(st->lx)->links,
-		links_stats(st->lx)->body_bytes);
+	ls = links_stats(st->lx);
+	ub_capped(ls, capped, sizeof capped);
+	/* names, hosts and zone names are LDH text: no escaping needed */
+	if (json)
+		fprintf(fp,
+			",\"links\":{\"links\":%zu,\"body_octets\":%zu,"
+			"\"capped\":\"%s\",\"domains\":[",
+			ls->links, ls->body_bytes, capped);
+	else
+		fprintf(fp,
+			"\nLinks (%zu domains, %zu links, %zu body "
+			"octets):\n",
+			links_count(st->lx), ls->links, ls->body_bytes);
 	for (size_t k = 0; k < links_count(st->lx); k++) {
 		const struct links_domain *d = links_get(st->lx, k);
 
-		fprintf(fp, "  %s host=%s links=%u%s", d->name, d->host,
-			d->links, d->skipped ? " (URIBLSkipDomains)" : "");
+		if (json)
+			fprintf(fp,
+				"%s{\"domain\":\"%s\",\"host\":\"%s\","
+				"\"links\":%u,\"skipped\":%s,\"answers\":{",
+				k ? "," : "", d->name, d->host, d->links,
+				d->skipped ? "true" : "false");
+		else
+			fprintf(fp, "  %s host=%s links=%u%s", d->name, d->host,
+				d->links,
+				d->skipped ? " (URIBLSkipDomains)" : "");
 		for (size_t i = 0; !d->skipped && i < st->list->n; i++) {
-			const struct ub_entry *e = NULL;
-			const struct dns_answer *a;
+			const char *zn = blentry_name(&st->list->v[i]);
 
-			for (size_t j = 0; j < st->nent && e == NULL; j++)
-				if (strcmp(st->ent[j].name, d->name) == 0)
-					e = &st->ent[j];
-			if (e == NULL || e->q[i] == NULL)
-				continue;
-			a = dns_answer(e->q[i]);
-			fprintf(fp, " %s=", blentry_name(&st->list->v[i]));
-			if (a->status != DNS_DATA) {
-				fprintf(fp, "%s", dns_status_str(a->status));
-				continue;
-			}
-			for (size_t j = 0; j < a->n && j < DNS_MAX_RR; j++) {
-				char ip[INET_ADDRSTRLEN];
-
-				if (inet_ntop(AF_INET, &a->rr[j].a, ip,
-					      sizeof ip) != NULL)
-					fprintf(fp, "%s%s", j ? "/" : "", ip);
-			}
+			ub_answer_text(st, d->name, i, ans, sizeof ans);
+			if (json)
+				fprintf(fp, "%s\"%s\":\"%s\"", i ? "," : "", zn,
+					ans);
+			else
+				fprintf(fp, " %s=%s", zn, ans);
 		}
-		fputc('\n', fp);
+		fputs(json ? "}}" : "\n", fp);
 	}
-	ub_capped(links_stats(st->lx), capped, sizeof capped);
-	if (capped[0] != '\0')
+	if (json)
+		fputs("]}", fp);
+	else if (capped[0] != '\0')
 		fprintf(fp, "  limits reached: %s\n", capped);
 }
 

@@ -54,10 +54,12 @@ extern const struct check_ops uribl_ops;
 bool uribl_error_answer(const unsigned char *o);
 
 /*
- * uribl_describe - after finish(): one line per link domain of the
- * message ("domain host=H links=N: zone=answer ..."), for the explain
- * tool, written to fp. Nothing when the check did not run.
+ * uribl_describe - after finish(): each link domain of the message with
+ * the host it was first seen as, its number of links and each zone's
+ * answer, for the explain tool: text lines, or (json) a member
+ * ',"links":{...}' of an enclosing object. Nothing when the check did
+ * not run.
  */
-void uribl_describe(const struct check_slot *ms, FILE *fp);
+void uribl_describe(const struct check_slot *ms, FILE *fp, bool json);
 
 #endif

@@ -9,8 +9,12 @@ registrable domain by the public suffix list's default rule.
 """
 
 import base64
+import json
 import os
+import subprocess
 import sys
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,3 +134,48 @@ def test_tag_action_delivers_with_the_failure_named(mta, zone, milter):
     _, x, _ = delivered(mta, r)
     assert x.result("uribl") == "listed", x
     assert x.action.split()[0] == "tag" and "uribl" in x.action, x
+
+
+def test_explain_lists_each_link_like_the_daemon_decides(mta, zone, milter):
+    """authmilter-explain, on the daemon's configuration and the same
+    message, gives the daemon's verdict and lists each link domain, its
+    host and every zone's answer."""
+    exe = os.path.join(os.path.dirname(harness.authmilter_path()),
+                       "authmilter-explain")
+    if not os.access(exe, os.X_OK):
+        pytest.skip("authmilter-explain is not built")
+    w = World(zone)
+    bad = "exp%d-uribl.test" % w.n
+    skip = "expskip%d-uribl.test" % w.n
+    ip = "192.0.2.%d" % w.n
+    zone.a("%s.%s" % (bad, URI), "127.0.0.2")
+    milter.use(uconf(URIBLSkipDomains=skip))
+    data, _ = harness.make_message(
+        w.sender, "rcpt@dest.test", headers=MIME,
+        body=html_b64(["http://%s/" % skip, "http://%d/" % (
+            int.from_bytes(bytes(map(int, ip.split("."))), "big")),
+            "https://Www.%s/x" % bad]))
+    r = w.send(mta, data=data)
+    assert r.code == 554, r.transcript
+    path = os.path.join(milter.am.dir, "explain-uribl.eml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(data)
+    argv = [exe, "-c", milter.am.conf_path, "--ip", w.ip, "--helo", w.helo,
+            "--from", w.sender, "--rcpt", "rcpt@dest.test"]
+    p = subprocess.run(argv + ["--json", path], capture_output=True)
+    assert p.returncode == 1, p.stdout.decode() + p.stderr.decode()
+    doc = json.loads(p.stdout)
+    assert doc["verdict"]["reply"]["text"] == (
+        "Message rejected: link to %s listed by %s" % (bad, URI_NAME)), doc
+    links = doc["links"]["domains"]
+    rev = ".".join(reversed(ip.split(".")))
+    assert [d["domain"] for d in links] == [skip, rev, bad], links
+    assert links[0]["skipped"] and links[0]["answers"] == {}, links
+    assert links[1]["host"] == ip, links
+    assert links[1]["answers"] == {URI_NAME: "nxdomain"}, links
+    assert links[2]["host"] == "www." + bad, links
+    assert links[2]["answers"] == {URI_NAME: "127.0.0.2"}, links
+    text = subprocess.run(argv + [path], capture_output=True).stdout.decode()
+    assert "Links (3 domains, 3 links" in text, text
+    assert "  %s host=www.%s links=1 %s=127.0.0.2" % (bad, bad, URI_NAME) \
+        in text, text
