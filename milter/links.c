@@ -816,12 +816,35 @@ parse(struct links *l, GByteArray *hdr)
  * some clients the first: with such a message both readings count, the
  * last first.
  */
+/*
+ * GMime builds an object for every part before we walk any: keep only
+ * the body before the (LINKS_MAX_PARTS + 1)th line that could be a
+ * boundary ("--..."), so that a body of tiny parts cannot make it build
+ * hundreds of thousands (its memory is about 1.4 KB a part).
+ */
+static void
+cut_parts(struct links *l)
+{
+	const guint8 *d = l->body->data;
+	size_t len = l->body->len, n = 0;
+
+	for (size_t i = 0; i + 1 < len; i++) {
+		if ((i == 0 || d[i - 1] == '\n') && d[i] == '-' &&
+		    d[i + 1] == '-' && ++n > LINKS_MAX_PARTS) {
+			g_byte_array_set_size(l->body, (guint)i);
+			l->st.over_parts = true;
+			return;
+		}
+	}
+}
+
 int
 links_end(struct links *l)
 {
 	if (l->ended)
 		return l->end_rc;
 	l->ended = true;
+	cut_parts(l);
 	l->end_rc = parse(l, l->hdr);
 	if (l->end_rc == 0 && l->dup) {
 		size_t parts = l->st.parts;

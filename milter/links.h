@@ -32,7 +32,8 @@
  *   what was scanned): lim.max_bytes body octets kept (URIBLMaxBytes);
  *   lim.max_domains distinct domains not skipped (URIBLMaxDomains), at
  *   most LINKS_MAX_SKIPPED skipped ones; LINKS_MAX_DEPTH MIME nesting
- *   levels; LINKS_MAX_PARTS MIME parts; LINKS_MAX_LINKS links looked at;
+ *   levels; LINKS_MAX_PARTS MIME parts (the body is cut before GMime
+ *   sees more boundary lines); LINKS_MAX_LINKS links looked at;
  *   LINKS_MAX_HEADER octets of MIME header fields; URLs longer than
  *   LINKS_MAX_URL octets are cut there (their host is taken from the cut
  *   part); a host is at most 253 octets.

@@ -510,6 +510,20 @@ test_many_parts(void **state)
 	assert_true(links_stats(l)->over_parts);
 	assert_int_equal(links_count(l), 100);
 	links_free(l);
+
+	/* the smallest parts there are: 8 octets each */
+	b.len = 0;
+	bput(&b, "Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n");
+	while (b.len < 1048576 - 64)
+		bput(&b, "--p\r\n\r\n");
+	bput(&b, "--p\r\n\r\nhttp://last.test/\r\n--p--\r\n");
+	t0 = now_ms();
+	l = run(b.p, b.len, 65535, 1048576, 100);
+	print_message("%zu empty parts, %zu octets: %.1f ms\n",
+		      (b.len - 50) / 9, b.len, now_ms() - t0);
+	assert_true(links_stats(l)->over_parts);
+	assert_int_equal(links_count(l), 0);
+	links_free(l);
 	free(b.p);
 }
 
