@@ -325,12 +325,20 @@ struct buf {
 	size_t len, cap;
 };
 
+static void bput(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 bput(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
+	if (b->p == NULL) {
+		b->cap = 4096;
+		b->p = malloc(b->cap);
+		assert_non_null(b->p);
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
