@@ -291,6 +291,77 @@ test_early_lookup(void **state)
 	conf_free(cf);
 }
 
+static double
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/*
+ * What a link costs end of message, every answer 300 ms late: a plain
+ * link found while the body streams is answered by the time the body
+ * has taken 400 ms, so end of message does not wait for it; a link only
+ * in base64 HTML costs one round trip at end of message, not more.
+ */
+static void
+test_round_trips(void **state)
+{
+	static const char *const kv[] = {"URIBL=slow.test", NULL};
+	static const char plain[] = "http://bad.test/\r\n";
+	static const char *const hdr[][2] = {
+	    {"Content-Type", " text/html"},
+	    {"Content-Transfer-Encoding", " base64"}};
+	/* <a href="http://bad2.test/">x</a> (another name: no cache) */
+	static const char b64[] = "PGEgaHJlZj0iaHR0cDovL2JhZDIudGVzdC8iPng8L2E+Cg==\r\n";
+	struct timespec t0, dl, pause = {0, 400 * 1000 * 1000};
+
+	(void)state;
+	CT_NEED_DNS();
+	for (int k = 0; k < 2; k++) {
+		struct conf *cf = ct_conf(kv);
+		struct conn c;
+		struct msg m;
+		struct check_slot cs = {0}, ms = {0};
+		struct check_outcome o;
+		const char *body = k == 0 ? plain : b64;
+		double took;
+
+		ct_conn(&c, cf, "192.0.2.10", NULL);
+		ct_msg(&m, "user@sender.test");
+		assert_int_equal(uribl_ops.on_mail(&c, &m, &cs, &ms), 0);
+		for (size_t i = 0; k == 1 && i < 2; i++)
+			assert_int_equal(uribl_ops.on_header(&c, &m, &ms,
+							     hdr[i][0],
+							     hdr[i][1]),
+					 0);
+		assert_int_equal(uribl_ops.on_body(&c, &m, &ms,
+						   (const unsigned char *)body,
+						   strlen(body)),
+				 0);
+		nanosleep(&pause, NULL); /* the rest of the body streams */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		dns_deadline(&dl, 3000);
+		assert_int_equal(uribl_ops.finish(&c, &m, &cs, &ms, &dl, &o),
+				 0);
+		took = ms_since(&t0);
+		print_message("%s link: end of message waited %.0f ms\n",
+			      k == 0 ? "plain" : "base64 HTML", took);
+		assert_int_equal(o.result, AM_R_LISTED);
+		if (k == 0)
+			assert_true(took < 150);
+		else
+			assert_true(took >= 250 && took < 550);
+		uribl_ops.msg_free(&ms);
+		ct_msg_free(&m);
+		ct_conn_free(&c);
+		conf_free(cf);
+	}
+}
+
 /* Not configured, or a skipped session: nothing kept, nothing asked. */
 static void
 test_not_run(void **state)
@@ -419,6 +490,7 @@ main(void)
 	    cmocka_unit_test(test_error_answers),
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_early_lookup),
+	    cmocka_unit_test(test_round_trips),
 	    cmocka_unit_test(test_not_run),
 	    cmocka_unit_test(test_mime_fields_past_header_cap),
 	};
