@@ -179,3 +179,24 @@ def test_explain_lists_each_link_like_the_daemon_decides(mta, zone, milter):
     assert "Links (3 domains, 3 links" in text, text
     assert "  %s host=www.%s links=1 %s=127.0.0.2" % (bad, bad, URI_NAME) \
         in text, text
+
+
+def test_past_uribl_max_bytes_judged_on_what_was_scanned(mta, zone, milter):
+    """A listed link past URIBLMaxBytes is not scanned: the message is
+    judged on the links before it, and the log says a limit was reached;
+    the same link before the cap rejects."""
+    w = World(zone)
+    bad = "late%d-uribl.test" % w.n
+    zone.a("%s.%s" % (bad, URI), "127.0.0.2")
+    milter.use(uconf(URIBLMaxBytes="1024"))
+    filler = ("x" * 70 + "\n") * 40          # about 2.8 KB
+    r = w.send(mta, body=filler + "http://%s/\n" % bad)
+    _, x, _ = delivered(mta, r)
+    assert x.result("uribl") == "pass", x
+    rec = milter.record(w.ip)
+    assert rec.get("uribl_capped") == "bytes", rec
+    assert "uribl: limits reached (bytes): checked on what was scanned" \
+        in milter.log_since()
+    w2 = World(zone)
+    r = w2.send(mta, body="http://%s/\n" % bad + filler)
+    assert r.code == 554, r.transcript
