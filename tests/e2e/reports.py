@@ -353,6 +353,58 @@ def build_message(xml_bytes, domain, submitter, report_id, begin, end,
     return outer.as_bytes(policy=email.policy.SMTP)
 
 
+def feedback_xml(meta, policy, records):
+    """A feedback document made with ElementTree from metadata (dict:
+    org_name, email, report_id, begin, end), policy_published (dict, None
+    values left out) and {Record: count}: for testing this module and the
+    tests' expectations against each other."""
+    def sub(parent, tag, text=None):
+        el = ET.SubElement(parent, "{%s}%s" % (NS, tag))
+        if text is not None:
+            el.text = str(text)
+        return el
+    ET.register_namespace("", NS)
+    root = ET.Element("{%s}feedback" % NS)
+    sub(root, "version", "1.0")
+    md = sub(root, "report_metadata")
+    for k in ("org_name", "email", "report_id"):
+        sub(md, k, meta[k])
+    dr = sub(md, "date_range")
+    sub(dr, "begin", meta["begin"])
+    sub(dr, "end", meta["end"])
+    pp = sub(root, "policy_published")
+    for k, v in policy.items():
+        if v is not None:
+            sub(pp, k, v)
+    for r, count in records.items():
+        rec = sub(root, "record")
+        row = sub(rec, "row")
+        sub(row, "source_ip", r.source_ip)
+        sub(row, "count", count)
+        pe = sub(row, "policy_evaluated")
+        sub(pe, "disposition", r.disposition)
+        sub(pe, "dkim", r.dkim)
+        sub(pe, "spf", r.spf)
+        for reason in r.reasons:
+            sub(sub(pe, "reason"), "type", reason)
+        ids = sub(rec, "identifiers")
+        sub(ids, "header_from", r.header_from)
+        if r.envelope_from is not None:
+            sub(ids, "envelope_from", r.envelope_from)
+        ar = sub(rec, "auth_results")
+        for d, sel, res in reversed(r.auth_dkim):
+            dk = sub(ar, "dkim")
+            sub(dk, "domain", d)
+            sub(dk, "selector", sel)
+            sub(dk, "result", res)
+        if r.auth_spf is not None:
+            sp = sub(ar, "spf")
+            sub(sp, "domain", r.auth_spf[0])
+            sub(sp, "scope", r.auth_spf[1])
+            sub(sp, "result", r.auth_spf[2])
+    return ET.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def sample_xml(report_id, begin, end, domain="example.com"):
     """RFC 9990's sample report with its id, period and domain replaced."""
     with open(SAMPLE, "rb") as f:

@@ -167,3 +167,36 @@ def test_report_message_through_postfix(mta, zone, dnsd, start_authmilter):
     forged = msg.replace(b"To: dmarc@example.com", b"To: dmarc@example.net")
     assert forged != msg
     assert not dkim.verify(forged, dnsfunc=dnsd_txt(dnsd))
+
+
+def test_expectations_round_trip():
+    """The records test_reports.py expects, written as a report and read
+    back by reports.py, compare equal: the tests' expectations and the
+    unpacker agree on the form of every field (sorting, the SPF scope,
+    reasons), and check_report()/check_policy() accept a right report and
+    refuse a wrong count."""
+    from test_reports import (AUTHSERV_ID, CONTACT, DAY, ORG_NAME, POLICIES,
+                              REPORT_FROM, check_policy, check_report,
+                              mix_expected)
+    meta = {"org_name": ORG_NAME, "email": CONTACT, "report_id": RID,
+            "begin": BEGIN, "end": BEGIN + DAY}
+    for d, want in mix_expected().items():
+        p = POLICIES[d]
+        policy = {"domain": d, "p": p[0], "sp": p[1], "np": p[2],
+                  "adkim": "r", "discovery_method": "treewalk",
+                  "testing": p[3]}
+        xml = reports.feedback_xml(meta, policy, want)
+        reports.validate_xml(xml)
+        raw = reports.build_message(xml, d, AUTHSERV_ID, RID, BEGIN,
+                                    BEGIN + DAY, report_from=REPORT_FROM)
+        rep = reports.parse_message(raw, report_from=REPORT_FROM,
+                                    submitter=AUTHSERV_ID)
+        check_report(rep, want, BEGIN)
+        check_policy(rep, *p)
+    wrong = dict(want)
+    k = next(iter(wrong))
+    wrong[k] += 1
+    with pytest.raises(AssertionError):
+        check_report(rep, wrong, BEGIN)
+    with pytest.raises(AssertionError):
+        check_policy(rep, "quarantine")
