@@ -664,6 +664,8 @@ def test_sqlite_one_mx(mta, zone, dnsd, keys, daemons, report_bin, workdir):
     texts = {"sqlite3 .dump": dump}
     for d, rep in list(got.items()) + list(sent.items()):
         texts["XML of " + rep.filename] = rep.xml.decode()
+        texts["message of " + rep.filename] = rep.raw.decode(
+            errors="replace")
     check_private(texts, t.locals)
 
 
@@ -698,6 +700,8 @@ def test_postgresql_fleet(mta, zone, keys, pg, daemons, relay,
     t.send("b.test", "b.test", IP_OWN, HOST_OWN, signers=["b.test"])
     wait_written(mx1, 4)
     wait_written(mx2, 4)
+    for am in (mx1, mx2):
+        assert metric(am.metrics_port, "authmilter_history_db_up") == 1
     same_day(day)
 
     out = os.path.join(pg.dir, "dry")
@@ -899,9 +903,14 @@ def test_postgresql_outage(mta, zone, keys, pg, daemons, report_bin):
         down_at = time.monotonic()
         wait_metric(am, "authmilter_history_db_up", 0, timeout=OUTAGE - 5)
         sent_before = counts["pass"] + counts["spoof"]
+        written_down = rows(am, "written")
         time.sleep(max(0, OUTAGE - (time.monotonic() - down_at)))
         during = outage_lines(am)[before_outage:]
         sent_during = counts["pass"] + counts["spoof"] - sent_before
+        # Nothing written while the database was down; the rows wait.
+        assert rows(am, "written") == written_down
+        assert (metric(am.metrics_port, "authmilter_history_queue") or 0) > 0
+        assert rows(am, "dropped") == 0
         pg.start()
         wait_metric(am, "authmilter_history_db_up", 1, timeout=60)
         time.sleep(5)
