@@ -25,14 +25,17 @@
  *   freed with free().
  * Threads: one struct store is used by one thread at a time; separate
  *   stores (even on the same database) may be used in parallel.
- * Errors: AM_EINVAL for a bad URI, AM_EIO when the database cannot be
- *   reached or refuses (the message in err names the database and the
- *   library's text; never a password), AM_ENOMEM.
+ * Errors: AM_EINVAL for a bad URI, or from store_insert() for data the
+ *   database refuses (a constraint, a value it cannot take: retrying
+ *   the same row cannot help); AM_EIO when the database cannot be
+ *   reached or fails otherwise (retry later); AM_ENOMEM. The message in
+ *   err names the database and the library's text, never a password.
  * See also: history.h, docs/REPORTS.md.
  */
 #ifndef AM_STORE_H
 #define AM_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +70,13 @@ void store_close(struct store *s);
 
 /* store_kind - "sqlite" or "postgresql", for logs. */
 const char *store_kind(const struct store *s);
+
+/*
+ * store_check_uri - whether uri names a database store_open() can try
+ * ("sqlite:/PATH", or a PostgreSQL URI libpq can parse), without
+ * connecting. 0 or AM_EINVAL with err filled (no password in it).
+ */
+int store_check_uri(const char *uri, char *err, size_t errlen);
 
 /* store_insert - write n rows in one transaction. 0 or AM_E*. */
 int store_insert(struct store *s, const struct history_row *rows, size_t n,
