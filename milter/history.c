@@ -318,12 +318,16 @@ w_main(void *arg)
 		struct timespec ts;
 		int64_t wait = HISTORY_FLUSH_MS;
 
-		pthread_mutex_lock(&h_lock);
-		if (w.s == NULL && w.retry_at - now_ms() < wait)
+		/*
+		 * Up: wait for a full batch or HISTORY_FLUSH_MS. Down: wait
+		 * for the next attempt, however much is queued.
+		 */
+		if (w.s == NULL)
 			wait = w.retry_at - now_ms();
 		if (wait < 1)
 			wait = 1;
-		if (!h_stopping && h_count < HISTORY_BATCH) {
+		pthread_mutex_lock(&h_lock);
+		if (!h_stopping && (w.s == NULL || h_count < HISTORY_BATCH)) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += wait / 1000;
 			ts.tv_nsec += (wait % 1000) * 1000000;

@@ -81,6 +81,16 @@ log_count(const char *needle)
 	return n;
 }
 
+/* cpu_ms - CPU time of the process so far, in milliseconds. */
+static long
+cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 row(struct history_row *r, int64_t t, const char *dom)
 {
@@ -205,7 +215,7 @@ test_down_then_up(void **state)
 {
 	struct history_row r;
 	char err[256] = "", later[1100], dir[600];
-	long w0 = metric(M_WRITTEN);
+	long w0 = metric(M_WRITTEN), cpu0;
 
 	(void)state;
 	if (t_pg) {
@@ -216,27 +226,31 @@ test_down_then_up(void **state)
 		snprintf(later, sizeof later, "sqlite:%s/history.sqlite", dir);
 	}
 	assert_int_equal(history_start(later, err, sizeof err), 0);
-	for (int i = 0; i < 50; i++) {
+	/* more than a batch: the writer must still wait between attempts */
+	for (int i = 0; i < 2 * HISTORY_BATCH + 50; i++) {
 		row(&r, 7000 + i, "late.example");
 		history_record(&r);
 	}
+	cpu0 = cpu_ms();
 	sleep(3); /* several attempts */
+	assert_in_range(cpu_ms() - cpu0, 0, 300);
 	assert_int_equal(metric("authmilter_history_db_up"), 0);
-	assert_int_equal(metric("authmilter_history_queue"), 50);
+	assert_int_equal(metric("authmilter_history_queue"),
+			 2 * HISTORY_BATCH + 50);
 	assert_int_equal(metric(M_WRITTEN), w0);
 	assert_int_equal(log_count("database unavailable"), 1);
 	if (t_pg)
 		pgtmp("start");
 	else
 		assert_int_equal(mkdir(dir, 0700), 0);
-	assert_true(wait_metric(M_WRITTEN, w0 + 50, 30));
+	assert_true(wait_metric(M_WRITTEN, w0 + 2 * HISTORY_BATCH + 50, 30));
 	assert_int_equal(metric("authmilter_history_db_up"), 1);
 	assert_int_equal(log_count("is back after"), 1);
 	assert_int_equal(log_count("database unavailable"), 1);
 	history_stop();
 	if (!t_pg)
 		snprintf(t_uri, sizeof t_uri, "%s", later);
-	assert_int_equal(rows_in("late.example"), 50);
+	assert_int_equal(rows_in("late.example"), 2 * HISTORY_BATCH + 50);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,71 @@ test_batch_atomic(void **state)
 	store_close(s);
 }
 
+/* one_int - the first column of the first row of sql, as a number. */
+static long
+one_int(const char *sql)
+{
+	long v = -1;
+
+	if (t_pg) {
+		PGconn *c = PQconnectdb(t_uri);
+		PGresult *r = PQexec(c, sql);
+
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+			v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		PQfinish(c);
+	} else {
+		sqlite3 *db;
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_open(t_uri + 7, &db), SQLITE_OK);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	return v;
+}
+
+static void *
+opener(void *arg)
+{
+	struct store *s = NULL;
+	char err[512];
+	int *rc = arg;
+
+	*rc = store_open(t_uri, &s, err, sizeof err);
+	if (*rc != 0)
+		fprintf(stderr, "concurrent open: %s\n", err);
+	store_close(s);
+	return NULL;
+}
+
+/*
+ * Daemons starting at once on an empty database: each opens it, the
+ * schema is created once (one version row).
+ */
+static void
+test_open_concurrent(void **state)
+{
+	pthread_t t[6];
+	int rc[6];
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, opener, &rc[i]),
+				 0);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(rc[i], 0);
+	}
+	assert_int_equal(one_int("SELECT COUNT(*) FROM authmilter_schema"), 1);
+	assert_int_equal(one_int("SELECT version FROM authmilter_schema"),
+			 STORE_SCHEMA_VERSION);
+}
+
 /* Bad URIs, and no password in any message. */
 static void
 test_uris(void **state)
@@ -488,6 +554,7 @@ test_uris(void **state)
 
 static const struct CMUnitTest cases[] = {
     cmocka_unit_test_setup(test_open_twice, fresh),
+    cmocka_unit_test_setup(test_open_concurrent, fresh),
     cmocka_unit_test_setup(test_groups, fresh),
     cmocka_unit_test_setup(test_fields, fresh),
     cmocka_unit_test_setup(test_report_state, fresh),
