@@ -19,6 +19,7 @@
 #define H_COUNTS_S 60	     /* report counters read this often */
 #define H_DROP_LOG_S 60	     /* drop summary at most this often */
 #define H_STOP_MS 5000	     /* history_stop() writes for so long */
+#define H_JOIN_EXTRA_S 10    /* then waits so much longer for a call */
 
 /*
  * The queue: a ring of pointers to malloc'd rows. h_lock guards h_ring,
@@ -437,6 +438,9 @@ history_queue_limit(size_t max)
 void
 history_stop(void)
 {
+	struct timespec ts;
+	size_t left;
+
 	if (!atomic_load(&h_on))
 		return;
 	atomic_store(&h_on, false);
@@ -444,7 +448,22 @@ history_stop(void)
 	h_stopping = true;
 	pthread_cond_signal(&h_cond);
 	pthread_mutex_unlock(&h_lock);
-	pthread_join(h_thread, NULL);
+	/*
+	 * The writer gives up after H_STOP_MS; a database call that hangs
+	 * (a server that stopped answering) must not hold the exit.
+	 */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += H_STOP_MS / 1000 + H_JOIN_EXTRA_S;
+	if (pthread_timedjoin_np(h_thread, NULL, &ts) != 0) {
+		pthread_mutex_lock(&h_lock);
+		left = h_count;
+		pthread_mutex_unlock(&h_lock);
+		log_error("DMARC history: the writer is stuck in a database "
+			  "call; %zu rows lost at exit",
+			  left);
+		pthread_detach(h_thread);
+		return; /* the ring stays: the writer may still use it */
+	}
 	free(h_ring);
 	free(h_uri);
 	h_ring = NULL;

@@ -60,9 +60,12 @@ store_pg_open(const char *uri, void **db, char *err, size_t errlen)
 	 * The URI comes last: its own parameters win over these defaults
 	 * (libpq's expand_dbname).
 	 */
-	const char *const keys[] = {"connect_timeout", "application_name",
-				    "dbname", NULL};
-	const char *const vals[] = {"10", "authmilter", uri, NULL};
+	const char *const keys[] = {"connect_timeout",	"application_name",
+				    "keepalives_idle",	"keepalives_interval",
+				    "keepalives_count", "tcp_user_timeout",
+				    "dbname",		NULL};
+	const char *const vals[] = {"10", "authmilter", "30", "10",
+				    "3",  "60000",	uri,  NULL};
 	PGconn *c;
 	int rc;
 

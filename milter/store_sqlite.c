@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* store_sqlite - the SQLite backend of the history store (one MX) */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,13 +82,20 @@ store_sqlite_open(const char *path, void **db, char *err, size_t errlen)
 {
 	struct sq *q = calloc(1, sizeof *q);
 	char *msg = NULL;
-	int rc;
+	int rc, fd;
 
 	*db = NULL;
 	if (q == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return AM_ENOMEM;
 	}
+	/*
+	 * A new file is not for everyone: addresses and domains of the
+	 * mail received (SQLite gives its -wal and -shm the same mode).
+	 */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd >= 0)
+		close(fd);
 	rc = sqlite3_open_v2(path, &q->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_NOMUTEX,

@@ -12,6 +12,7 @@ rejected by DMARC, and one delivered although DMARC asked for reject
 """
 
 import os
+import shutil
 import sqlite3
 import tempfile
 
@@ -30,6 +31,10 @@ REPORT_KEYS = {"ReportDatabase": "sqlite:" + DB,
                "ReportContact": "dmarc@example.test",
                "ReportFrom": "dmarc@example.test"}
 HIST = {"spf": {1: "pass", 2: "fail", 3: "softfail", 0: "none"}}
+
+
+def teardown_module():
+    shutil.rmtree(DB_DIR, ignore_errors=True)
 
 
 @pytest.fixture

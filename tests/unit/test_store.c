@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,6 +161,13 @@ test_open_twice(void **state)
 
 	(void)state;
 	a = open_ok();
+	if (!t_pg) {
+		struct stat st;
+
+		/* addresses and domains of the mail: not for everyone */
+		assert_int_equal(stat(t_uri + 7, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0640);
+	}
 	b = open_ok();
 	store_close(a);
 	store_close(b);
