@@ -45,6 +45,7 @@ def world(zone, keys):  # noqa: F811
              dmarc="v=DMARC1; p=reject; sp=quarantine; adkim=s")
     w.domain("atk.test", spf="v=spf1 ip4:%s -all" % ATK_IP,
              dmarc="v=DMARC1; p=none; t=y", keys={"s1": keys["rsa2"]})
+    w.domain("trial.test", dmarc="v=DMARC1; p=reject; t=y")
     return w
 
 
@@ -66,8 +67,9 @@ def rows(where, want=1, timeout=10):
     return harness.wait_until(get, timeout, "history rows: " + where)
 
 
-def mail(mta, keys, from_, mail_from, rcpt, expect):  # noqa: F811
-    msg, _ = build_message(None, from_headers=[from_])
+def mail(mta, keys, from_, mail_from, rcpt, expect,  # noqa: F811
+         headers=()):
+    msg, _ = build_message(None, from_headers=[from_], headers=headers)
     msg = sign(msg, keys["rsa2"], "atk.test", "s1")
     r = send(mta, mail_from=mail_from, rcpt=rcpt, client_ip=ATK_IP,
              helo=ATK_HOST, client_name=ATK_HOST, data=to_wire(msg))
@@ -124,3 +126,51 @@ def test_not_enforced_row(mta, world, keys, authmilter):  # noqa: F811
     assert r["dmarc"] == 2
     assert r["overrides"] == 1  # local_policy
     assert r["override_comment"] == "DMARCEnforce no"
+
+
+@pytest.mark.authmilter_conf(dict(REPORT_KEYS, DryRun="yes"))
+def test_dry_run_row(mta, world, keys, authmilter):  # noqa: F811
+    mail(mta, keys, "Bank <security@bank.test>", "x@atk.test",
+         "dry@dry.test", 250)
+    (r,) = rows("policy_domain = 'bank.test' AND envelope_to = 'dry.test'")
+    assert (r["dmarc"], r["disposition"]) == (2, 1)  # fail, none
+    assert r["overrides"] == 1
+    assert r["override_comment"] == "DryRun"
+
+
+@pytest.mark.authmilter_conf(REPORT_KEYS)
+def test_mailing_list_row(mta, world, keys, authmilter):  # noqa: F811
+    """p=reject lowered to quarantine for List-Id with a DKIM pass."""
+    mail(mta, keys, "Bank <security@bank.test>", "x@atk.test",
+         "list@list.test", 250, headers=[("List-Id", "<l.atk.test>")])
+    (r,) = rows("policy_domain = 'bank.test' AND envelope_to = 'list.test'")
+    assert (r["dmarc"], r["disposition"]) == (2, 2)  # fail, quarantine
+    assert r["overrides"] == 2  # mailing_list
+    assert "reject lowered" in r["override_comment"]
+
+
+@pytest.mark.authmilter_conf(REPORT_KEYS)
+def test_test_mode_row(mta, world, keys, authmilter):  # noqa: F811
+    """t=y: a failure under p=reject is quarantined."""
+    mail(mta, keys, "T <t@trial.test>", "x@atk.test", "t@trial-rcpt.test",
+         250)
+    (r,) = rows("policy_domain = 'trial.test'")
+    assert (r["p"], r["testing"]) == (3, 1)
+    assert (r["dmarc"], r["disposition"]) == (2, 2)
+    assert r["overrides"] == 4  # policy_test_mode
+
+
+@pytest.mark.authmilter_conf(dict(REPORT_KEYS, SPFFailAction="quarantine"))
+def test_other_check_row(mta, world, keys, authmilter):  # noqa: F811
+    """DMARC passes (aligned DKIM), SPF of the envelope fails and its
+    action quarantines: the row says another check decided. (A reject
+    by SPF comes at RCPT, before DMARC: no row, the message was not
+    received.)"""
+    mail(mta, keys, "A <a@atk.test>", "x@bank.test", "o@other.test", 250)
+    (r,) = rows("policy_domain = 'atk.test' AND envelope_to = 'other.test'")
+    assert (r["dmarc"], r["disposition"]) == (1, 2)  # pass, quarantine
+    assert r["overrides"] == 16  # other
+    assert r["override_comment"] == "quarantined by the spf check"
+    assert (r["envelope_from"], r["spf_domain"], r["spf"]) == (
+        "bank.test", "bank.test", 2)  # fail
+    assert r["spf_aligned"] == 0
