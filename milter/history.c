@@ -145,6 +145,24 @@ w_counts(struct writer *w)
 		log_warn("DMARC history: reading the report counters: %s", err);
 }
 
+/*
+ * w_up - the database works: after an outage, only once a batch was
+ * written (or nothing waits), so that a database that opens but
+ * refuses every write is one outage, not a line a second.
+ */
+static void
+w_up(struct writer *w, size_t queued)
+{
+	metrics_history_db_up(true);
+	if (!w->down)
+		return;
+	log_info("DMARC history: database %s is back after %lld s; "
+		 "writing %zu queued rows",
+		 store_kind(w->s), (long long)(now_ms() - w->down_since) / 1000,
+		 queued);
+	w->down = false;
+}
+
 /* w_open - (re)open the store when it is time; true when open. */
 static bool
 w_open(struct writer *w, bool now)
@@ -160,17 +178,11 @@ w_open(struct writer *w, bool now)
 		w_down(w, w->err);
 		return false;
 	}
-	metrics_history_db_up(true);
-	if (w->down) {
-		pthread_mutex_lock(&h_lock);
-		queued = h_count;
-		pthread_mutex_unlock(&h_lock);
-		log_info("DMARC history: database %s is back after %lld s; "
-			 "writing %zu queued rows",
-			 store_kind(w->s),
-			 (long long)(now_ms() - w->down_since) / 1000, queued);
-		w->down = false;
-	}
+	pthread_mutex_lock(&h_lock);
+	queued = h_count;
+	pthread_mutex_unlock(&h_lock);
+	if (queued == 0)
+		w_up(w, 0);
 	w_counts(w);
 	return true;
 }
@@ -224,10 +236,11 @@ w_batch(struct writer *w)
 {
 	struct history_row *rows[HISTORY_BATCH];
 	struct history_row *buf;
-	size_t n;
+	size_t n, queued;
 	int rc;
 
 	pthread_mutex_lock(&h_lock);
+	queued = h_count;
 	n = h_count < HISTORY_BATCH ? h_count : HISTORY_BATCH;
 	for (size_t i = 0; i < n; i++)
 		rows[i] = h_ring[(h_head + i) % HISTORY_QUEUE_MAX];
@@ -249,6 +262,7 @@ w_batch(struct writer *w)
 	free(buf);
 	if (rc == 0) {
 		metrics_history_rows(METRICS_HIST_WRITTEN, n);
+		w_up(w, queued);
 		w_pop(n);
 		return true;
 	}
