@@ -61,7 +61,10 @@ enum store_report_state {
 
 /*
  * store_open - open the database named by uri and bring its schema to
- * STORE_SCHEMA_VERSION. Returns 0 and *out, or AM_E* with err filled.
+ * STORE_SCHEMA_VERSION (tables authmilter_*; several programs opening
+ * an empty database at once create it once). Returns 0 and *out, or
+ * AM_E* with err filled: AM_EIO also for a schema of a newer version.
+ * A new SQLite file is created with mode 0640 in an existing directory.
  */
 int store_open(const char *uri, struct store **out, char *err, size_t errlen);
 
@@ -84,7 +87,9 @@ int store_insert(struct store *s, const struct history_row *rows, size_t n,
 
 /*
  * store_domains - the policy domains with rows in [begin, end), as a
- * malloc'd array of HISTORY_DOMAIN-sized strings in *out (n in *n).
+ * malloc'd array of HISTORY_DOMAIN-sized strings in *out (n in *n),
+ * sorted; a domain whose (domain, begin) is STORE_REPORT_SENT is left
+ * out (FAILED and NEW ones are listed).
  */
 int store_domains(struct store *s, int64_t begin, int64_t end,
 		  char (**out)[HISTORY_DOMAIN], size_t *n, char *err,
@@ -93,7 +98,11 @@ int store_domains(struct store *s, int64_t begin, int64_t end,
 /*
  * store_groups - the rows of one policy domain in [begin, end), grouped
  * by identical content, in a stable order (count descending, then
- * source address); malloc'd array in *out.
+ * source address); malloc'd array in *out. The reporter is no part of
+ * the identity (a fleet's report sums its MTAs): row.reporter is "".
+ * A group's DKIM results come in a canonical order (by domain, then
+ * selector), so the same set of signatures is one group whatever the
+ * order of the message's signatures.
  */
 int store_groups(struct store *s, const char *domain, int64_t begin,
 		 int64_t end, struct store_group **out, size_t *n, char *err,
