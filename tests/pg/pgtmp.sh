@@ -16,7 +16,18 @@
 # collide). The URI is postgresql:///postgres?host=DIR&port=PORT&user=postgres
 # (database and user "postgres", trust authentication on the socket).
 # initdb refuses to run as root: as root the cluster belongs to the
-# system user "postgres" (runuser), and DIR is given to it.
+# system user "postgres" (runuser), and DIR is given to it; DIR's parent
+# directories must then be searchable by postgres (/tmp is). A unix
+# socket path is at most 107 octets: keep DIR short.
+# Files in DIR: data/ (the cluster), initdb.log, server.log (read it when
+# a test fails), .s.PGSQL.PORT (the socket).
+#
+# Example (a test of two daemons sharing one database):
+#   uri=$(tests/pg/pgtmp.sh start)        # ReportDatabase $uri
+#   dir=${uri#*host=}; dir=${dir%%&*}
+#   tests/pg/pgtmp.sh halt "$dir"; sleep 30; tests/pg/pgtmp.sh start "$dir"
+#   tests/pg/pgtmp.sh stop "$dir"
+# tests/pg/with-pg.sh wraps start and stop around one command.
 #
 # Needs Debian's postgresql package (/usr/lib/postgresql/*/bin). Exit
 # status: 0; 77 when PostgreSQL is not installed (meson's "skipped"); 1
