@@ -52,6 +52,9 @@ metric(const char *series)
 #define M_RECORDED "authmilter_history_rows_total{outcome=\"recorded\"}"
 #define M_WRITTEN "authmilter_history_rows_total{outcome=\"written\"}"
 #define M_DROPPED "authmilter_history_rows_total{outcome=\"dropped\"}"
+#define M_SENT "authmilter_reports_total{outcome=\"sent\"}"
+#define M_FAILED "authmilter_reports_total{outcome=\"failed\"}"
+#define M_SKIPPED "authmilter_reports_total{outcome=\"skipped\"}"
 
 /* wait_metric - until series reaches want (at most secs). */
 static bool
@@ -172,8 +175,24 @@ test_written(void **state)
 		w0 = 0;
 	if (rec0 < 0)
 		rec0 = 0;
+	/* the report program's counters, shown by the daemon */
+	{
+		struct store *st = NULL;
+		char e[512] = "";
+
+		if (store_open(t_uri, &st, e, sizeof e) != 0)
+			fail_msg("store_open: %s", e);
+		assert_int_equal(
+		    store_count_add(st, STORE_CNT_SENT, 3, e, sizeof e), 0);
+		assert_int_equal(
+		    store_count_add(st, STORE_CNT_SKIPPED, 2, e, sizeof e), 0);
+		store_close(st);
+	}
 	assert_int_equal(history_start(t_uri, err, sizeof err), 0);
 	assert_true(history_enabled());
+	assert_true(wait_metric(M_SENT, 3, 10));
+	assert_int_equal(metric(M_SKIPPED), 2);
+	assert_int_equal(metric(M_FAILED), 0);
 	for (int i = 0; i < 700; i++) {
 		row(&r, 1000 + i, "written.example");
 		history_record(&r);
@@ -232,7 +251,7 @@ test_down_then_up(void **state)
 		history_record(&r);
 	}
 	cpu0 = cpu_ms();
-	sleep(3); /* several attempts */
+	usleep(2500000); /* attempts at 0, 1 s (the next at 3 s) */
 	assert_in_range(cpu_ms() - cpu0, 0, 300);
 	assert_int_equal(metric("authmilter_history_db_up"), 0);
 	assert_int_equal(metric("authmilter_history_queue"),
