@@ -24,6 +24,8 @@ am_strerror(int code)
 		return "invalid configuration";
 	case AM_ESTATE:
 		return "internal state error";
+	case AM_EIO:
+		return "input/output error";
 	}
 	return "unknown error";
 }

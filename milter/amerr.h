@@ -22,6 +22,7 @@ enum am_err {
 	AM_ESYS = -7,	  /* a system call failed; errno tells more */
 	AM_ECONF = -8,	  /* the configuration is not valid */
 	AM_ESTATE = -9,	  /* an invariant does not hold */
+	AM_EIO = -10,	  /* a database or file refused or is unreachable */
 };
 
 /* am_strerror - a short phrase for an AM_E* code; never NULL. */

@@ -838,6 +838,114 @@ report(struct conn *c, struct msg *m, struct check_slot *cs,
 	}
 }
 
+/* The record that applied, or NULL (p=reject for too many domains). */
+static const struct dmarc_record *
+applied_record(const struct dstate *st, const struct orgdom_walk **wp)
+{
+	const struct orgdom_walk *w = st->from_walk;
+	size_t idx;
+
+	if (st->failclosed) {
+		w = NULL;
+		for (size_t i = 0; i < st->nwalk; i++)
+			if (strcmp(st->walk[i]->domain, st->fc_domain) == 0)
+				w = st->walk[i];
+	}
+	*wp = w;
+	if (w == NULL || orgdom_policy(w, &idx) != ORGDOM_OK)
+		return NULL;
+	return &w->step[idx].rec;
+}
+
+bool
+dmarcv_history(const struct check_slot *ms, const struct msg *m,
+	       const struct conf *cf, struct history_row *row)
+{
+	const struct dstate *st = ms != NULL ? ms->state : NULL;
+	const struct dmarc_record *rec;
+	const struct orgdom_walk *w;
+	struct dmarcv_input in;
+	char org[ORGDOM_MAX_NAME];
+	enum orgdom_res org_res;
+	bool failed;
+	size_t n;
+
+	if (st == NULL || !st->finished || !st->evaluated ||
+	    !st->ev.have_policy)
+		return false;
+	rec = applied_record(st, &w);
+	snprintf(row->header_from, sizeof row->header_from, "%s",
+		 st->failclosed ? st->fc_domain : st->from_domain);
+	snprintf(row->policy_domain, sizeof row->policy_domain, "%s",
+		 st->ev.policy_domain[0] != '\0' ? st->ev.policy_domain
+						 : row->header_from);
+	row->p = rec != NULL ? rec->p : st->ev.policy;
+	row->sp = rec != NULL ? rec->sp : DMARC_P_UNSET;
+	row->np = rec != NULL ? rec->np : DMARC_P_UNSET;
+	row->adkim = rec != NULL ? rec->adkim : DMARC_ALIGN_RELAXED;
+	row->aspf = rec != NULL ? rec->aspf : DMARC_ALIGN_RELAXED;
+	row->testing = rec != NULL && rec->testing;
+	row->psd = rec != NULL ? rec->psd : DMARC_PSD_U;
+	row->discovery_walk = true;
+	row->dmarc = st->outcome.result;
+	row->dkim_aligned = st->ev.dkim_aligned;
+	row->spf_aligned = st->ev.spf_aligned;
+
+	/* what DMARC asked for, and why it is less than the policy */
+	/* a temperror is no failure: the policy was not applied */
+	failed = st->outcome.result == AM_R_FAIL || st->failclosed;
+	row->disposition = failed ? st->ev.disposition : DMARC_P_NONE;
+	if (row->disposition == DMARC_P_UNSET)
+		row->disposition = DMARC_P_NONE;
+	if (failed && st->ev.testing && st->ev.disposition != st->ev.policy)
+		row->overrides |= HISTORY_OV_POLICY_TEST_MODE;
+	if (st->list_override) {
+		row->disposition = DMARC_P_QUARANTINE;
+		row->overrides |= HISTORY_OV_MAILING_LIST;
+		snprintf(row->override_comment, sizeof row->override_comment,
+			 "List-Id, DKIM pass of %.60s: reject lowered",
+			 st->list_dkim);
+	}
+	if (row->disposition != DMARC_P_NONE &&
+	    (st->exempt || (cf != NULL && !cf->dmarc_enforce))) {
+		row->overrides |= HISTORY_OV_LOCAL_POLICY;
+		snprintf(row->override_comment, sizeof row->override_comment,
+			 "%s",
+			 st->exempt ? "DMARCExemptDomains" : "DMARCEnforce no");
+	}
+
+	if (m->auth.spf_done) {
+		snprintf(row->spf_domain, sizeof row->spf_domain, "%s",
+			 m->auth.spf_domain);
+		row->spf_helo = m->auth.spf_helo;
+		row->spf = m->auth.spf;
+	}
+	memset(&in, 0, sizeof in);
+	in.from_domain = row->header_from;
+	in.from_walk = w;
+	in.walks = (const struct orgdom_walk *const *)st->walk;
+	in.nwalks = st->nwalk;
+	org_res = w != NULL ? orgdom_org(w, org, sizeof org) : ORGDOM_NONE;
+	n = m->auth.ndkim < SESSION_MAX_SIGS ? m->auth.ndkim : SESSION_MAX_SIGS;
+	row->ndkim = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct auth_dkim *d = &m->auth.dkim[i];
+		struct history_dkim *h;
+
+		if (row->ndkim == HISTORY_MAX_DKIM) {
+			row->dkim_omitted++;
+			continue;
+		}
+		h = &row->dkim[row->ndkim++];
+		snprintf(h->domain, sizeof h->domain, "%s", d->domain);
+		snprintf(h->selector, sizeof h->selector, "%s", d->selector);
+		h->result = d->result;
+		h->aligned = w != NULL && aligned(&in, row->adkim, d->domain,
+						  org_res, org) == T_YES;
+	}
+	return true;
+}
+
 static void
 msg_free(struct check_slot *ms)
 {

@@ -54,6 +54,7 @@
 #include "check.h"
 #include "dmarc_record.h"
 #include "fromaddr.h"
+#include "history_row.h"
 #include "orgdom.h"
 #include "session.h"
 
@@ -99,5 +100,21 @@ struct dmarcv_eval {
  * Returns 0.
  */
 int dmarcv_evaluate(const struct dmarcv_input *in, struct dmarcv_eval *out);
+
+/*
+ * dmarcv_history - after finish(), the DMARC part of a history row from
+ * the dmarc check's message slot ms: the policy record that applied as
+ * published (policy domain, p, sp, np, adkim, aspf, t, psd), the result
+ * and its aligned identifiers, the disposition DMARC asked for (after
+ * t=y, and quarantine for a reject lowered for a mailing list) in
+ * row->disposition with the mailing_list and policy_test_mode
+ * overrides, local_policy for DMARCEnforce no and DMARCExemptDomains,
+ * the header From domain, the SPF result (domain, HELO or MAIL FROM
+ * scope) and each DKIM result with its alignment. Returns false, row
+ * untouched, when no policy record was evaluated (no row is due); the
+ * caller fills the rest (time, addresses, reporter, final disposition).
+ */
+bool dmarcv_history(const struct check_slot *ms, const struct msg *m,
+		    const struct conf *cf, struct history_row *row);
 
 #endif

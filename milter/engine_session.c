@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "amerr.h"
 #include "arread.h"
@@ -17,8 +18,10 @@
 #include "checks.h"
 #include "cidr.h"
 #include "conf.h"
+#include "dmarcv.h"
 #include "dns.h"
 #include "engine.h"
+#include "history.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -228,6 +231,24 @@ es_noqueue(struct engine_session *s, const char *stage, const char *rcpt,
 	log_record(LOG_L_INFO, s->c.sid, f, n);
 }
 
+/* The domain of the first recipient, for the DMARC history row. */
+static void
+es_rcpt_domain(struct msg *m, const char *a, size_t alen)
+{
+	const char *at = NULL;
+	size_t i, o = 0;
+
+	for (i = 0; i < alen; i++)
+		if (a[i] == '@')
+			at = a + i;
+	if (at == NULL)
+		return;
+	for (i = (size_t)(at + 1 - a);
+	     i < alen && o + 1 < sizeof m->rcpt_domain; i++)
+		m->rcpt_domain[o++] = (char)tolower((unsigned char)a[i]);
+	m->rcpt_domain[o] = '\0';
+}
+
 /* A recipient the milter let through: counted, and named in the log. */
 static void
 es_accept_rcpt(struct engine_session *s, const char *rcpt, bool exempt)
@@ -246,6 +267,8 @@ es_accept_rcpt(struct engine_session *s, const char *rcpt, bool exempt)
 	while (*a == '<')
 		a++;
 	alen = strcspn(a, ">");
+	if (m->naccepted == 1)
+		es_rcpt_domain(m, a, alen);
 	log_escape(a, alen < 256 ? alen : 256, esc, sizeof esc);
 	if (len + 1 + strlen(esc) < sizeof m->rcpts)
 		snprintf(m->rcpts + len, sizeof m->rcpts - len, "%s%s",
@@ -618,6 +641,68 @@ engine_session_body(struct engine_session *s, const unsigned char *chunk,
 	return ENGINE_CONTINUE;
 }
 
+/*
+ * es_history - the DMARC history row of a message DMARC evaluated
+ * against a policy record (rejected and quarantined ones too; not a
+ * tempfailed one, which comes again): dmarcv fills the DMARC part, and
+ * the final disposition is what was done, with the reason when it is
+ * not what DMARC asked for.
+ */
+static void
+es_history(struct engine_session *s)
+{
+	const struct policy_verdict *v = &s->v;
+	const struct check_slot *ms = NULL;
+	const struct conf *cf = s->c.conf;
+	struct history_row row;
+	enum dmarc_policy asked;
+	const char *why = NULL;
+
+	if (!history_enabled() || v->action == AM_ACT_TEMPFAIL)
+		return;
+	for (size_t i = 0; i < checks_count() && i < SESSION_MAX_CHECKS; i++)
+		if (checks_get(i) == &dmarcv_ops)
+			ms = &s->m->m.slot[i];
+	memset(&row, 0, sizeof row);
+	if (!dmarcv_history(ms, &s->m->m, cf, &row))
+		return;
+	row.time = (int64_t)time(NULL);
+	snprintf(row.source_ip, sizeof row.source_ip, "%s", s->c.ip);
+	snprintf(row.reporter, sizeof row.reporter, "%s",
+		 cf != NULL && cf->authserv_id != NULL ? cf->authserv_id : "");
+	snprintf(row.envelope_from, sizeof row.envelope_from, "%s",
+		 s->m->m.mail_domain != NULL ? s->m->m.mail_domain : "");
+	snprintf(row.envelope_to, sizeof row.envelope_to, "%s",
+		 s->m->m.rcpt_domain);
+	if (s->c.relay)
+		row.overrides |= HISTORY_OV_TRUSTED_FORWARDER;
+	asked = row.disposition;
+	row.disposition = v->action == AM_ACT_REJECT	   ? DMARC_P_REJECT
+			  : v->action == AM_ACT_QUARANTINE ? DMARC_P_QUARANTINE
+							   : DMARC_P_NONE;
+	if (row.disposition < asked && v->dry_run)
+		why = "DryRun";
+	else if (row.disposition < asked && v->exempted != AM_ACT_NONE)
+		why = "ExemptRecipients";
+	else if (row.disposition < asked &&
+		 (row.overrides & HISTORY_OV_LOCAL_POLICY) == 0 &&
+		 (row.overrides & HISTORY_OV_MAILING_LIST) == 0)
+		why = "DMARCRejectAction/DMARCQuarantineAction";
+	if (why != NULL) {
+		row.overrides |= HISTORY_OV_LOCAL_POLICY;
+		snprintf(row.override_comment, sizeof row.override_comment,
+			 "%s", why);
+	} else if (row.disposition > asked) {
+		row.overrides |= HISTORY_OV_OTHER;
+		snprintf(row.override_comment, sizeof row.override_comment,
+			 "%s by the %.60s check",
+			 row.disposition == DMARC_P_REJECT ? "rejected"
+							   : "quarantined",
+			 v->check != NULL ? v->check : "another");
+	}
+	history_record(&row);
+}
+
 enum engine_answer
 engine_session_eom(struct engine_session *s, struct engine_eom *e)
 {
@@ -661,6 +746,7 @@ engine_session_eom(struct engine_session *s, struct engine_eom *e)
 	if (rc < 0)
 		return es_internal(s, "eom", rc, r);
 	es_log(s, &em->rep);
+	es_history(s);
 	if (s->v.action >= AM_ACT_TEMPFAIL) {
 		es_reply(r,
 			 s->v.action == AM_ACT_REJECT ? ENGINE_REJECT

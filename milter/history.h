@@ -56,4 +56,10 @@ void history_record(const struct history_row *row);
 /* history_stop - flush (bounded wait) and stop the writer. */
 void history_stop(void);
 
+/*
+ * history_queue_limit - lower the queue bound to max rows (at most
+ * HISTORY_QUEUE_MAX), so that tests reach it; main never calls it.
+ */
+void history_queue_limit(size_t max);
+
 #endif

@@ -31,9 +31,11 @@
 #include "dkimv.h"
 #include "dns.h"
 #include "filter.h"
+#include "history.h"
 #include "log.h"
 #include "metrics.h"
 #include "orgdom.h"
+#include "store.h"
 
 #define DRAIN_SECONDS 300   /* how long SIGTERM waits for open sessions */
 #define KICK_SIGNAL SIGUSR2 /* interrupts libmilter's listener select() */
@@ -312,6 +314,76 @@ drop_privileges(const struct conf *c)
 	}
 	log_info("running as %s (uid %u, gid %u)", user, (unsigned)uid,
 		 (unsigned)gid);
+	return 0;
+}
+
+/* The directory of a "sqlite:PATH" store, or "" for another store. */
+static void
+history_dir(const char *uri, char *dir, size_t dirlen)
+{
+	const char *slash;
+
+	dir[0] = '\0';
+	if (uri == NULL || strncmp(uri, "sqlite:/", 8) != 0)
+		return;
+	slash = strrchr(uri + 7, '/');
+	snprintf(dir, dirlen, "%.*s",
+		 slash == uri + 7 ? 1 : (int)(slash - (uri + 7)), uri + 7);
+}
+
+/*
+ * Before the privilege drop: a missing directory of the SQLite history
+ * (/var/lib/authmilter by default) is created for UserID. A failure is
+ * logged; the writer then logs the outage and keeps the rows queued.
+ */
+static void
+history_prepare(const struct conf *c)
+{
+	char dir[1024], user[256];
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+
+	history_dir(conf_report_db(c), dir, sizeof dir);
+	if (dir[0] == '\0' || stat(dir, &st) == 0 || errno != ENOENT ||
+	    geteuid() != 0)
+		return;
+	if (mkdir(dir, 0750) != 0) {
+		log_errno("ReportDatabase: cannot create the directory %s",
+			  dir);
+		return;
+	}
+	if (c->user_id != NULL &&
+	    lookup_user(c->user_id, user, sizeof user, &uid, &gid) == 0 &&
+	    chown(dir, uid, gid) != 0)
+		log_errno("ReportDatabase: chown %s to %s", dir, user);
+	log_info("ReportDatabase: created the directory %s", dir);
+}
+
+/*
+ * After the privilege drop: start the history writer. A database that is
+ * down is no failure (rows are queued); a bad URI is.
+ */
+static int
+history_begin(const struct conf *c)
+{
+	const char *uri = conf_report_db(c);
+	char dir[1024], err[512];
+
+	if (uri == NULL)
+		return 0;
+	history_dir(uri, dir, sizeof dir);
+	if (dir[0] != '\0' && access(dir, W_OK | X_OK) != 0)
+		log_errno("ReportDatabase: the directory %s of the DMARC "
+			  "history is not writable by uid %u (UserID); rows "
+			  "are queued until it is",
+			  dir, (unsigned)geteuid());
+	if (history_start(uri, err, sizeof err) != 0) {
+		log_error("ReportDatabase: %s", err);
+		return -1;
+	}
+	log_info("DMARC history on (%s)",
+		 strncmp(uri, "sqlite:", 7) == 0 ? uri : "postgresql");
 	return 0;
 }
 
@@ -651,7 +723,10 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 	}
 	if (c->metrics_listen != NULL)
 		log_info("metrics on http://%s/metrics", c->metrics_listen);
+	history_prepare(c);
 	if (drop_privileges(c) != 0)
+		goto out;
+	if (history_begin(c) != 0)
 		goto out;
 	if (c->pid_file != NULL) {
 		if (write_pidfile(c->pid_file) != 0)
@@ -713,6 +788,8 @@ run(const struct opts *o, struct conf *c, sigset_t *sigs)
 		rc = 1;
 	}
 out:
+	/* the sessions are drained: write what they recorded */
+	history_stop();
 	metrics_stop();
 	dkimv_shutdown();
 	dns_shutdown();
@@ -766,6 +843,19 @@ main(int argc, char **argv)
 	c = conf_load(o.file, o.ov, o.nov, stderr);
 	if (c == NULL)
 		goto out;
+	if (conf_reporting(c)) {
+		char err[512];
+
+		/* a URI libpq cannot parse is a configuration error */
+		if (store_check_uri(conf_report_db(c), err, sizeof err) != 0) {
+			fprintf(stderr, "%s: ReportDatabase: %s\n",
+				c->defaults_only ? "built-in defaults"
+						 : c->file,
+				err);
+			conf_free(c);
+			goto out;
+		}
+	}
 	if (o.check) {
 		printf("%s: configuration valid\n",
 		       c->defaults_only ? "built-in defaults" : c->file);

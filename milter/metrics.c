@@ -352,6 +352,8 @@ m_dns_render(FILE *fp)
 		get(&m_dns_budget[0]), get(&m_dns_budget[1]));
 }
 
+static void m_history_render(FILE *fp);
+
 char *
 metrics_render(void)
 {
@@ -413,6 +415,7 @@ metrics_render(void)
 	m_one(fp, "uribl_listings_total", "counter",
 	      "URIBL lookups whose answer listed the domain.",
 	      (long long)get(&m_uribl[1]));
+	m_history_render(fp);
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;
@@ -561,4 +564,76 @@ metrics_stop(void)
 		MHD_stop_daemon(m_daemon);
 		m_daemon = NULL;
 	}
+}
+
+/* DMARC history (history.c) and the report program's counters. */
+static atomic_ulong m_hist[3];	   /* recorded, written, dropped */
+static atomic_long m_hist_queue;   /* gauge */
+static atomic_int m_hist_db_up;	   /* gauge, 0 or 1 */
+static atomic_int m_hist_on;	   /* history_start() ran: show them */
+static atomic_ullong m_reports[3]; /* sent, failed, skipped (absolute) */
+
+void
+metrics_history_on(void)
+{
+	atomic_store(&m_hist_on, 1);
+}
+
+void
+metrics_history_rows(enum metrics_history_outcome o, unsigned long n)
+{
+	if ((unsigned int)o < 3)
+		atomic_fetch_add_explicit(&m_hist[o], n, memory_order_relaxed);
+}
+
+void
+metrics_history_queue(long n)
+{
+	atomic_store_explicit(&m_hist_queue, n, memory_order_relaxed);
+}
+
+void
+metrics_history_db_up(bool up)
+{
+	atomic_store(&m_hist_db_up, up ? 1 : 0);
+}
+
+void
+metrics_reports(unsigned long long sent, unsigned long long failed,
+		unsigned long long skipped)
+{
+	atomic_store(&m_reports[0], sent);
+	atomic_store(&m_reports[1], failed);
+	atomic_store(&m_reports[2], skipped);
+}
+
+static void
+m_history_render(FILE *fp)
+{
+	if (!atomic_load(&m_hist_on))
+		return;
+	m_head(fp, "history_rows_total", "counter",
+	       "DMARC history rows: recorded at end of message, written to "
+	       "the database, dropped with the queue full.");
+	fprintf(fp,
+		"authmilter_history_rows_total{outcome=\"recorded\"} %lu\n"
+		"authmilter_history_rows_total{outcome=\"written\"} %lu\n"
+		"authmilter_history_rows_total{outcome=\"dropped\"} %lu\n",
+		get(&m_hist[0]), get(&m_hist[1]), get(&m_hist[2]));
+	m_one(fp, "history_queue", "gauge",
+	      "DMARC history rows waiting for the database.",
+	      atomic_load_explicit(&m_hist_queue, memory_order_relaxed));
+	m_one(fp, "history_db_up", "gauge",
+	      "1 when the history database is reachable, else 0.",
+	      atomic_load(&m_hist_db_up));
+	m_head(fp, "reports_total", "counter",
+	       "DMARC aggregate reports of authmilter-report (from the "
+	       "database): sent, failed (retried), skipped destinations.");
+	fprintf(fp,
+		"authmilter_reports_total{outcome=\"sent\"} %llu\n"
+		"authmilter_reports_total{outcome=\"failed\"} %llu\n"
+		"authmilter_reports_total{outcome=\"skipped\"} %llu\n",
+		(unsigned long long)atomic_load(&m_reports[0]),
+		(unsigned long long)atomic_load(&m_reports[1]),
+		(unsigned long long)atomic_load(&m_reports[2]));
 }

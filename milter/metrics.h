@@ -22,7 +22,12 @@
  *   dns_budget_exceeded_total{scope}, internal_errors_total,
  *   config_reloads_total{result}, config_last_reload_successful,
  *   config_last_reload_timestamp_seconds, psl_mismatches_total,
- *   build_info{version,libmilter,...}, and start_time_seconds.
+ *   build_info{version,libmilter,...}, start_time_seconds, and with
+ *   reporting on (metrics_history_on()): history_rows_total{outcome=
+ *   "recorded"|"written"|"dropped"}, history_queue (gauge),
+ *   history_db_up (gauge) and reports_total{outcome="sent"|"failed"|
+ *   "skipped"} (the report program's counters, read from the database
+ *   by the history writer).
  *
  * Caps: at most METRICS_MAX_CHECKS checks are counted (further indexes
  *   are ignored; a check with no name given by metrics_check_name() is
@@ -146,5 +151,31 @@ int metrics_start(const char *listen, char *err, size_t errlen);
 
 /* metrics_stop - stop the server (no-op when it is not running). */
 void metrics_stop(void);
+
+/* DMARC history (history.c): pushed here, shown once history is on. */
+enum metrics_history_outcome {
+	METRICS_HIST_RECORDED = 0, /* queued at end of message */
+	METRICS_HIST_WRITTEN,	   /* written to the database */
+	METRICS_HIST_DROPPED,	   /* lost: queue full, or at shutdown */
+};
+
+/* metrics_history_on - show the history series (history_start()). */
+void metrics_history_on(void);
+
+/* metrics_history_rows - n rows had outcome o. */
+void metrics_history_rows(enum metrics_history_outcome o, unsigned long n);
+
+/* metrics_history_queue - rows queued now (gauge). */
+void metrics_history_queue(long n);
+
+/* metrics_history_db_up - the history database is reachable or not. */
+void metrics_history_db_up(bool up);
+
+/*
+ * metrics_reports - the report program's counters as read from the
+ * database (absolute values: reports_total{outcome}).
+ */
+void metrics_reports(unsigned long long sent, unsigned long long failed,
+		     unsigned long long skipped);
 
 #endif

@@ -67,6 +67,7 @@ struct auth_results {
 	bool spf_done;
 	enum am_result spf;   /* SPF result for spf_domain */
 	char spf_domain[256]; /* the domain SPF checked (MAIL FROM or HELO) */
+	bool spf_helo;	      /* spf_domain is the HELO identity */
 	bool dkim_done;
 	size_t ndkim;
 	struct auth_dkim dkim[SESSION_MAX_SIGS];
@@ -83,6 +84,8 @@ struct msg {
 	unsigned int nexempt;	/* of those, ExemptRecipients */
 	char rcpts[SESSION_RCPT_TEXT]; /* the first SESSION_LOG_RCPTS of
 					* them, escaped, "a,b" */
+	char rcpt_domain[256];	       /* the first one's domain, lower
+					* case, or "" (DMARC history) */
 	unsigned int nheaders;	       /* headers passed to the checks */
 	bool headers_capped;	       /* SESSION_MAX_HEADERS was passed */
 	struct auth_results auth;      /* shared results */

@@ -97,6 +97,7 @@ spf_finish_relay(struct msg *m, struct check_outcome *out)
 		snprintf(out->why, sizeof out->why, "from trusted relay %.100s",
 			 up->id);
 		m->auth.spf_done = true;
+		m->auth.spf_helo = false;
 		m->auth.spf = up->result;
 		snprintf(m->auth.spf_domain, sizeof m->auth.spf_domain, "%s",
 			 up->domain);
@@ -159,6 +160,7 @@ spf_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 					    dom);
 	}
 	m->auth.spf_done = true;
+	m->auth.spf_helo = o->helo_identity;
 	m->auth.spf = o->result;
 	snprintf(m->auth.spf_domain, sizeof m->auth.spf_domain, "%s",
 		 o->domain);

@@ -25,14 +25,17 @@
  *   freed with free().
  * Threads: one struct store is used by one thread at a time; separate
  *   stores (even on the same database) may be used in parallel.
- * Errors: AM_EINVAL for a bad URI, AM_EIO when the database cannot be
- *   reached or refuses (the message in err names the database and the
- *   library's text; never a password), AM_ENOMEM.
+ * Errors: AM_EINVAL for a bad URI, or from store_insert() for data the
+ *   database refuses (a constraint, a value it cannot take: retrying
+ *   the same row cannot help); AM_EIO when the database cannot be
+ *   reached or fails otherwise (retry later); AM_ENOMEM. The message in
+ *   err names the database and the library's text, never a password.
  * See also: history.h, docs/REPORTS.md.
  */
 #ifndef AM_STORE_H
 #define AM_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +61,10 @@ enum store_report_state {
 
 /*
  * store_open - open the database named by uri and bring its schema to
- * STORE_SCHEMA_VERSION. Returns 0 and *out, or AM_E* with err filled.
+ * STORE_SCHEMA_VERSION (tables authmilter_*; several programs opening
+ * an empty database at once create it once). Returns 0 and *out, or
+ * AM_E* with err filled: AM_EIO also for a schema of a newer version.
+ * A new SQLite file is created with mode 0640 in an existing directory.
  */
 int store_open(const char *uri, struct store **out, char *err, size_t errlen);
 
@@ -68,13 +74,22 @@ void store_close(struct store *s);
 /* store_kind - "sqlite" or "postgresql", for logs. */
 const char *store_kind(const struct store *s);
 
+/*
+ * store_check_uri - whether uri names a database store_open() can try
+ * ("sqlite:/PATH", or a PostgreSQL URI libpq can parse), without
+ * connecting. 0 or AM_EINVAL with err filled (no password in it).
+ */
+int store_check_uri(const char *uri, char *err, size_t errlen);
+
 /* store_insert - write n rows in one transaction. 0 or AM_E*. */
 int store_insert(struct store *s, const struct history_row *rows, size_t n,
 		 char *err, size_t errlen);
 
 /*
  * store_domains - the policy domains with rows in [begin, end), as a
- * malloc'd array of HISTORY_DOMAIN-sized strings in *out (n in *n).
+ * malloc'd array of HISTORY_DOMAIN-sized strings in *out (n in *n),
+ * sorted; a domain whose (domain, begin) is STORE_REPORT_SENT is left
+ * out (FAILED and NEW ones are listed).
  */
 int store_domains(struct store *s, int64_t begin, int64_t end,
 		  char (**out)[HISTORY_DOMAIN], size_t *n, char *err,
@@ -83,7 +98,11 @@ int store_domains(struct store *s, int64_t begin, int64_t end,
 /*
  * store_groups - the rows of one policy domain in [begin, end), grouped
  * by identical content, in a stable order (count descending, then
- * source address); malloc'd array in *out.
+ * source address); malloc'd array in *out. The reporter is no part of
+ * the identity (a fleet's report sums its MTAs): row.reporter is "".
+ * A group's DKIM results come in a canonical order (by domain, then
+ * selector), so the same set of signatures is one group whatever the
+ * order of the message's signatures.
  */
 int store_groups(struct store *s, const char *domain, int64_t begin,
 		 int64_t end, struct store_group **out, size_t *n, char *err,

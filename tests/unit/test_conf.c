@@ -162,6 +162,21 @@ static const struct {
 	 "F:2: DNSTimeout: expected a number 1..60, not \"99\"\n"
 	 "F:4: DryRun repeated (first set at line 3)\n"
 	 "F:5: Syslog: expected yes, no, true, false, 1 or 0, not \"2\"\n"},
+	{"report db relative", "ReportDatabase sqlite:rel/h.db\n",
+	 "F:1: ReportDatabase: expected an absolute path, not \"rel/h.db\"\n"},
+	{"report db scheme", "ReportDatabase mysql://x\n",
+	 "F:1: ReportDatabase: expected none, sqlite, sqlite:PATH or "
+	 "postgresql://...\n"},
+	{"report db without contact", "ReportDatabase sqlite\n",
+	 "F: ReportDatabase is set: ReportContact and ReportFrom are required "
+	 "(the reports carry them)\n"},
+	{"report interval",
+	 "ReportDatabase sqlite\nReportContact d@example.org\n"
+	 "ReportFrom d@example.org\nReportInterval 7000\n",
+	 "F: ReportInterval 7000: periods are aligned to UTC midnight, so it "
+	 "must divide a day or be whole days\n"},
+	{"report key alone", "ReportSigningKey /etc/hostname\n",
+	 "F: ReportSigningKey and ReportSigningSelector go together\n"},
 	{"hostile keyword", "Bo\x01gus\xff 1\n",
 	 "F:1: unknown keyword \"Bo\\x01gus\\xff\"\n"},
 };

@@ -525,51 +525,108 @@ struct kcase {
 	const char *reply;           /* expected reply or NULL */
 	const char *ar_part;         /* substring of the rendered A-R */
 	enum { K_DEFAULT, K_NO_ENFORCE, K_ACTIONS_TAG } conf;
+	const char *hist;            /* dmarcv_history() rendered by
+				      * hist_text(), "-" for no row, NULL
+				      * not checked */
 };
+
+/* The DMARC part of a history row, in one line for the cases. */
+static void
+hist_text(const struct history_row *h, char *out, size_t outlen)
+{
+	size_t o = (size_t)snprintf(out, outlen,
+	    "%s from=%s p=%s sp=%s np=%s t=%d dmarc=%s dis=%s ov=%u "
+	    "align=%d%d spf=%s:%s",
+	    h->policy_domain, h->header_from, dmarc_policy_str(h->p),
+	    dmarc_policy_str(h->sp), dmarc_policy_str(h->np), h->testing,
+	    am_result_str(h->dmarc), dmarc_policy_str(h->disposition),
+	    h->overrides, h->dkim_aligned, h->spf_aligned, h->spf_domain,
+	    am_result_str(h->spf));
+
+	for (unsigned int i = 0; i < h->ndkim && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, " dkim=%s:%s:%d",
+				      h->dkim[i].domain,
+				      am_result_str(h->dkim[i].result),
+				      h->dkim[i].aligned);
+}
 
 static const struct kcase kcases[] = {
 	{ "aligned relaxed dkim pass", "bounce.other.test",
 	  { "Alice <alice@example.com>" },
 	  "v=1; a=rsa-sha256; d=mail.example.com; s=s1; b=x", AM_R_PASS,
 	  false, AM_R_FAIL, AM_R_PASS, AM_ACT_NONE, NULL,
-	  "dmarc=pass (p=reject dis=none) header.from=example.com" },
+	  "dmarc=pass (p=reject dis=none) header.from=example.com",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=pass dis=none ov=0 align=10 "
+	  "spf=bounce.other.test:fail dkim=mail.example.com:pass:1" },
 	{ "p=reject failure rejects", "evil.test",
 	  { "alice@example.com" }, NULL, AM_R_NONE, false, AM_R_PASS,
 	  AM_R_FAIL, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for example.com",
-	  "dmarc=fail (p=reject dis=reject) header.from=example.com" },
+	  "dmarc=fail (p=reject dis=reject) header.from=example.com",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=reject ov=0 align=00 "
+	  "spf=evil.test:pass" },
 	{ "strict: subdomain signature fails", "evil.test",
 	  { "x@strict.test" }, "v=1; d=mail.strict.test; s=s; b=x",
 	  AM_R_PASS, false, AM_R_NONE, AM_R_FAIL, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for strict.test",
-	  "dmarc=fail (p=reject dis=reject) header.from=strict.test" },
+	  "dmarc=fail (p=reject dis=reject) header.from=strict.test",
+	  K_DEFAULT,
+	  "strict.test from=strict.test p=reject sp=unset np=unset "
+	  "t=0 dmarc=fail dis=reject ov=0 align=00 spf=evil.test:none "
+	  "dkim=mail.strict.test:pass:0" },
 	{ "sp=quarantine for an existing subdomain", "evil.test",
 	  { "x@mail.example.com" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_FAIL, AM_ACT_QUARANTINE, NULL,
 	  "dmarc=fail (p=quarantine dis=quarantine) "
-	  "header.from=mail.example.com" },
+	  "header.from=mail.example.com",
+	  K_DEFAULT,
+	  "example.com from=mail.example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=quarantine ov=0 align=00 "
+	  "spf=evil.test:none" },
 	{ "np=reject for a non-existent subdomain", "evil.test",
 	  { "x@nx.example.com" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_FAIL, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for nx.example.com",
-	  "dmarc=fail (p=reject dis=reject) header.from=nx.example.com" },
+	  "dmarc=fail (p=reject dis=reject) header.from=nx.example.com",
+	  K_DEFAULT,
+	  "example.com from=nx.example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=reject ov=0 align=00 "
+	  "spf=evil.test:none" },
 	{ "t=y: reject becomes quarantine", "evil.test",
 	  { "x@testing.test" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_FAIL, AM_ACT_QUARANTINE, NULL,
-	  "dmarc=fail (p=reject dis=quarantine)" },
+	  "dmarc=fail (p=reject dis=quarantine)",
+	  K_DEFAULT,
+	  "testing.test from=testing.test p=reject sp=unset np=unset "
+	  "t=1 dmarc=fail dis=quarantine ov=4 align=00 "
+	  "spf=evil.test:none" },
 	{ "d=co.uk does not align with example.co.uk", "evil.test",
 	  { "x@example.co.uk" }, "v=1; d=co.uk; s=s; b=x", AM_R_PASS, false,
 	  AM_R_NONE, AM_R_FAIL, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for example.co.uk",
-	  "header.from=example.co.uk" },
+	  "header.from=example.co.uk",
+	  K_DEFAULT,
+	  "example.co.uk from=example.co.uk p=reject sp=unset "
+	  "np=unset t=0 dmarc=fail dis=reject ov=0 align=00 "
+	  "spf=evil.test:none dkim=co.uk:pass:0" },
 	{ "mailing list: reject lowered to quarantine", "list.test",
 	  { "x@example.com" }, "v=1; d=list.test; s=s; b=x", AM_R_PASS, true,
 	  AM_R_PASS, AM_R_FAIL, AM_ACT_QUARANTINE, NULL,
 	  "(p=reject dis=quarantine; mailing list: reject lowered to "
-	  "quarantine)" },
+	  "quarantine)",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=quarantine ov=2 align=00 "
+	  "spf=list.test:pass dkim=list.test:pass:0" },
 	{ "no From: permerror", "example.com", { NULL }, NULL, AM_R_NONE,
 	  false, AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL,
-	  "dmarc=permerror" },
+	  "dmarc=permerror",
+	  K_DEFAULT,
+	  "-" },
 	/*
 	 * A From: that gives permerror fails closed (SPEC "Checks"): the
 	 * strictest policy among its domains applies as a failure, even
@@ -580,82 +637,137 @@ static const struct kcase kcases[] = {
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for example.com",
 	  "(several From: fields; strictest policy applied: reject of "
-	  "example.com; dis=reject)" },
+	  "example.com; dis=reject)",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=permerror dis=reject ov=0 align=00 "
+	  "spf=example.com:pass" },
 	{ "From: of two domains: the reject one wins", "evil.test",
 	  { "a@list.test, b@example.com" }, NULL, AM_R_NONE, false,
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for example.com",
-	  "header.from=example.com" },
+	  "header.from=example.com",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=permerror dis=reject ov=0 align=00 "
+	  "spf=evil.test:pass" },
 	{ "group syntax hides no address", "list.test",
 	  { "ceo@example.com x:a@list.test;" }, NULL, AM_R_NONE, false,
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for example.com",
 	  "(From: field cannot be parsed; strictest policy applied: "
-	  "reject of example.com; dis=reject)" },
+	  "reject of example.com; dis=reject)",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=permerror dis=reject ov=0 align=00 "
+	  "spf=list.test:pass" },
 	{ "empty angle address after the address", "list.test",
 	  { "ceo@example.com <>" }, NULL, AM_R_NONE, false, AM_R_PASS,
 	  AM_R_PERMERROR, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for example.com",
-	  "header.from=example.com" },
+	  "header.from=example.com",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=permerror dis=reject ov=0 align=00 "
+	  "spf=list.test:pass" },
 	{ "two From: fields, p=none and t=y: quarantine", "list.test",
 	  { "a@list.test", "b@testing.test" }, NULL, AM_R_NONE, false,
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_QUARANTINE, NULL,
-	  "reject of testing.test; dis=quarantine)" },
+	  "reject of testing.test; dis=quarantine)",
+	  K_DEFAULT,
+	  "testing.test from=testing.test p=reject sp=unset np=unset "
+	  "t=1 dmarc=permerror dis=quarantine ov=4 align=00 "
+	  "spf=list.test:pass" },
 	{ "np= counts where it is stricter", "list.test",
 	  { "a@list.test, b@nx.example.com" }, NULL, AM_R_NONE, false,
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for nx.example.com",
-	  "header.from=nx.example.com" },
+	  "header.from=nx.example.com",
+	  K_DEFAULT,
+	  "example.com from=nx.example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=permerror dis=reject ov=0 align=00 "
+	  "spf=list.test:pass" },
 	{ "more domains than can be looked up: reject", "list.test",
 	  { "a@a1.test, a@a2.test, a@a3.test, a@a4.test, a@a5.test",
 	    "a@a6.test, a@a7.test, a@a8.test, a@a9.test" }, NULL,
 	  AM_R_NONE, false, AM_R_PASS, AM_R_PERMERROR, AM_ACT_REJECT,
 	  "Rejected by DMARC policy for a1.test",
-	  "more than 8 domains in From:, treated as p=reject" },
+	  "more than 8 domains in From:, treated as p=reject",
+	  K_DEFAULT,
+	  "a1.test from=a1.test p=reject sp=unset np=unset t=0 "
+	  "dmarc=permerror dis=reject ov=0 align=00 "
+	  "spf=list.test:pass" },
 	{ "two p=none domains: permerror, no action", "list.test",
 	  { "a@list.test, b@nothing.test" }, NULL, AM_R_NONE, false,
-	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL, "dmarc=permerror" },
+	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_NONE, NULL, "dmarc=permerror",
+	  K_DEFAULT,
+	  "list.test from=list.test p=none sp=unset np=unset t=0 "
+	  "dmarc=permerror dis=none ov=0 align=00 spf=list.test:pass" },
 	{ "a From: domain's walk fails: tempfail", "list.test",
 	  { "a@list.test, b@a.broken.test" }, NULL, AM_R_NONE, false,
 	  AM_R_PASS, AM_R_PERMERROR, AM_ACT_TEMPFAIL,
-	  "Temporary DNS failure, try again later", "dmarc=permerror" },
+	  "Temporary DNS failure, try again later", "dmarc=permerror",
+	  K_DEFAULT,
+	  "list.test from=list.test p=none sp=unset np=unset t=0 "
+	  "dmarc=permerror dis=none ov=0 align=00 spf=list.test:pass" },
 	{ "fail closed, mailing list: quarantine", "list.test",
 	  { "a@list.test", "b@example.com" },
 	  "v=1; d=list.test; s=s; b=x", AM_R_PASS, true, AM_R_PASS,
 	  AM_R_PERMERROR, AM_ACT_QUARANTINE, NULL,
-	  "dis=quarantine; mailing list: reject lowered to quarantine)" },
+	  "dis=quarantine; mailing list: reject lowered to quarantine)",
+	  K_DEFAULT,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=permerror dis=quarantine ov=2 align=00 "
+	  "spf=list.test:pass dkim=list.test:pass:0" },
 	{ "SERVFAIL in the walk: temperror, tempfail", "evil.test",
 	  { "x@a.broken.test" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_TEMPERROR, AM_ACT_TEMPFAIL,
-	  "Temporary DNS failure, try again later", "dmarc=temperror" },
+	  "Temporary DNS failure, try again later", "dmarc=temperror",
+	  K_DEFAULT,
+	  "-" },
 	{ "no record: none", "evil.test", { "x@nothing.test" }, NULL,
 	  AM_R_NONE, false, AM_R_NONE, AM_R_NONE, AM_ACT_NONE, NULL,
-	  "dmarc=none header.from=nothing.test" },
+	  "dmarc=none header.from=nothing.test",
+	  K_DEFAULT,
+	  "-" },
 	/* DMARCEnforce no: results reported, no action, no tempfail */
 	{ "DMARCEnforce no: p=reject failure only reported", "evil.test",
 	  { "alice@example.com" }, NULL, AM_R_NONE, false, AM_R_PASS,
 	  AM_R_FAIL, AM_ACT_NONE, NULL,
 	  "dmarc=fail (p=reject dis=reject) header.from=example.com",
-	  K_NO_ENFORCE },
+	  K_NO_ENFORCE,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=reject ov=1 align=00 "
+	  "spf=evil.test:pass" },
 	{ "DMARCEnforce no: p=quarantine failure only reported",
 	  "evil.test", { "x@mail.example.com" }, NULL, AM_R_NONE, false,
 	  AM_R_NONE, AM_R_FAIL, AM_ACT_NONE, NULL,
 	  "dmarc=fail (p=quarantine dis=quarantine) "
-	  "header.from=mail.example.com", K_NO_ENFORCE },
+	  "header.from=mail.example.com", K_NO_ENFORCE,
+	  "example.com from=mail.example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=quarantine ov=1 align=00 "
+	  "spf=evil.test:none" },
 	{ "DMARCEnforce no: SERVFAIL is no tempfail", "evil.test",
 	  { "x@a.broken.test" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_TEMPERROR, AM_ACT_NONE, NULL, "dmarc=temperror",
-	  K_NO_ENFORCE },
+	  K_NO_ENFORCE,
+	  "-" },
 	/* DMARCRejectAction and DMARCQuarantineAction are honoured */
 	{ "DMARCRejectAction tag", "evil.test", { "alice@example.com" },
 	  NULL, AM_R_NONE, false, AM_R_PASS, AM_R_FAIL, AM_ACT_TAG, NULL,
 	  "dmarc=fail (p=reject dis=reject) header.from=example.com",
-	  K_ACTIONS_TAG },
+	  K_ACTIONS_TAG,
+	  "example.com from=example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=reject ov=0 align=00 "
+	  "spf=evil.test:pass" },
 	{ "DMARCQuarantineAction tag", "evil.test",
 	  { "x@mail.example.com" }, NULL, AM_R_NONE, false, AM_R_NONE,
 	  AM_R_FAIL, AM_ACT_TAG, NULL,
 	  "dmarc=fail (p=quarantine dis=quarantine) "
-	  "header.from=mail.example.com", K_ACTIONS_TAG },
+	  "header.from=mail.example.com", K_ACTIONS_TAG,
+	  "example.com from=mail.example.com p=reject sp=quarantine "
+	  "np=reject t=0 dmarc=fail dis=quarantine ov=0 align=00 "
+	  "spf=evil.test:none" },
 };
 
 static void
@@ -739,6 +851,17 @@ test_check(void **state)
 		assert_int_equal(o.action, k->action);
 		if (k->reply != NULL)
 			assert_string_equal(o.reply, k->reply);
+		{
+			struct history_row h;
+			char ht[1024] = "-";
+
+			memset(&h, 0, sizeof h);
+			if (dmarcv_history(&ms, &m, &cf, &h))
+				hist_text(&h, ht, sizeof ht);
+			print_message("  history: %s\n", ht);
+			if (k->hist != NULL)
+				assert_string_equal(ht, k->hist);
+		}
 		memset(&r, 0, sizeof r);
 		memset(&sink, 0, sizeof sink);
 		r.ar = authres_new("mx.test");
