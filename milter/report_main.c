@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* report_main - authmilter-report: RFC 9990 aggregate reports from the
- * DMARC history (see docs/REPORTS.md and authmilter-report(8)) */
+/* report_main - authmilter-report, the DMARC aggregate report program */
+/* (RFC 9990; see docs/REPORTS.md and authmilter-report(8)) */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -467,7 +467,10 @@ test_keywords(void **state)
 		"SPFFailAction", "SPFSoftfailAction", "ReceivedSPF",
 		"DKIMMinimumKeyBits", "DKIMMaxSignatures", "DMARCEnforce",
 		"DMARCRejectAction", "DMARCQuarantineAction",
-		"PublicSuffixList", "MetricsListen",
+		"PublicSuffixList", "MetricsListen", "ReportDatabase",
+		"ReportOrgName", "ReportContact", "ReportFrom", "ReportSubmitter",
+		"ReportInterval", "ReportRetention", "ReportMaxURIs",
+		"ReportSigningKey", "ReportSigningSelector", "ReportSendmail",
 	};
 	size_t n = sizeof spec / sizeof spec[0];
 
