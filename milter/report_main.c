@@ -559,9 +559,10 @@ run(const struct opts *o, struct conf *c)
 	interval = (int64_t)c->report_interval;
 
 	if (!conf_reporting(c)) {
-		log_error("ReportDatabase is none: there is no history to "
-			  "report");
-		return EXIT_CONFIG;
+		/* not an error: the timer may be enabled before reporting is */
+		log_info("ReportDatabase is none: reporting is off, nothing to "
+			 "do");
+		return EXIT_ALL_SENT;
 	}
 	if (c->report_contact == NULL || c->report_from == NULL) {
 		log_error(
@@ -680,7 +681,13 @@ main(int argc, char **argv)
 	c = load_logged(&o);
 	if (c == NULL)
 		goto out;
-	log_open(true, c->syslog);
+	/*
+	 * stderr always (a shell, cron's mail, or the journal under
+	 * systemd); syslog as well when configured, unless stderr is the
+	 * journal or a terminal already.
+	 */
+	log_open(true, c->syslog && getenv("JOURNAL_STREAM") == NULL &&
+			   !isatty(STDERR_FILENO));
 	log_setup(c->log_level, c->log_format);
 	rc = run(&o, c);
 	conf_free(c);
