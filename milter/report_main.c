@@ -324,7 +324,9 @@ dry_run_files(struct job *j, const char *domain, const char *report_id,
 			 rua->temperror ? " (DNS failed: tried next run)" : "");
 	if (report_mime_filename(j->submitter, domain, begin, end, fname,
 				 sizeof fname) != 0) {
-		log_error("report for %s: file name too long", domain);
+		log_error("report for %s: no file name: the domain or "
+			  "ReportSubmitter is not a domain name, or too long",
+			  domain);
 		goto out;
 	}
 	base = strlen(fname) - strlen(".xml.gz");

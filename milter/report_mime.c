@@ -61,12 +61,50 @@ report_gzip(const void *in, size_t len, unsigned char **out, size_t *outlen,
 	return 0;
 }
 
+/*
+ * A domain name as the filename and Subject ABNF want it (letters,
+ * digits, hyphens; underscores let through), and never a path: no '/',
+ * no empty label, so no ".." either.
+ */
+static bool
+domain_name_ok(const char *s)
+{
+	size_t label = 0, len = strlen(s);
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '-' || c == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
 int
 report_mime_filename(const char *submitter, const char *domain, int64_t begin,
 		     int64_t end, char *out, size_t outlen)
 {
-	int n = snprintf(out, outlen, "%s!%s!%" PRId64 "!%" PRId64 ".xml.gz",
-			 submitter, domain, begin, end);
+	int n;
+
+	if (!domain_name_ok(submitter) || !domain_name_ok(domain) ||
+	    begin < 0 || end < begin) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return AM_EINVAL;
+	}
+	n = snprintf(out, outlen, "%s!%s!%" PRId64 "!%" PRId64 ".xml.gz",
+		     submitter, domain, begin, end);
 
 	if (n < 0 || (size_t)n >= outlen) {
 		if (outlen > 0)
@@ -234,11 +272,16 @@ report_mime_build(const struct report_message *m, char **out, size_t *outlen,
 			 "holds a line break");
 		return AM_EINVAL;
 	}
-	if (report_mime_filename(m->submitter, m->domain, m->begin, m->end,
-				 fname, sizeof fname) != 0) {
-		snprintf(err, errlen, "report message: file name too long");
-		return AM_ERANGE;
+	rc = report_mime_filename(m->submitter, m->domain, m->begin, m->end,
+				  fname, sizeof fname);
+	if (rc != 0) {
+		snprintf(err, errlen, "report message: %s",
+			 rc == AM_EINVAL ? "the domain or submitter is not a "
+					   "domain name"
+					 : "file name too long");
+		return rc;
 	}
+	rc = AM_ELIB;
 	pthread_once(&gmime_once, gmime_start);
 
 	from = internet_address_list_parse(NULL, m->from);

@@ -56,7 +56,8 @@ int report_gzip(const void *in, size_t len, unsigned char **out, size_t *outlen,
 
 /*
  * report_mime_filename - "submitter!domain!begin!end.xml.gz" into out.
- * 0, or AM_ERANGE when it does not fit.
+ * 0, AM_EINVAL when submitter or domain is not a domain name (so never
+ * a path), or AM_ERANGE when it does not fit.
  */
 int report_mime_filename(const char *submitter, const char *domain,
 			 int64_t begin, int64_t end, char *out, size_t outlen);

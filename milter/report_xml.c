@@ -106,6 +106,23 @@ elem(xmlTextWriterPtr w, const char *name, const char *text)
 	return xmlTextWriterWriteElement(w, BAD_CAST name, BAD_CAST text);
 }
 
+/*
+ * A value that came from the network (a selector, a comment): any octet
+ * outside printable ASCII becomes '?', so that no control character or
+ * broken UTF-8 can make the document ill-formed.
+ */
+static int
+elem_net(xmlTextWriterPtr w, const char *name, const char *text)
+{
+	char buf[HISTORY_DOMAIN];
+	size_t i;
+
+	for (i = 0; text[i] != '\0' && i < sizeof buf - 1; i++)
+		buf[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	buf[i] = '\0';
+	return elem(w, name, buf);
+}
+
 static int
 elem_i64(xmlTextWriterPtr w, const char *name, int64_t v)
 {
@@ -144,7 +161,7 @@ static int
 write_policy(xmlTextWriterPtr w, const struct history_row *r)
 {
 	W(xmlTextWriterStartElement(w, BAD_CAST "policy_published"));
-	W(elem(w, "domain", r->policy_domain));
+	W(elem_net(w, "domain", r->policy_domain));
 	W(elem(w, "p", policy_word(r->p)));
 	if (r->sp != DMARC_P_UNSET)
 		W(elem(w, "sp", policy_word(r->sp)));
@@ -169,7 +186,7 @@ write_record(xmlTextWriterPtr w, const struct store_group *g)
 
 	W(xmlTextWriterStartElement(w, BAD_CAST "record"));
 	W(xmlTextWriterStartElement(w, BAD_CAST "row"));
-	W(elem(w, "source_ip", r->source_ip));
+	W(elem_net(w, "source_ip", r->source_ip));
 	snprintf(cnt, sizeof cnt, "%" PRIu64, g->count);
 	W(elem(w, "count", cnt));
 	W(xmlTextWriterStartElement(w, BAD_CAST "policy_evaluated"));
@@ -184,7 +201,7 @@ write_record(xmlTextWriterPtr w, const struct store_group *g)
 		W(elem(w, "type", override_words[i].word));
 		/* the one comment goes with the first reason */
 		if (!commented && r->override_comment[0] != '\0')
-			W(elem(w, "comment", r->override_comment));
+			W(elem_net(w, "comment", r->override_comment));
 		commented = true;
 		W(xmlTextWriterEndElement(w));
 	}
@@ -192,24 +209,24 @@ write_record(xmlTextWriterPtr w, const struct store_group *g)
 	W(xmlTextWriterEndElement(w)); /* row */
 
 	W(xmlTextWriterStartElement(w, BAD_CAST "identifiers"));
-	W(elem(w, "header_from", r->header_from));
+	W(elem_net(w, "header_from", r->header_from));
 	/* RFC 9990 3.1.1.10: present but empty for a null reverse-path */
-	W(elem(w, "envelope_from", r->envelope_from));
+	W(elem_net(w, "envelope_from", r->envelope_from));
 	if (r->envelope_to[0] != '\0')
-		W(elem(w, "envelope_to", r->envelope_to));
+		W(elem_net(w, "envelope_to", r->envelope_to));
 	W(xmlTextWriterEndElement(w));
 
 	W(xmlTextWriterStartElement(w, BAD_CAST "auth_results"));
 	for (unsigned int i = 0; i < r->ndkim && i < HISTORY_MAX_DKIM; i++) {
 		W(xmlTextWriterStartElement(w, BAD_CAST "dkim"));
-		W(elem(w, "domain", r->dkim[i].domain));
-		W(elem(w, "selector", r->dkim[i].selector));
+		W(elem_net(w, "domain", r->dkim[i].domain));
+		W(elem_net(w, "selector", r->dkim[i].selector));
 		W(elem(w, "result", report_xml_dkim(r->dkim[i].result)));
 		W(xmlTextWriterEndElement(w));
 	}
 	if (r->spf_domain[0] != '\0') {
 		W(xmlTextWriterStartElement(w, BAD_CAST "spf"));
-		W(elem(w, "domain", r->spf_domain));
+		W(elem_net(w, "domain", r->spf_domain));
 		/* the schema knows only "mfrom": a HELO check has no scope */
 		if (!r->spf_helo)
 			W(elem(w, "scope", "mfrom"));

@@ -73,6 +73,20 @@ test_filename_and_id(void **state)
 	    buf, "mx.receiver.example!example.com!1733443200!1733529599.xml.gz");
 	assert_int_equal(report_mime_filename("a", "b", 1, 2, buf, 8),
 			 AM_ERANGE);
+	/* never a path, never outside the filename ABNF */
+	assert_int_equal(report_mime_filename("mx.example", "../../etc", 1, 2,
+					      buf, sizeof buf),
+			 AM_EINVAL);
+	assert_int_equal(report_mime_filename("mx.example", "a/b.example", 1,
+					      2, buf, sizeof buf),
+			 AM_EINVAL);
+	assert_int_equal(report_mime_filename("mx.example", "a!b.example", 1,
+					      2, buf, sizeof buf),
+			 AM_EINVAL);
+	assert_int_equal(report_mime_filename("", "example.com", 1, 2, buf,
+					      sizeof buf),
+			 AM_EINVAL);
+	assert_string_equal(buf, "");
 
 	assert_int_equal(report_mime_id("mx.receiver.example", "example.com",
 					1733443200, id, sizeof id),

@@ -245,6 +245,26 @@ test_result_words(void **state)
 	assert_string_equal(report_xml_dkim(AM_R_PERMERROR), "permerror");
 }
 
+/* Octets from the network that XML cannot carry do not break it. */
+static void
+test_hostile_values(void **state)
+{
+	struct store_group g[1];
+	xmlDocPtr doc;
+
+	(void)state;
+	fixture_group(&g[0], "192.0.2.1", 1, AM_R_FAIL, DMARC_P_NONE);
+	strcpy(g[0].row.dkim[0].selector, "s\x01\xff<x>&");
+	g[0].row.overrides = HISTORY_OV_OTHER;
+	strcpy(g[0].row.override_comment, "\x1b[0m]]>\xc3");
+	doc = build(g, 1);
+	assert_int_equal(schema_valid(doc), 0);
+	assert_xp(doc, "//d:auth_results/d:dkim/d:selector", "s?" "?<x>&");
+	assert_xp(doc, "//d:reason/d:type", "other");
+	assert_xp(doc, "//d:reason/d:comment", "?[0m]]>?");
+	xmlFreeDoc(doc);
+}
+
 static void
 test_no_records(void **state)
 {
@@ -265,6 +285,7 @@ main(void)
 	    cmocka_unit_test(test_valid_and_counts),
 	    cmocka_unit_test(test_latest_policy),
 	    cmocka_unit_test(test_result_words),
+	    cmocka_unit_test(test_hostile_values),
 	    cmocka_unit_test(test_no_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
