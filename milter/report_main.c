@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,7 +29,8 @@
 #define EXIT_ALL_SENT 0
 #define EXIT_CONFIG 1
 #define EXIT_SOME_FAILED 2
-#define SENDMAIL_ARGS 32 /* words of ReportSendmail */
+#define SENDMAIL_ARGS 32       /* words of ReportSendmail */
+#define SENDMAIL_TIMEOUT_S 300 /* one sendmail run, then it is killed */
 
 struct opts {
 	const char *file;	  /* -c */
@@ -148,26 +150,49 @@ fmt_time(int64_t t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* mono_ms - now on CLOCK_MONOTONIC, in milliseconds. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * Pipe msg to the ReportSendmail command (split on spaces, run without
- * a shell). 0 when it exits 0; otherwise -1 with the cause in why.
+ * a shell), within SENDMAIL_TIMEOUT_S: a command that hangs is killed.
+ * 0 when it took the whole message and exited 0; otherwise -1 with the
+ * cause in why.
  */
 static int
 sendmail_pipe(const char *cmd, const char *msg, size_t len, char *why,
 	      size_t whylen)
 {
 	char *copy = strdup(cmd), *argv[SENDMAIL_ARGS + 1], *save = NULL;
-	int fds[2], status, n = 0;
+	int fds[2], status = 0, n = 0;
+	int64_t deadline = mono_ms() + SENDMAIL_TIMEOUT_S * 1000;
+	bool timed_out = false;
 	size_t off = 0;
-	pid_t pid;
+	pid_t pid, got;
 
 	if (copy == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	for (char *w = strtok_r(copy, " \t", &save);
-	     w != NULL && n < SENDMAIL_ARGS; w = strtok_r(NULL, " \t", &save))
+	for (char *w = strtok_r(copy, " \t", &save); w != NULL;
+	     w = strtok_r(NULL, " \t", &save)) {
+		if (n == SENDMAIL_ARGS) {
+			snprintf(why, whylen,
+				 "ReportSendmail has more than %d "
+				 "words",
+				 SENDMAIL_ARGS);
+			free(copy);
+			return -1;
+		}
 		argv[n++] = w;
+	}
 	argv[n] = NULL;
 	if (n == 0 || pipe2(fds, O_CLOEXEC) != 0) {
 		snprintf(why, whylen, "%s",
@@ -190,23 +215,46 @@ sendmail_pipe(const char *cmd, const char *msg, size_t len, char *why,
 	}
 	close(fds[0]);
 	while (off < len) {
-		ssize_t w = write(fds[1], msg + off, len - off);
+		struct pollfd pfd = {.fd = fds[1], .events = POLLOUT};
+		int64_t left = deadline - mono_ms();
+		ssize_t w;
 
-		if (w < 0 && errno == EINTR)
+		if (left <= 0) {
+			timed_out = true;
+			break;
+		}
+		if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
+			continue;
+		w = write(fds[1], msg + off, len - off);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (w <= 0)
-			break;
+			break; /* EPIPE: it exited; its status tells why */
 		off += (size_t)w;
 	}
 	close(fds[1]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		got = waitpid(pid, &status, WNOHANG);
+		if (got == pid || (got < 0 && errno != EINTR))
+			break;
+		if (mono_ms() >= deadline) {
+			timed_out = true;
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		usleep(20000);
+	}
 	free(copy);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && off == len)
+	if (timed_out)
+		snprintf(why, whylen, "%s did not finish within %d s (killed)",
+			 cmd, SENDMAIL_TIMEOUT_S);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && off == len)
 		return 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		snprintf(why, whylen, "%s could not be run", cmd);
-	else if (WIFEXITED(status))
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		snprintf(why, whylen, "%s exited with status %d", cmd,
 			 WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
