@@ -124,12 +124,19 @@ verify)
 		echo "SKIP: $sbin does not exist on this machine to mount over"
 		exit 77
 	fi
+	units="$dest$unit"
+	# the report program's service and timer, when they are installed
+	for u in authmilter-report.service authmilter-report.timer; do
+		[ -e "$dest$(abs "$unitdir")/$u" ] &&
+			units="$units $dest$(abs "$unitdir")/$u"
+	done
 	out=$(MANPATH=$dest$(abs "$mandir") unshare --mount sh -c '
-		mount --bind "$1" "$2" && systemd-analyze verify "$3" 2>&1
-		echo "exit=$?"' sh "$dest$sbin" "$sbin" "$dest$unit")
+		mount --bind "$1" "$2" && shift 2 &&
+		systemd-analyze verify "$@" 2>&1
+		echo "exit=$?"' sh "$dest$sbin" "$sbin" $units)
 	echo "$out"
 	# verify exits 0 on mere warnings: any output is a failure.
-	[ "$out" = "exit=0" ] || bad "systemd-analyze verify $unit"
+	[ "$out" = "exit=0" ] || bad "systemd-analyze verify $units"
 	;;
 *)
 	echo "usage: $0 tree|verify BUILDDIR" >&2
