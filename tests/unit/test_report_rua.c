@@ -61,6 +61,56 @@ test_parse(void **state)
 	assert_int_equal(ign, 1);
 }
 
+/* The caps: 64-octet local parts, 253-octet hosts, REPORT_RUA_MAX. */
+static void
+test_caps(void **state)
+{
+	char uri[600], many[4096];
+	struct report_dest d[REPORT_RUA_MAX];
+	size_t n, off = 0;
+	unsigned int ign;
+
+	(void)state;
+	/* a local part of 64 octets and a host of 253: taken */
+	memcpy(uri, "mailto:", 7);
+	memset(uri + 7, 'l', 64);
+	uri[71] = '@';
+	for (size_t i = 0; i < 253; i++)
+		uri[72 + i] = i % 50 == 49 ? '.' : 'h';
+	uri[72 + 253] = '\0';
+	ign = report_rua_parse("example.com", uri, strlen(uri), d, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(ign, 0);
+	assert_int_equal(strlen(d[0].addr), 64 + 1 + 253);
+	assert_int_equal(strlen(d[0].host), 253);
+	/* 65 octets, or a host of 254: malformed */
+	memmove(uri + 8, uri + 7, strlen(uri + 7) + 1);
+	uri[7] = 'l';
+	ign = report_rua_parse("example.com", uri, strlen(uri), d, 1, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(ign, 1);
+	memmove(uri + 7, uri + 8, strlen(uri + 8) + 1);
+	strcat(uri, "h");
+	ign = report_rua_parse("example.com", uri, strlen(uri), d, 1, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(ign, 1);
+	/* a label of 64 octets: malformed */
+	snprintf(uri, sizeof uri, "mailto:a@%064d.example", 0);
+	ign = report_rua_parse("example.com", uri, strlen(uri), d, 1, &n);
+	assert_int_equal(n, 0);
+
+	/* REPORT_RUA_MAX + 4 URIs, max REPORT_RUA_MAX: the first 16 */
+	for (int i = 0; i < REPORT_RUA_MAX + 4; i++)
+		off += (size_t)snprintf(many + off, sizeof many - off,
+					"%smailto:r%d@x.example",
+					i > 0 ? "," : "", i);
+	ign = report_rua_parse("example.com", many, off, d, REPORT_RUA_MAX,
+			       &n);
+	assert_int_equal(n, REPORT_RUA_MAX);
+	assert_int_equal(ign, 4);
+	assert_string_equal(d[REPORT_RUA_MAX - 1].addr, "r15@x.example");
+}
+
 static void
 test_tag(void **state)
 {
@@ -233,6 +283,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_tag),
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_no_record_and_failures),

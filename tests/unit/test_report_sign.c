@@ -240,6 +240,19 @@ test_open_errors(void **state)
 	assert_int_equal(report_sign_open(keyfile, "", "receiver.example", &s,
 					  err, sizeof err),
 			 AM_EINVAL);
+	/* a key file past REPORT_SIGN_KEY_MAX: refused at open */
+	snprintf(path, sizeof path, "%s/big.pem", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (size_t i = 0; i <= REPORT_SIGN_KEY_MAX / 64; i++)
+		fputs("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+		      fp);
+	fclose(fp);
+	assert_int_equal(report_sign_open(path, "rpt", "receiver.example", &s,
+					  err, sizeof err),
+			 AM_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(err, "too large"));
 	/* not a key: refused when signing, with libopendkim's reason */
 	snprintf(path, sizeof path, "%s/junk.pem", dir);
 	fp = fopen(path, "w");
