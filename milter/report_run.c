@@ -43,17 +43,17 @@ mono_ms(void)
 
 /*
  * Pipe msg to the ReportSendmail command (split on spaces, run without
- * a shell), within SENDMAIL_TIMEOUT_S: a command that hangs is killed.
+ * a shell), within timeout_s: a command that hangs is killed.
  * 0 when it took the whole message and exited 0; otherwise -1 with the
  * cause in why.
  */
 int
-report_run_sendmail(const char *cmd, const char *msg, size_t len, char *why,
-		    size_t whylen)
+report_run_sendmail(const char *cmd, const char *msg, size_t len,
+		    unsigned int timeout_s, char *why, size_t whylen)
 {
 	char *copy = strdup(cmd), *argv[SENDMAIL_ARGS + 1], *save = NULL;
 	int fds[2], status = 0, n = 0;
-	int64_t deadline = mono_ms() + SENDMAIL_TIMEOUT_S * 1000;
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
 	bool timed_out = false;
 	size_t off = 0;
 	pid_t pid, got;
@@ -129,8 +129,8 @@ report_run_sendmail(const char *cmd, const char *msg, size_t len, char *why,
 	}
 	free(copy);
 	if (timed_out)
-		snprintf(why, whylen, "%s did not finish within %d s (killed)",
-			 cmd, SENDMAIL_TIMEOUT_S);
+		snprintf(why, whylen, "%s did not finish within %u s (killed)",
+			 cmd, timeout_s);
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && off == len)
 		return 0;
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -316,8 +316,11 @@ send_report(struct report_run *j, const char *domain, const char *report_id,
 			log_info("report for %s to %s: %zu octets, over the "
 				 "obsolete !size of %" PRIu64 " (sent anyway)",
 				 domain, d->addr, len, d->limit);
-		if (report_run_sendmail(j->c->report_sendmail, msg, len, why,
-					sizeof why) == 0) {
+		if (report_run_sendmail(j->c->report_sendmail, msg, len,
+					j->sendmail_timeout_s > 0
+					    ? j->sendmail_timeout_s
+					    : SENDMAIL_TIMEOUT_S,
+					why, sizeof why) == 0) {
 			log_info("report for %s, period %s, Report-ID %s: "
 				 "sent to %s (%zu octets)",
 				 domain, period, report_id, d->addr, len);

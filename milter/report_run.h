@@ -42,11 +42,12 @@ struct report_run {
 	/* set by the caller */
 	const struct conf *c;
 	struct store *store;
-	struct report_signer *signer; /* NULL: unsigned */
-	const char *submitter;	      /* ReportSubmitter or AuthservID */
-	const char *org_name;	      /* ReportOrgName or AuthservID */
-	const char *dry_run;	      /* --dry-run DIR or NULL */
-	unsigned int dns_ms;	      /* wait per round of lookups */
+	struct report_signer *signer;	 /* NULL: unsigned */
+	const char *submitter;		 /* ReportSubmitter or AuthservID */
+	const char *org_name;		 /* ReportOrgName or AuthservID */
+	const char *dry_run;		 /* --dry-run DIR or NULL */
+	unsigned int dns_ms;		 /* wait per round of lookups */
+	unsigned int sendmail_timeout_s; /* 0: SENDMAIL_TIMEOUT_S */
 	/* what the run did */
 	uint64_t sent;	  /* messages handed to ReportSendmail */
 	uint64_t failed;  /* messages (or lookups) that failed */
@@ -59,9 +60,10 @@ void report_run_period(struct report_run *r, int64_t begin, int64_t interval);
 
 /*
  * report_run_sendmail - pipe len octets of msg to cmd (split on spaces,
- * no shell). 0 when it took all of it and exited 0, else -1 and why.
+ * no shell), killing it after timeout_s seconds. 0 when it took all of
+ * it and exited 0, else -1 and the cause in why.
  */
-int report_run_sendmail(const char *cmd, const char *msg, size_t len, char *why,
-			size_t whylen);
+int report_run_sendmail(const char *cmd, const char *msg, size_t len,
+			unsigned int timeout_s, char *why, size_t whylen);
 
 #endif
