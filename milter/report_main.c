@@ -140,7 +140,7 @@ run(const struct opts *o, struct conf *c)
 {
 	struct report_run j;
 	struct dns_options dopt;
-	char err[512], from_domain[256];
+	char err[512], from_domain[256], fname[REPORT_FILENAME_MAX];
 	int64_t now = (int64_t)time(NULL), interval, first, last, start;
 	uint64_t purged = 0;
 	struct stat sb;
@@ -164,6 +164,13 @@ run(const struct opts *o, struct conf *c)
 	if (c->report_contact == NULL || c->report_from == NULL) {
 		log_error(
 		    "ReportContact and ReportFrom are needed for reports");
+		return EXIT_CONFIG;
+	}
+	if (report_mime_filename(j.submitter, "example.org", 0, 1, fname,
+				 sizeof fname) != 0) {
+		log_error("ReportSubmitter (or AuthservID) %s is not a domain "
+			  "name: it names the reports (RFC 9990 3.5.2)",
+			  j.submitter);
 		return EXIT_CONFIG;
 	}
 	if (o->dry_run != NULL &&

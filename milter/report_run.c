@@ -360,6 +360,7 @@ static void
 one_report(struct report_run *j, const char *domain, int64_t begin, int64_t end)
 {
 	char err[512], report_id[STORE_REPORT_ID], period[80], b[32], e[32];
+	char fname[REPORT_FILENAME_MAX];
 	enum store_report_state state;
 	struct store_group *groups = NULL;
 	size_t ngroups = 0, xmllen = 0, gzlen = 0;
@@ -378,6 +379,25 @@ one_report(struct report_run *j, const char *domain, int64_t begin, int64_t end)
 	}
 	if (state == STORE_REPORT_SENT && j->dry_run == NULL)
 		return;
+	/*
+	 * A policy domain that cannot be named in the file name or the
+	 * Subject (not a domain name: the history holds what the daemon
+	 * looked up) can never be reported: done with for good.
+	 */
+	if (report_mime_filename(j->submitter, domain, begin, end, fname,
+				 sizeof fname) != 0) {
+		log_error("report for %s, period %s: not reportable: the "
+			  "policy domain is not a domain name (or too long)",
+			  domain, period);
+		if (j->dry_run == NULL &&
+		    store_mark_reported(j->store, domain, begin, end + 1,
+					STORE_REPORT_SENT, "", err,
+					sizeof err) != 0) {
+			log_error("report for %s: %s", domain, err);
+			j->some_failed = true;
+		}
+		return;
+	}
 	/* a retry keeps the Report-ID it was first tried with */
 	if (state != STORE_REPORT_FAILED || report_id[0] == '\0') {
 		if (report_mime_id(j->submitter, domain, begin, report_id,

@@ -321,6 +321,32 @@ test_dry_run(void **state)
 	conf_free(c);
 }
 
+/* A policy domain that is no domain name is done with, not retried. */
+static void
+test_unreportable(void **state)
+{
+	struct store *s;
+	struct report_run r;
+	struct conf *c = fresh(&s, &r);
+	struct store_group g;
+	char id[STORE_REPORT_ID], err[512];
+
+	(void)state;
+	clear_sent();
+	put("rc", "0\n");
+	fixture_group(&g, "192.0.2.9", 1, AM_R_FAIL, DMARC_P_NONE);
+	g.row.time = begin + 50;
+	snprintf(g.row.policy_domain, sizeof g.row.policy_domain,
+		 "../x/y.test");
+	assert_int_equal(store_insert(s, &g.row, 1, err, sizeof err), 0);
+	report_run_period(&r, begin, 86400);
+	assert_false(r.some_failed);
+	assert_int_equal(r.sent, 1); /* example.test */
+	assert_int_equal(state_of(s, "../x/y.test", id), STORE_REPORT_SENT);
+	store_close(s);
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -328,6 +354,7 @@ main(void)
 	    cmocka_unit_test(test_fail_retry_once),
 	    cmocka_unit_test(test_hung_sendmail),
 	    cmocka_unit_test(test_dry_run),
+	    cmocka_unit_test(test_unreportable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
