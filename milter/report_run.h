@@ -20,7 +20,9 @@
  *   failed send); ReportSendmail of at most 32 words.
  * Ownership: struct report_run is the caller's; everything in it is
  *   borrowed (configuration, store, signer).
- * Threads: one run, one thread (it uses the store and a DNS set).
+ * Threads: one run, one thread (it uses the store and a DNS set). The
+ *   program ignores SIGPIPE (report_main.c does), so that a sendmail
+ *   that exits early is a failed send, not the end of the program.
  * Errors: none returned: the counters and some_failed in the struct
  *   say what happened.
  * See also: report_main.c, store.h, RFC 9990 sections 3.5 and 4.
