@@ -51,7 +51,7 @@ bad() { echo "FAIL: $*"; fail=1; }
 
 case $mode in
 tree)
-	expected=$(printf '%s\n' \
+	expected=$({ printf '%s\n' \
 		"$sbin/authmilter" \
 		"$(abs "$bindir")/authmilter-explain" \
 		"$(abs "$mandir")/man1/authmilter-explain.1" \
@@ -61,10 +61,19 @@ tree)
 		"$(abs "$datadir")/doc/authmilter/DEPLOYMENT.md" \
 		"$(abs "$datadir")/doc/authmilter/OPERATIONS.md" \
 		"$(abs "$datadir")/doc/authmilter/SECURITY.md" \
+		"$(abs "$mandir")/man8/authmilter-report.8" \
 		"$(abs "$datadir")/doc/authmilter/headers-and-verdicts.md" \
+		"$(abs "$datadir")/doc/authmilter/REPORTS.md" \
 		"$unit" \
 		"$(abs "$sysusersdir")/authmilter.conf" \
-		"$(abs "$tmpfilesdir")/authmilter.conf" | sort)
+		"$(abs "$tmpfilesdir")/authmilter.conf"
+	# the report program and its units, once it is linked (it needs
+	# milter/store.c; see milter/meson.build)
+	if [ -e "$build/milter/authmilter-report" ]; then
+		printf '%s\n' "$sbin/authmilter-report" \
+			"$(abs "$unitdir")/authmilter-report.service" \
+			"$(abs "$unitdir")/authmilter-report.timer"
+	fi; } | sort)
 	actual=$(cd "$dest" && find . \( -type f -o -type l \) |
 		sed 's|^\.||' | sort)
 	if [ "$expected" != "$actual" ]; then
@@ -88,6 +97,7 @@ tree)
 		"$dest$(abs "$tmpfilesdir")/authmilter.conf" ||
 		bad "tmpfiles entry for /run/authmilter missing"
 	for m in "$(abs "$mandir")/man8/authmilter.8" \
+		"$(abs "$mandir")/man8/authmilter-report.8" \
 		"$(abs "$mandir")/man5/authmilter.conf.5" \
 		"$(abs "$mandir")/man1/authmilter-explain.1"; do
 		out=$(groff -man -t -ww -z "$dest$m" 2>&1) ||
@@ -114,12 +124,19 @@ verify)
 		echo "SKIP: $sbin does not exist on this machine to mount over"
 		exit 77
 	fi
+	units="$dest$unit"
+	# the report program's service and timer, when they are installed
+	for u in authmilter-report.service authmilter-report.timer; do
+		[ -e "$dest$(abs "$unitdir")/$u" ] &&
+			units="$units $dest$(abs "$unitdir")/$u"
+	done
 	out=$(MANPATH=$dest$(abs "$mandir") unshare --mount sh -c '
-		mount --bind "$1" "$2" && systemd-analyze verify "$3" 2>&1
-		echo "exit=$?"' sh "$dest$sbin" "$sbin" "$dest$unit")
+		mount --bind "$1" "$2" && shift 2 &&
+		systemd-analyze verify "$@" 2>&1
+		echo "exit=$?"' sh "$dest$sbin" "$sbin" $units)
 	echo "$out"
 	# verify exits 0 on mere warnings: any output is a failure.
-	[ "$out" = "exit=0" ] || bad "systemd-analyze verify $unit"
+	[ "$out" = "exit=0" ] || bad "systemd-analyze verify $units"
 	;;
 *)
 	echo "usage: $0 tree|verify BUILDDIR" >&2

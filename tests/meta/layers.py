@@ -19,7 +19,7 @@ import sys
 # DNS engine and its parser, address lists, metrics.
 LOW = {'amerr', 'result', 'log', 'conf', 'dns_mode', 'cidr', 'blentry',
        'dns', 'dns_packet', 'metrics'}
-PROGRAMS = {'main', 'explain_main'}
+PROGRAMS = {'main', 'explain_main', 'report_main'}
 
 
 def graph(milter):
