@@ -16,7 +16,7 @@
 
 #define H_RETRY_MIN_MS 1000  /* first back-off after a failure */
 #define H_RETRY_MAX_MS 60000 /* longest back-off */
-#define H_COUNTS_S 60	     /* report counters read this often */
+#define H_COUNTS_S 10	     /* report counters read this often */
 #define H_DROP_LOG_S 60	     /* drop summary at most this often */
 #define H_STOP_MS 5000	     /* history_stop() writes for so long */
 #define H_JOIN_EXTRA_S 10    /* then waits so much longer for a call */
@@ -136,13 +136,16 @@ w_counts(struct writer *w)
 	char err[512];
 
 	w->counts_at = now_ms() + H_COUNTS_S * 1000;
-	if (w->s == NULL)
+	if (w->s == NULL || w->down)
 		return;
+	/* a database that just went away is the writer's outage to log
+	 * (once, at the next batch): a failed read here is only a detail */
 	if (store_counts(w->s, v, err, sizeof err) == 0)
 		metrics_reports(v[STORE_CNT_SENT], v[STORE_CNT_FAILED],
 				v[STORE_CNT_SKIPPED]);
 	else
-		log_warn("DMARC history: reading the report counters: %s", err);
+		log_debug("DMARC history: reading the report counters: %s",
+			  err);
 }
 
 /*
