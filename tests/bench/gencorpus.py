@@ -33,22 +33,24 @@ Body sizes: 60% about 2 KB, 30% about 10 KB, 10% about 100 KB.
 
 Links (from a generator of their own, so that the sizes above are those of
 the corpus before links, seed for seed): 15% of the messages have none
-(text/plain); 35% are text/plain with 1 to 5 link domains (URLs and bare
-www. hosts in the text); 35% are multipart/alternative, text/plain and a
-quoted-printable text/html part (href and img src; long URLs cross QP soft
-line breaks); 15% the same with a base64 text/html part (nothing a raw
-scan can see before end of message). A message with links links to its
-sender's own domain (www. or news. dNNNNN.example: a name of its own, so
-each such message has at least one URIBL lookup no cache can answer) in
-four of five cases, and to 1 to 4 of 40 shared domains (siteNN.example,
-drawn with a skew: the first ones are the most linked, as big senders'
-and trackers' are; answered from the cache after their first lookup);
-one link in fifty is to an IPv4 literal.
+(text/plain); 35% are text/plain with links (URLs and bare www. hosts in
+the text); 35% are multipart/alternative, text/plain and a
+quoted-printable text/html part (an href per link of the text part and an
+img src on a shared CDN host; long URLs cross QP soft line breaks); 15%
+the same with a base64 text/html part (a raw scan of the body sees only
+the text part's links before end of message). A message with links has 1
+to 6 link domains; it links to its sender's own domain (www. or news.
+dNNNNN.example: a name of its own, so each such message has at least one
+URIBL lookup no cache can answer) in four of five cases, and to 1 to 4 of
+40 shared domains (siteNN.example, drawn with a skew: the first ones are
+the most linked, as big senders' and trackers' are; answered from the
+cache after their first lookup); one message in fifty also links to an
+IPv4 literal.
 URIBL zones (the bench row "authmilter + URIBL"): dbl.bench.example
 (listing 127.0.1.2) and uri.bench.example (127.0.0.2) list bad0.example to
 bad5.example (bad0, bad1 in the first, bad2, bad3 in the second, bad4,
 bad5 in both). Every 50th message (i % 50 == 11, a pass message) links to
-one of them, through text/plain, QP HTML or base64 HTML in turn; so does
+one of them, in a text/plain, a QP or a base64 message in turn; so does
 every 50th spoofed one (i % 50 == 17, rejected by DMARC anyway). index
 expects "accept" for the first kind (no URIBL configured), index-uribl
 "reject". No other link domain is listed: the other lookups are NXDOMAIN.
