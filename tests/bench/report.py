@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: BSD-2-Clause
-"""report.py RESULTS.json BENCHMARKS.md PLOT.png
+"""report.py RESULTS.json BENCHMARKS.md (PLOT.png | --section NAME)
 
-Writes the results table and the targets of issue 6 between the
+Writes the results table, the targets of issue 6 and what the URIBL check
+and the DMARC history add to authmilter's row between the
 "<!-- bench:table:begin -->" and "<!-- bench:table:end -->" lines of
 BENCHMARKS.md, and the plot (messages/s and p99 against concurrency, one
-line per row, one panel pair per DNS delay) to PLOT.png.
+line per row, one panel pair per DNS delay) to PLOT.png; with --section
+NAME, between "<!-- bench:NAME:begin -->" and "<!-- bench:NAME:end -->"
+and no plot (a run of some rows only).
 """
 
 import json
@@ -16,8 +19,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-BEGIN = "<!-- bench:table:begin -->"
-END = "<!-- bench:table:end -->"
+BEGIN = "<!-- bench:%s:begin -->"
+END = "<!-- bench:%s:end -->"
+AM = "authmilter, every check"
+# Rows that are authmilter's with one thing added: their cost is the
+# difference to AM in the same run.
+ADDED = ("authmilter + URIBL (2 zones)",
+         "authmilter + DMARC history (SQLite)")
 
 
 def get(res, row, conc, delay):
@@ -44,6 +52,8 @@ def table(res):
         acts = ", ".join("%s %d" % (k, v) for k, v in r["actions"].items()
                          if v)
         ver = ("%d mismatches" % r["mismatches"]) if r["checked"] else "-"
+        if "history_rows" in r:
+            ver += "; %d history rows" % r["history_rows"]
         out.append("| %d ms | %s | %d | %d | %.0f | %.2f | %.2f | %.3f | "
                    "%.3f, %.3f | %.1f | %s | %s |" % (
                        r["delay"], r["row"], r["conc"], r["messages"],
@@ -67,7 +77,7 @@ def targets(res):
     n = max((r.get("repeats", 1) for r in res), default=1)
     out = ["", "Targets (issue 6), from this run (medians of %d interleaved "
            "repeats):" % n, ""]
-    am, ch = "authmilter", "OpenDKIM -> OpenDMARC"
+    am, ch = AM, "OpenDKIM -> OpenDMARC"
     for c in (8, 32):
         a, b = get(res, am, c, 0), get(res, ch, c, 0)
         if a and b and b["rate"] > 0:
@@ -102,6 +112,14 @@ def targets(res):
                        "(target <= 32 MB): %s" % (
                            d, a["rss_mb"],
                            "met" if a["rss_mb"] <= 32 else "NOT met"))
+    for r in res:
+        if "history_rows" in r:
+            out.append("- DMARC history rows written, %s, %d session(s), "
+                       "%d ms DNS: %d for %d messages: %s" % (
+                           r["row"], r["conc"], r["delay"],
+                           r["history_rows"], r["messages"],
+                           "all" if r["history_rows"] == r["messages"]
+                           else "NOT all"))
     bad = [r for r in res if r["checked"] and r["mismatches"]]
     out.append("- authmilter verdicts against the corpus: %s" % (
         "all match" if not bad else "%d rows with mismatches" % len(bad)))
@@ -110,6 +128,52 @@ def targets(res):
         ", ".join("%s c=%d %d ms: %d" % (r["row"], r["conc"], r["delay"],
                                          r["actions"]["error"])
                   for r in errs) or "none"))
+    return out
+
+
+def costs(res):
+    """What each row of ADDED costs beside AM's, measured in the same run:
+    CPU per message (the difference of the medians, and repeat by
+    repeat: the repeats are interleaved, so each pair ran in the same
+    minute), and at 20 ms DNS the p50 (the round trips it adds)."""
+    out = []
+    for name in ADDED:
+        lines = []
+        for d in sorted({r["delay"] for r in res}):
+            for c in sorted({r["conc"] for r in res}):
+                a = next((r for r in res if r["row"] == AM and
+                          r["conc"] == c and r["delay"] == d), None)
+                b = next((r for r in res if r["row"] == name and
+                          r["conc"] == c and r["delay"] == d), None)
+                if not a or not b:
+                    continue
+                per = ""
+                if len(a.get("cpus", [])) > 1 and \
+                        len(a["cpus"]) == len(b.get("cpus", [])):
+                    per = " (repeat by repeat: %s)" % ", ".join(
+                        "%+.3f" % (q - p) for p, q in zip(a["cpus"],
+                                                          b["cpus"]))
+                p50 = ""
+                if d > 0:
+                    p50 = "; p50 %.1f -> %.1f ms (%+.1f)" % (
+                        a["p50_ms"], b["p50_ms"],
+                        b["p50_ms"] - a["p50_ms"])
+                    if b.get("content_p50_ms"):
+                        p50 += (", RCPT reply to end of message %.1f -> "
+                                "%.1f" % (a["content_p50_ms"],
+                                          b["content_p50_ms"]))
+                lines.append("  - %d ms DNS, %d session(s): CPU %.3f -> "
+                             "%.3f ms/msg (**%+.3f**)%s; msg/s %.0f -> "
+                             "%.0f%s" % (
+                                 d, c, a["cpu_ms_per_msg"],
+                                 b["cpu_ms_per_msg"],
+                                 b["cpu_ms_per_msg"] - a["cpu_ms_per_msg"],
+                                 per, a["rate"], b["rate"], p50))
+        if lines:
+            out += ["- %s against %s (medians):" % (name, AM)] + lines
+    if out:
+        out = ["", "What the URIBL check and the DMARC history add (issue "
+               "19 point 6; issue 18 point 4), from this run:", ""] + out
     return out
 
 
@@ -149,16 +213,24 @@ def plot(res, path):
 
 
 def main():
+    if len(sys.argv) != 4 and not (len(sys.argv) == 5 and
+                                   sys.argv[3] == "--section"):
+        sys.exit("usage: report.py RESULTS.json BENCHMARKS.md "
+                 "(PLOT.png | --section NAME)")
+    section = sys.argv[4] if len(sys.argv) == 5 else "table"
+    begin, end = BEGIN % section, END % section
     res = json.load(open(sys.argv[1]))
     md = open(sys.argv[2]).read()
-    if BEGIN not in md or END not in md:
-        sys.exit("report.py: markers missing in " + sys.argv[2])
-    head, rest = md.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    body = table(res) + targets(res)
-    open(sys.argv[2], "w").write(head + BEGIN + "\n" + "\n".join(body) +
-                                 "\n" + END + tail)
-    plot(res, sys.argv[3])
+    if begin not in md or end not in md:
+        sys.exit("report.py: markers %s missing in %s" % (begin,
+                                                           sys.argv[2]))
+    head, rest = md.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    body = table(res) + targets(res) + costs(res)
+    open(sys.argv[2], "w").write(head + begin + "\n" + "\n".join(body) +
+                                 "\n" + end + tail)
+    if section == "table":
+        plot(res, sys.argv[3])
 
 
 if __name__ == "__main__":

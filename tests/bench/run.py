@@ -12,7 +12,9 @@ and for each delay, --repeat times (3), each row and each concurrency (1,
 with amload for at most --seconds, and records messages/s, p50/p90/p99,
 the milters' CPU seconds per message (utime+stime from /proc), their peak
 RSS (VmHWM, the sum for a chain) and, for authmilter, the verdicts
-against the corpus's. The repeats are interleaved (all rows, then all
+against the corpus's (BUILD/bench-corpus/index, or index-uribl for the
+row with the URIBL zones) and, for the row with the DMARC history, the
+rows its SQLite database got. The repeats are interleaved (all rows, then all
 rows again) and combined into medians (combine()). Writes
 WORK/results-raw.json (every measurement), WORK/results.json, the table into docs/BENCHMARKS.md (between its
 bench:table markers) and the plot docs/benchmarks.png.
@@ -32,14 +34,22 @@ import tempfile
 import time
 
 ROWS = [
-    # name, milters [(kind, port)], check verdicts
-    ("null filter, every step", [("null", 9001)], False),
-    ("null filter, end of message only", [("nulleom", 9002)], False),
-    ("authmilter, every check", [("authmilter", 9003)], True),
-    ("OpenDKIM (verify)", [("opendkim", 9004)], False),
-    ("OpenDMARC (SPFSelfValidate)", [("opendmarc", 9005)], False),
+    # name, milters [(kind, port)], the corpus index whose expected
+    # actions the verdicts are checked against (None: not checked)
+    ("null filter, every step", [("null", 9001)], None),
+    ("null filter, end of message only", [("nulleom", 9002)], None),
+    ("authmilter, every check", [("authmilter", 9003)], "index"),
+    # The cost of the URIBL check (MIME parse, link extraction, lookups)
+    # and of the DMARC history writes: each row is the one above plus
+    # that, so its CPU per message minus the above is what it adds.
+    ("authmilter + URIBL (2 zones)", [("authmilter-uribl", 9006)],
+     "index-uribl"),
+    ("authmilter + DMARC history (SQLite)", [("authmilter-history", 9007)],
+     "index"),
+    ("OpenDKIM (verify)", [("opendkim", 9004)], None),
+    ("OpenDMARC (SPFSelfValidate)", [("opendmarc", 9005)], None),
     ("OpenDKIM -> OpenDMARC", [("opendkim", 9004), ("opendmarc", 9005)],
-     False),
+     None),
 ]
 CONC = [1, 8, 32]
 DELAYS = [0, 20]
@@ -56,6 +66,22 @@ HeloAction tag
 SPFFailAction none
 DMARCRejectAction reject
 """
+
+# The URIBL row: the two zones of gencorpus.py, with filters of the kind
+# the common lists need (the DBL's codes, a multi list's bits), and two
+# of the corpus's most linked domains skipped (as an MX skips the big
+# webmail and CDN domains).
+AUTHMILTER_URIBL = """URIBL dbl.bench.example=127.0.1.[2..99]
+URIBL uri.bench.example=127.0.0.[2..255]
+URIBLSkipDomains site00.example, site01.example
+"""
+
+# The history row: every message with a DMARC evaluation adds a row.
+AUTHMILTER_HISTORY = """ReportDatabase sqlite:{db}
+ReportContact dmarc-reports@bench.example
+ReportFrom dmarc-reports@bench.example
+"""
+HISTORY_DB = "h.sqlite"
 
 OPENDKIM_CONF = """Mode v
 Socket inet:{port}@127.0.0.1
@@ -146,11 +172,11 @@ class Bench:
         self.procs.append(p)
         return p
 
-    def stop(self, p):
+    def stop(self, p, grace=2):
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
             try:
-                p.wait(2)
+                p.wait(grace)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
@@ -163,10 +189,19 @@ class Bench:
                     "-p", "inet:%d@127.0.0.1" % port]
             if kind == "nulleom":
                 argv.append("-e")
-        elif kind == "authmilter":
+        elif kind.startswith("authmilter"):
             conf = os.path.join(w, "authmilter.conf")
+            text = AUTHMILTER_CONF.format(port=port)
+            if kind == "authmilter-uribl":
+                text += AUTHMILTER_URIBL
+            elif kind == "authmilter-history":
+                db = os.path.join(w, HISTORY_DB)
+                for sfx in ("", "-wal", "-shm", "-journal"):
+                    if os.path.exists(db + sfx):
+                        os.unlink(db + sfx)
+                text += AUTHMILTER_HISTORY.format(db=db)
             with open(conf, "w") as f:
-                f.write(AUTHMILTER_CONF.format(port=port))
+                f.write(text)
             argv = [os.path.join(self.bt, "milter/authmilter"), "-f",
                     "-c", conf]
             # For profiling: e.g. AM_BENCH_WRAP="perf record -g -o F --"
@@ -251,7 +286,7 @@ class Bench:
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = os.path.join(self.work, "amload.json")
         argv = [os.path.join(self.bt, "tests/bench/amload"),
-                "-i", os.path.join(self.corpus, "index"),
+                "-i", os.path.join(self.corpus, check or "index"),
                 "-c", str(conc), "-d", str(self.a.seconds), "-q",
                 "-j", out, "-T", "10000"]
         for _, port in milters:
@@ -261,6 +296,11 @@ class Bench:
         if conc == 1:
             argv += ["-H", "10"]
         r = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
+        if any(k.startswith("authmilter") for k, _ in milters):
+            # The history writer writes a batch a second (HISTORY_FLUSH_MS):
+            # its last one before the CPU is read; every authmilter row
+            # waits the same.
+            time.sleep(1.2)
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         dns_s = sum(proc_cpu(p.pid) for p in dns) - dns0
         load_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime +
@@ -280,7 +320,11 @@ class Bench:
         res.update(row=name, conc=conc, delay=delay, exit=r.returncode,
                    stderr=r.stderr[-2000:])
         for p in ps:
-            self.stop(p)
+            # SIGTERM: authmilter writes the history rows still queued
+            self.stop(p, grace=15)
+        if any(k == "authmilter-history" for k, _ in milters):
+            res["history_rows"] = history_rows(
+                os.path.join(self.work, HISTORY_DB))
         log("%-36s c=%-2d %2d ms: %8.1f msg/s p50 %7.2f p99 %7.2f ms "
             "(envelope %.2f, content %.2f) "
             "cpu %.3f ms/msg (dns %.3f, load %.3f) rss %.1f MB "
@@ -291,7 +335,9 @@ class Bench:
                 res["dns_cpu_ms_per_msg"], res["load_cpu_ms_per_msg"],
                 res["rss_mb"],
                 res["actions"],
-                " mismatches %d" % res["mismatches"] if check else ""))
+                " mismatches %d" % res["mismatches"] if check else "") +
+            (" history rows %d" % res["history_rows"]
+             if "history_rows" in res else ""))
         return res
 
     def run(self):
@@ -323,6 +369,19 @@ class Bench:
         return results
 
 
+def history_rows(path):
+    """Rows in the DMARC history database (-1: none could be read)."""
+    import sqlite3
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        n = db.execute("SELECT count(*) FROM authmilter_history").fetchone()
+        db.close()
+        return n[0]
+    except sqlite3.Error as e:
+        log("history database %s: %s" % (path, e))
+        return -1
+
+
 def median(xs):
     xs = sorted(xs)
     n = len(xs)
@@ -351,10 +410,13 @@ def combine(raw):
         c["rss_mb"] = max(r["rss_mb"] for r in rs)
         for f in ("messages", "mismatches", "headers_added"):
             c[f] = sum(r[f] for r in rs)
+        if "history_rows" in rs[0]:
+            c["history_rows"] = sum(r.get("history_rows", 0) for r in rs)
         c["actions"] = {a: sum(r["actions"].get(a, 0) for r in rs)
                         for a in rs[0]["actions"]}
         c["rates"] = [r["rate"] for r in rs]
         c["p50s"] = [r["p50_ms"] for r in rs]
+        c["cpus"] = [r["cpu_ms_per_msg"] for r in rs]
         c["repeats"] = len(rs)
         c["exit"] = max(r["exit"] for r in rs)
         c.pop("rep", None)
@@ -380,21 +442,31 @@ def main():
                     help="comma list of DNS delays in ms (quick runs)")
     ap.add_argument("--no-doc", action="store_true",
                     help="do not rewrite docs/BENCHMARKS.md and the plot")
+    ap.add_argument("--doc-section", metavar="NAME",
+                    help="write the table between the bench:NAME:begin "
+                    "and bench:NAME:end markers of docs/BENCHMARKS.md "
+                    "instead (no plot): for a run of some rows (--only)")
     a = ap.parse_args()
     a.conc = [int(x) for x in a.conc.split(",")]
     a.delays = [int(x) for x in a.delays.split(",")]
     if (a.conc != CONC or a.delays != DELAYS) and not a.no_doc:
         ap.error("--conc/--delays are for quick runs: add --no-doc")
+    if a.only and not a.no_doc and not a.doc_section:
+        ap.error("--only: the main table is the whole run's; add --no-doc "
+                 "or --doc-section NAME")
     b = Bench(a)
     results = b.run()
     log("work directory (logs, results.json): " + b.work)
     if not a.no_doc:
-        subprocess.run(["/usr/bin/python3",
-                        os.path.join(a.top, "tests/bench/report.py"),
-                        os.path.join(b.work, "results.json"),
-                        os.path.join(a.top, "docs/BENCHMARKS.md"),
-                        os.path.join(a.top, "docs/benchmarks.png")],
-                       check=True)
+        rp = ["/usr/bin/python3",
+              os.path.join(a.top, "tests/bench/report.py"),
+              os.path.join(b.work, "results.json"),
+              os.path.join(a.top, "docs/BENCHMARKS.md")]
+        if a.doc_section:
+            rp += ["--section", a.doc_section]
+        else:
+            rp.append(os.path.join(a.top, "docs/benchmarks.png"))
+        subprocess.run(rp, check=True)
 
 
 if __name__ == "__main__":
