@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,118 @@
 #define H_JOIN_EXTRA_S 10    /* then waits so much longer for a call */
 
 /*
- * The queue: a ring of pointers to malloc'd rows. h_lock guards h_ring,
+ * A queued row, packed: the row's octets with every run of H_ZRUN or
+ * more zero octets left out. A row is mostly the NUL padding of its
+ * fixed-size strings, so a packed row is a few hundred octets where
+ * struct history_row is several KB: the queue bound in octets
+ * (HISTORY_QUEUE_BYTES) then holds tens of thousands of rows. The
+ * encoding is exact for any content (no assumption that the padding is
+ * zero): pairs of uint16 (literal length, zero-run length), each pair
+ * followed by its literal octets.
+ */
+#define H_ZRUN 8
+_Static_assert(sizeof(struct history_row) < 65536,
+	       "history_row must fit the uint16 run lengths");
+
+struct h_blob {
+	size_t len;	      /* octets in data */
+	unsigned char data[]; /* the runs */
+};
+
+/* h_runs - the next literal [i, *lit_end) and zero run after it. */
+static size_t
+h_runs(const unsigned char *p, size_t n, size_t i, size_t *lit_end)
+{
+	size_t j = i, z;
+
+	while (j < n) {
+		if (p[j] != 0) {
+			j++;
+			continue;
+		}
+		for (z = j; z < n && p[z] == 0 && z - j < H_ZRUN; z++)
+			;
+		if (z - j >= H_ZRUN || z == n)
+			break;
+		j = z;
+	}
+	*lit_end = j;
+	for (z = j; z < n && p[z] == 0; z++)
+		;
+	return z - j;
+}
+
+static struct h_blob *
+h_pack(const struct history_row *row)
+{
+	const unsigned char *p = (const unsigned char *)row;
+	size_t n = sizeof *row, len = 0, i, end, zr;
+	struct h_blob *b;
+	unsigned char *o;
+
+	for (i = 0; i < n; i = end + zr) {
+		zr = h_runs(p, n, i, &end);
+		len += 4 + (end - i);
+	}
+	b = malloc(sizeof *b + len);
+	if (b == NULL)
+		return NULL;
+	b->len = len;
+	o = b->data;
+	for (i = 0; i < n; i = end + zr) {
+		uint16_t l, z;
+
+		zr = h_runs(p, n, i, &end);
+		l = (uint16_t)(end - i);
+		z = (uint16_t)zr;
+		memcpy(o, &l, 2);
+		memcpy(o + 2, &z, 2);
+		memcpy(o + 4, p + i, l);
+		o += 4 + l;
+	}
+	return b;
+}
+
+static void
+h_unpack(const struct h_blob *b, struct history_row *row)
+{
+	unsigned char *p = (unsigned char *)row;
+	const unsigned char *in = b->data, *e = b->data + b->len;
+	size_t at = 0, n = sizeof *row;
+
+	while (in + 4 <= e) {
+		uint16_t l, z;
+
+		memcpy(&l, in, 2);
+		memcpy(&z, in + 2, 2);
+		in += 4;
+		if ((size_t)(e - in) < l || at + l + z > n)
+			break; /* cannot happen: h_pack wrote it */
+		memcpy(p + at, in, l);
+		memset(p + at + l, 0, z);
+		in += l;
+		at += (size_t)l + z;
+	}
+	if (at < n)
+		memset(p + at, 0, n - at);
+}
+
+/* h_cost - what a queued row counts against HISTORY_QUEUE_BYTES. */
+static size_t
+h_cost(const struct h_blob *b)
+{
+	return sizeof *b + b->len + sizeof(void *);
+}
+
+/*
+ * The queue: a ring of pointers to packed rows. h_lock guards h_ring,
  * h_head, h_count and h_stopping; h_cond wakes the writer. Lock order:
  * h_lock only (the store is the writer's alone and used unlocked).
  */
 static pthread_mutex_t h_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t h_cond = PTHREAD_COND_INITIALIZER;
-static struct history_row **h_ring;	 /* HISTORY_QUEUE_MAX slots */
+static struct h_blob **h_ring;		 /* HISTORY_QUEUE_MAX slots */
+static size_t h_bytes;			 /* h_cost() of the rows queued */
 static size_t h_head;			 /* oldest row */
 static size_t h_count;			 /* rows queued */
 static bool h_stopping;			 /* history_stop() was called */
@@ -58,18 +164,19 @@ history_enabled(void)
 void
 history_record(const struct history_row *row)
 {
-	struct history_row *r;
+	struct h_blob *r;
 	bool queued = false, wake = false;
 
 	if (!atomic_load(&h_on))
 		return;
-	r = malloc(sizeof *r);
+	r = h_pack(row);
 	if (r != NULL) {
-		memcpy(r, row, sizeof *r);
 		pthread_mutex_lock(&h_lock);
-		if (h_count < h_max && !h_stopping) {
+		if (h_count < h_max &&
+		    h_bytes + h_cost(r) <= HISTORY_QUEUE_BYTES && !h_stopping) {
 			h_ring[(h_head + h_count) % HISTORY_QUEUE_MAX] = r;
 			h_count++;
+			h_bytes += h_cost(r);
 			queued = true;
 			wake = h_count == HISTORY_BATCH;
 			metrics_history_queue((long)h_count);
@@ -84,10 +191,10 @@ history_record(const struct history_row *row)
 	free(r);
 	metrics_history_rows(METRICS_HIST_DROPPED, 1);
 	if (atomic_fetch_add(&h_dropped, 1) == 0)
-		log_error("DMARC history: queue full (%d rows) or out of "
-			  "memory: a row was dropped; further drops are "
-			  "summed up once a minute",
-			  (int)h_max);
+		log_error("DMARC history: queue full (%d rows or %d MB) or "
+			  "out of memory: a row was dropped; further drops "
+			  "are summed up once a minute",
+			  (int)h_max, HISTORY_QUEUE_BYTES >> 20);
 }
 
 /* The writer's own state. */
@@ -196,6 +303,7 @@ w_pop(size_t n)
 {
 	pthread_mutex_lock(&h_lock);
 	for (size_t i = 0; i < n && h_count > 0; i++) {
+		h_bytes -= h_cost(h_ring[h_head]);
 		free(h_ring[h_head]);
 		h_head = (h_head + 1) % HISTORY_QUEUE_MAX;
 		h_count--;
@@ -210,10 +318,10 @@ w_pop(size_t n)
  * False when the database fails otherwise meanwhile.
  */
 static bool
-w_one_by_one(struct writer *w, struct history_row *const *rows, size_t n)
+w_one_by_one(struct writer *w, const struct history_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int rc = store_insert(w->s, rows[i], 1, w->err, sizeof w->err);
+		int rc = store_insert(w->s, &rows[i], 1, w->err, sizeof w->err);
 
 		if (rc == 0) {
 			metrics_history_rows(METRICS_HIST_WRITTEN, 1);
@@ -221,7 +329,7 @@ w_one_by_one(struct writer *w, struct history_row *const *rows, size_t n)
 			metrics_history_rows(METRICS_HIST_DROPPED, 1);
 			log_error("DMARC history: the database refuses a row "
 				  "(policy domain %s, source %s): dropped: %s",
-				  rows[i]->policy_domain, rows[i]->source_ip,
+				  rows[i].policy_domain, rows[i].source_ip,
 				  w->err);
 		} else {
 			w_pop(i);
@@ -237,9 +345,10 @@ w_one_by_one(struct writer *w, struct history_row *const *rows, size_t n)
 static bool
 w_batch(struct writer *w)
 {
-	struct history_row *rows[HISTORY_BATCH];
+	struct h_blob *rows[HISTORY_BATCH];
 	struct history_row *buf;
 	size_t n, queued;
+	bool ok;
 	int rc;
 
 	pthread_mutex_lock(&h_lock);
@@ -260,17 +369,21 @@ w_batch(struct writer *w)
 		return false;
 	}
 	for (size_t i = 0; i < n; i++)
-		buf[i] = *rows[i];
+		h_unpack(rows[i], &buf[i]);
 	rc = store_insert(w->s, buf, n, w->err, sizeof w->err);
-	free(buf);
 	if (rc == 0) {
+		free(buf);
 		metrics_history_rows(METRICS_HIST_WRITTEN, n);
 		w_up(w, queued);
 		w_pop(n);
 		return true;
 	}
-	if (rc == AM_EINVAL)
-		return w_one_by_one(w, rows, n);
+	if (rc == AM_EINVAL) {
+		ok = w_one_by_one(w, buf, n);
+		free(buf);
+		return ok;
+	}
+	free(buf);
 	w_down(w, w->err);
 	return false;
 }
@@ -307,6 +420,7 @@ w_final(struct writer *w)
 	pthread_mutex_lock(&h_lock);
 	lost = h_count;
 	while (h_count > 0) {
+		h_bytes -= h_cost(h_ring[h_head]);
 		free(h_ring[h_head]);
 		h_head = (h_head + 1) % HISTORY_QUEUE_MAX;
 		h_count--;
@@ -420,7 +534,7 @@ history_start(const char *uri, char *err, size_t errlen)
 		rc = AM_ENOMEM;
 		goto fail;
 	}
-	h_head = h_count = 0;
+	h_head = h_count = h_bytes = 0;
 	h_stopping = false;
 	h_max = HISTORY_QUEUE_MAX;
 	atomic_store(&h_dropped, 0);

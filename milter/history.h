@@ -10,17 +10,20 @@
  * within HISTORY_FLUSH_MS). While the database is down (open or insert
  * fails) rows stay queued and the writer retries with back-off; it logs
  * the outage once when it starts and once when it ends. Only when the
- * queue is full (HISTORY_QUEUE_MAX rows) is a row dropped: every drop is
- * counted, and logged (the first, then one summary line a minute).
- * history_stop() writes what is queued (for at most a few seconds when
- * the database is reachable) and joins the thread; what cannot be
- * written then is logged as lost with its count.
+ * queue is full (HISTORY_QUEUE_MAX rows or HISTORY_QUEUE_BYTES) is a
+ * row dropped: every drop is counted, and logged (the first, then one
+ * summary line a minute). history_stop() writes what is queued (for at
+ * most a few seconds when the database is reachable) and joins the
+ * thread; what cannot be written then is logged as lost with its count.
  *
  * Metrics: authmilter_history_rows_total{outcome="recorded"|"written"|
  * "dropped"}, authmilter_history_queue (gauge), authmilter_history_db_up
  * (gauge).
  *
- * Caps: HISTORY_QUEUE_MAX rows queued (about 7 KB each).
+ * Caps: HISTORY_QUEUE_MAX rows and HISTORY_QUEUE_BYTES octets queued,
+ *   whichever comes first; a queued row is packed (its zero padding left
+ *   out): a few hundred octets for a usual row, at most about 5 KB for
+ *   one with every field at its longest.
  * Ownership: the queue and thread are process-wide; rows are copied.
  * Threads: history_record() from any session thread; history_start()
  *   and history_stop() from main only.
@@ -38,6 +41,7 @@
 #include "history_row.h"
 
 #define HISTORY_QUEUE_MAX 65536
+#define HISTORY_QUEUE_BYTES (32 << 20)
 #define HISTORY_BATCH 256
 #define HISTORY_FLUSH_MS 1000
 
