@@ -132,6 +132,15 @@ struct check_ops {
 			 struct check_slot *ms);
 
 	/*
+	 * Non-blocking, at end of message, for every check before any
+	 * finish() waits: start the lookups that need the whole message
+	 * (URIBL: the links the MIME parse finds), so that they run in
+	 * the same wait as the others instead of after them. Idempotent;
+	 * NULL when not needed. 0 or a negative AM_E* code.
+	 */
+	int (*on_eom)(struct conn *c, struct msg *m, struct check_slot *ms);
+
+	/*
 	 * The strongest action the check can take under cf (its configured
 	 * actions, AM_ACT_NONE when it is off); NULL: it never acts. The
 	 * engine finishes a check at RCPT TO (DelayReject) only when this

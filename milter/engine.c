@@ -353,6 +353,21 @@ engine_decide(struct conn *c, struct msg *m, struct check_outcome *out,
 	int rc = 0;
 
 	dns_deadline(&deadline, wait_allowance_ms(c, upto, &shortened));
+	/* what needs the whole message starts before anything waits */
+	if (upto == CHECK_PH_EOM && m != NULL)
+		EACH_CHECK(i, ops)
+		{
+			if (ops->on_eom == NULL ||
+			    (c->relay && ops->about_client))
+				continue;
+			rc = ops->on_eom(c, m, &m->slot[i]);
+			if (rc < 0) {
+				log_serror(c->sid, "qid=%s: check %s: %s",
+					   qid_or_dash(m), ops->name,
+					   am_strerror(rc));
+				goto out;
+			}
+		}
 	EACH_CHECK(i, ops)
 	{
 		struct check_outcome *o = &out[i];

@@ -40,6 +40,7 @@ struct ub_state {
 	size_t nent, cap;		 /* used, allocated */
 	size_t npre;			 /* prefetch hints taken */
 	struct ub_zone *zone;		 /* list->n, at finish: owned */
+	bool parsed;			 /* links_end() ran, lookups sent */
 	bool done;			 /* finished: out is final */
 	struct check_outcome out;	 /* the cached outcome */
 	int score;			 /* sum of the weights of hit zones */
@@ -426,6 +427,36 @@ ub_eval(struct conn *c, struct msg *m, struct ub_state *st,
 	}
 }
 
+/*
+ * End of message, before any check waits: parse the message (links.h)
+ * and send the lookups of every link domain the hints did not, so that
+ * they share the end-of-message wait with DKIM and DMARC.
+ */
+static int
+uribl_eom(struct conn *c, struct msg *m, struct check_slot *ms)
+{
+	struct ub_state *st = ms != NULL ? ms->state : NULL;
+	size_t nd;
+	int rc;
+
+	(void)m;
+	if (st == NULL || st->parsed)
+		return 0;
+	rc = links_end(st->lx);
+	if (rc != 0)
+		return rc;
+	st->parsed = true;
+	nd = links_count(st->lx);
+	for (size_t k = 0; k < nd; k++) {
+		const struct links_domain *d = links_get(st->lx, k);
+
+		/* ENOMEM here is met again, and reported, by finish() */
+		if (!d->skipped && ub_submit(c, st, d->name) == NULL)
+			break;
+	}
+	return 0;
+}
+
 static void
 ub_none(struct check_outcome *out, const char *why)
 {
@@ -451,7 +482,7 @@ uribl_finish(struct conn *c, struct msg *m, struct check_slot *cs,
 		return 0;
 	}
 	if (!st->done) {
-		rc = links_end(st->lx);
+		rc = uribl_eom(c, m, ms);
 		if (rc != 0)
 			return rc;
 		st->zone =
@@ -610,6 +641,7 @@ const struct check_ops uribl_ops = {
     .on_header = uribl_header,
     .on_body = uribl_body,
     .max_action = uribl_max_action,
+    .on_eom = uribl_eom,
     .finish = uribl_finish,
     .report = uribl_report,
     .msg_free = uribl_msg_free,

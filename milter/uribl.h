@@ -5,13 +5,14 @@
  * from MAIL FROM on. While the body streams, each domain that the raw
  * scan of links.c makes known (a prefetch hint) is submitted at once to
  * every URIBL zone ("<domain>.<zone>" A, or "<reversed IPv4>.<zone>").
- * At end of message finish() has links.c parse the MIME structure, takes
- * the first URIBLMaxDomains distinct registrable domains not in
- * URIBLSkipDomains, submits what the hints did not already, waits
- * (deadline) and scores: a zone counts once, with its weight, when one
- * A answer for one of the domains passes its filter (blentry_match(),
- * default any 127.0.0.0/8 address). Error answers are logged and never
- * counted: 127.255.255.0/24 (every list), 127.0.1.255 (Spamhaus DBL:
+ * At end of message, before any check waits (on_eom), links.c parses the
+ * MIME structure and the first URIBLMaxDomains distinct registrable
+ * domains not in URIBLSkipDomains that the hints did not already submit
+ * are submitted, so that they share the end-of-message wait with DKIM
+ * and DMARC; finish() then waits (deadline) and scores: a zone counts once,
+ * with its weight, when one A answer for one of the domains passes its filter
+ * (blentry_match(), default any 127.0.0.0/8 address). Error answers are logged
+ * and never counted: 127.255.255.0/24 (every list), 127.0.1.255 (Spamhaus DBL:
  * an IP queried) and 127.0.0.1 (SURBL and URIBL: query refused or
  * blocked); answers outside 127.0.0.0/8 are ignored with a warning.
  * The result is AM_R_LISTED when the score reaches URIBLThreshold (the
