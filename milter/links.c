@@ -478,6 +478,8 @@ scan_text(struct links *l, const char *s, size_t len, bool raw)
  * One URL from an attribute (href, src): http and https only, as a
  * browser reads it: spaces and C0 controls around it dropped, tabs and
  * newlines inside removed, any number of '/' or '\' after the scheme.
+ * A scheme-relative URL ("//host", "\\host") is one too: a webmail
+ * shows the message in an https page, and <base href> may name http.
  */
 static int
 scan_url(struct links *l, const char *u)
@@ -499,6 +501,9 @@ scan_url(struct links *l, const char *u)
 		p = buf + 5;
 	else if (prefix_ci(buf, end, "https:"))
 		p = buf + 6;
+	else if (n >= 2 && (buf[0] == '/' || buf[0] == '\\') &&
+		 (buf[1] == '/' || buf[1] == '\\'))
+		p = buf;
 	else
 		return 0;
 	while (p < end && (*p == '/' || *p == '\\'))
@@ -511,11 +516,22 @@ scan_url(struct links *l, const char *u)
 	return add_link(l, h, (size_t)(p - h), false);
 }
 
-static bool
+/*
+ * The attributes whose URL a client follows or fetches: links and
+ * images (href, src), where a form posts (action, formaction), and
+ * images by other names (background, poster); 2 for a srcset, a list of
+ * URLs (each scanned as text); 0 for any other.
+ */
+static int
 attr_is_link(const xmlChar *name)
 {
-	return xmlStrcasecmp(name, (const xmlChar *)"href") == 0 ||
-	       xmlStrcasecmp(name, (const xmlChar *)"src") == 0;
+	static const char *const one[] = {"href",	"src",	      "action",
+					  "formaction", "background", "poster"};
+
+	for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
+		if (xmlStrcasecmp(name, (const xmlChar *)one[i]) == 0)
+			return 1;
+	return xmlStrcasecmp(name, (const xmlChar *)"srcset") == 0 ? 2 : 0;
 }
 
 /* An HTML part: href/src attributes and the URLs of its text. */
@@ -544,13 +560,18 @@ scan_html(struct links *l, const char *s, size_t len, bool utf8)
 		if (n->type == XML_ELEMENT_NODE) {
 			for (xmlAttrPtr a = n->properties; a != NULL && rc == 0;
 			     a = a->next) {
+				int kind = attr_is_link(a->name);
 				xmlChar *v;
 
-				if (!attr_is_link(a->name))
+				if (kind == 0)
 					continue;
 				v = xmlNodeListGetString(doc, a->children, 1);
-				if (v != NULL)
+				if (v != NULL && kind == 1)
 					rc = scan_url(l, (const char *)v);
+				else if (v != NULL)
+					rc = scan_text(l, (const char *)v,
+						       strlen((const char *)v),
+						       false);
 				xmlFree(v);
 			}
 			down = n->children != NULL &&
@@ -583,9 +604,9 @@ scan_html(struct links *l, const char *s, size_t len, bool utf8)
  * whether it was converted or named UTF-8 / US-ASCII.
  */
 static GByteArray *
-part_decode(GMimePart *part, bool *utf8)
+part_decode(GMimePart *part, GMimeContentEncoding enc, bool *utf8)
 {
-	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeDataWrapper *w = g_mime_part_get_content(part), *alt = NULL;
 	const char *cs = g_mime_object_get_content_type_parameter(
 	    GMIME_OBJECT(part), "charset");
 	GMimeStream *mem, *filt;
@@ -594,6 +615,13 @@ part_decode(GMimePart *part, bool *utf8)
 	*utf8 = false;
 	if (w == NULL)
 		return NULL;
+	if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
+	    enc != g_mime_data_wrapper_get_encoding(w)) {
+		/* another reading of the same octets */
+		alt = g_mime_data_wrapper_new_with_stream(
+		    g_mime_data_wrapper_get_stream(w), enc);
+		w = alt;
+	}
 	ba = g_byte_array_new();
 	mem = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
@@ -617,7 +645,71 @@ part_decode(GMimePart *part, bool *utf8)
 	g_mime_stream_flush(filt);
 	g_object_unref(filt);
 	g_object_unref(mem);
+	if (alt != NULL)
+		g_object_unref(alt);
 	return ba;
+}
+
+#define PART_READINGS 4 /* transfer encodings tried per part, at most */
+
+/*
+ * How clients may read a leaf part: as HTML and/or as plain text by any
+ * of its Content-Type fields (GMime keeps one, a client may take
+ * another; a text subtype no client knows is shown as text/plain,
+ * RFC 2046 4.1.4; no field at all is text/plain), and the transfer
+ * encodings of its Content-Transfer-Encoding fields (GMime's own first).
+ * The number of encodings in enc.
+ */
+static size_t
+part_readings(GMimeObject *o, bool *plain, bool *html,
+	      GMimeContentEncoding enc[PART_READINGS])
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+	size_t nenc = 1;
+	bool typed = false;
+
+	*plain = *html = false;
+	enc[0] = GMIME_CONTENT_ENCODING_DEFAULT;
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_value(h);
+
+		if (name == NULL || value == NULL)
+			continue;
+		if (g_ascii_strcasecmp(name, "Content-Type") == 0) {
+			GMimeContentType *ct =
+			    g_mime_content_type_parse(NULL, value);
+
+			typed = true;
+			if (ct == NULL) {
+				*plain = true; /* unreadable: the default */
+				continue;
+			}
+			if (g_mime_content_type_is_type(ct, "text", "html") ||
+			    g_mime_content_type_is_type(ct, "application",
+							"xhtml+xml"))
+				*html = true;
+			else if (g_mime_content_type_is_type(ct, "text", "*"))
+				*plain = true;
+			g_object_unref(ct);
+		} else if (g_ascii_strcasecmp(
+			       name, "Content-Transfer-Encoding") == 0 &&
+			   nenc < PART_READINGS) {
+			GMimeContentEncoding e =
+			    g_mime_content_encoding_from_string(value);
+			bool have = false;
+
+			for (size_t k = 1; k < nenc; k++)
+				have = have || enc[k] == e;
+			if (!have)
+				enc[nenc++] = e;
+		}
+	}
+	if (!typed)
+		*plain = true;
+	return nenc;
 }
 
 static int
@@ -651,26 +743,26 @@ walk(struct links *l, GMimeObject *o, unsigned int depth)
 			rc =
 			    walk(l, g_mime_message_get_mime_part(m), depth + 1);
 	} else if (GMIME_IS_PART(o)) {
-		GMimeContentType *ct = g_mime_object_get_content_type(o);
-		bool plain = ct == NULL ||
-			     g_mime_content_type_is_type(ct, "text", "plain");
-		bool html = ct != NULL &&
-			    g_mime_content_type_is_type(ct, "text", "html");
-		GByteArray *ba;
-		bool utf8;
+		GMimeContentEncoding enc[PART_READINGS];
+		bool plain, html;
+		size_t nenc = part_readings(o, &plain, &html, enc);
 
-		if (!plain && !html)
-			return 0;
-		ba = part_decode(GMIME_PART(o), &utf8);
-		if (ba == NULL)
-			return 0;
-		if (html)
-			rc =
-			    scan_html(l, (const char *)ba->data, ba->len, utf8);
-		else
-			rc = scan_text(l, (const char *)ba->data, ba->len,
-				       false);
-		g_byte_array_free(ba, TRUE);
+		for (size_t i = 0; i < nenc && rc == 0 && (plain || html);
+		     i++) {
+			bool utf8;
+			GByteArray *ba =
+			    part_decode(GMIME_PART(o), enc[i], &utf8);
+
+			if (ba == NULL)
+				break;
+			if (html)
+				rc = scan_html(l, (const char *)ba->data,
+					       ba->len, utf8);
+			if (plain && rc == 0)
+				rc = scan_text(l, (const char *)ba->data,
+					       ba->len, false);
+			g_byte_array_free(ba, TRUE);
+		}
 	}
 	return rc;
 }
