@@ -14,6 +14,7 @@
 #include <libpsl.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 
 #include "amerr.h"
@@ -534,66 +535,196 @@ attr_is_link(const xmlChar *name)
 	return xmlStrcasecmp(name, (const xmlChar *)"srcset") == 0 ? 2 : 0;
 }
 
-/* An HTML part: href/src attributes and the URLs of its text. */
-static int
-scan_html(struct links *l, const char *s, size_t len, bool utf8)
+static bool
+html_blank(char c)
 {
-	htmlDocPtr doc;
-	xmlNodePtr n;
-	int rc = 0;
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/*
+ * libxml2's HTML parser compares each attribute name of a start tag with
+ * every one before it: n attributes cost n*n/2 compares (170,000 in one
+ * tag of a 1 MB body: about a minute). Count the attributes of each start
+ * tag as that parser reads them (a name, then optionally '=' and a value,
+ * quoted or not; a quoted value may hold '>'), never fewer; a tag with
+ * more than LINKS_MAX_ATTRS loses its '<', so that the parser reads it as
+ * text, whose URLs (entities decoded) are still found. Whether one did.
+ */
+static bool
+cap_attrs(char *s, size_t len)
+{
+	bool capped = false;
+	size_t i = 0;
+
+	while (i + 1 < len) {
+		size_t start = i, n = 0;
+
+		if (s[i] != '<' || !isalpha((unsigned char)s[i + 1])) {
+			i++;
+			continue;
+		}
+		i++;
+		while (i < len && !html_blank(s[i]) && s[i] != '>')
+			i++; /* the element name */
+		for (;;) {
+			while (i < len && (html_blank(s[i]) || s[i] == '/'))
+				i++;
+			if (i >= len || s[i] == '>')
+				break;
+			n++;
+			while (i < len && !html_blank(s[i]) && s[i] != '=' &&
+			       s[i] != '>')
+				i++;
+			while (i < len && html_blank(s[i]))
+				i++;
+			if (i >= len || s[i] != '=')
+				continue;
+			i++;
+			while (i < len && html_blank(s[i]))
+				i++;
+			if (i < len && (s[i] == '"' || s[i] == '\'')) {
+				char q = s[i++];
+
+				while (i < len && s[i] != q)
+					i++;
+				if (i < len)
+					i++;
+			} else {
+				while (i < len && !html_blank(s[i]) &&
+				       s[i] != '>')
+					i++;
+			}
+		}
+		if (n > LINKS_MAX_ATTRS) {
+			s[start] = ' ';
+			capped = true;
+		}
+	}
+	return capped;
+}
+
+/* The state of one HTML part's SAX parse (the parser's _private). */
+struct html_sax {
+	struct links *l;
+	GByteArray *text; /* text since the last tag: owned */
+	int rc;		  /* first error */
+};
+
+static struct html_sax *
+html_state(void *ctx)
+{
+	return ((htmlParserCtxtPtr)ctx)->_private;
+}
+
+static void
+html_flush(void *ctx)
+{
+	struct html_sax *h = html_state(ctx);
+
+	if (h->text->len > 0 && h->rc == 0 && !h->l->st.over_links)
+		h->rc = scan_text(h->l, (const char *)h->text->data,
+				  h->text->len, false);
+	g_byte_array_set_size(h->text, 0);
+	if (h->rc != 0)
+		xmlStopParser(ctx);
+}
+
+static void
+html_start(void *ctx, const xmlChar *name, const xmlChar **atts)
+{
+	struct html_sax *h = html_state(ctx);
+
+	(void)name;
+	html_flush(ctx);
+	for (size_t i = 0; atts != NULL && atts[i] != NULL && h->rc == 0;
+	     i += 2) {
+		const char *v = (const char *)atts[i + 1];
+		int kind = attr_is_link(atts[i]);
+
+		if (kind == 0 || v == NULL || h->l->st.over_links)
+			continue;
+		h->rc = kind == 1 ? scan_url(h->l, v)
+				  : scan_text(h->l, v, strlen(v), false);
+	}
+	if (h->rc != 0)
+		xmlStopParser(ctx);
+}
+
+static void
+html_end(void *ctx, const xmlChar *name)
+{
+	(void)name;
+	html_flush(ctx);
+}
+
+static void
+html_chars(void *ctx, const xmlChar *s, int len)
+{
+	if (len > 0)
+		g_byte_array_append(html_state(ctx)->text, s, (guint)len);
+}
+
+/* script and style content: not shown */
+static void
+html_raw(void *ctx, const xmlChar *s, int len)
+{
+	(void)ctx;
+	(void)s;
+	(void)len;
+}
+
+/*
+ * An HTML part: the link attributes and the URLs of its text, read with
+ * libxml2's HTML parser through SAX: no element tree is built, so there
+ * is no depth limit (the tree builder stops at 256 levels: every link
+ * after <b> nested 257 times was lost) and no memory per element. The
+ * other callbacks stay libxml2's (a document node, comments).
+ */
+static int
+scan_html(struct links *l, char *s, size_t len, bool utf8)
+{
+	struct html_sax h = {.l = l};
+	htmlParserCtxtPtr ctxt;
 
 	if (s == NULL || len == 0)
 		return 0;
 	if (len > INT_MAX)
 		len = INT_MAX;
-	doc = htmlReadMemory(s, (int)len, NULL, utf8 ? "UTF-8" : NULL,
-			     HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-				 HTML_PARSE_NONET | HTML_PARSE_RECOVER);
-	if (doc == NULL) {
-		l->st.unparsed_parts = true;
-		return 0;
-	}
-	n = xmlDocGetRootElement(doc);
-	while (n != NULL && rc == 0 && !l->st.over_links) {
-		bool down = false;
+	if (cap_attrs(s, len))
+		l->st.over_attrs = true;
+	ctxt = htmlCreateMemoryParserCtxt(s, (int)len);
+	if (ctxt == NULL)
+		return AM_ENOMEM;
+	h.text = g_byte_array_new();
+	ctxt->_private = &h;
+	ctxt->sax->startElement = html_start;
+	ctxt->sax->endElement = html_end;
+	ctxt->sax->characters = html_chars;
+	ctxt->sax->ignorableWhitespace = html_chars;
+	ctxt->sax->cdataBlock = html_raw;
+	/* as htmlReadMemory has it: UTF-8 unless the input says or shows
+	 * otherwise (invalid UTF-8 is then read as ISO-8859-1) */
+	ctxt->charset = XML_CHAR_ENCODING_UTF8;
+	htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+				     HTML_PARSE_NONET | HTML_PARSE_RECOVER);
+	if (utf8) {
+		xmlCharEncodingHandlerPtr enc =
+		    xmlFindCharEncodingHandler("UTF-8");
 
-		if (n->type == XML_ELEMENT_NODE) {
-			for (xmlAttrPtr a = n->properties; a != NULL && rc == 0;
-			     a = a->next) {
-				int kind = attr_is_link(a->name);
-				xmlChar *v;
-
-				if (kind == 0)
-					continue;
-				v = xmlNodeListGetString(doc, a->children, 1);
-				if (v != NULL && kind == 1)
-					rc = scan_url(l, (const char *)v);
-				else if (v != NULL)
-					rc = scan_text(l, (const char *)v,
-						       strlen((const char *)v),
-						       false);
-				xmlFree(v);
-			}
-			down = n->children != NULL &&
-			       xmlStrcasecmp(n->name,
-					     (const xmlChar *)"script") != 0 &&
-			       xmlStrcasecmp(n->name,
-					     (const xmlChar *)"style") != 0;
-		} else if (n->type == XML_TEXT_NODE && n->content != NULL) {
-			rc = scan_text(l, (const char *)n->content,
-				       strlen((const char *)n->content), false);
+		if (enc != NULL) {
+			xmlSwitchToEncoding(ctxt, enc);
+			xmlFree((xmlChar *)ctxt->input->encoding);
+			ctxt->input->encoding = xmlStrdup(BAD_CAST "UTF-8");
 		}
-		if (down) {
-			n = n->children;
-			continue;
-		}
-		while (n != NULL && n->next == NULL)
-			n = n->parent;
-		if (n != NULL)
-			n = n->next;
 	}
-	xmlFreeDoc(doc);
-	return rc;
+	htmlParseDocument(ctxt);
+	html_flush(ctxt);
+	g_byte_array_free(h.text, TRUE);
+	if (ctxt->myDoc != NULL)
+		xmlFreeDoc(ctxt->myDoc);
+	ctxt->myDoc = NULL;
+	htmlFreeParserCtxt(ctxt);
+	return h.rc;
 }
 
 /* ---- MIME ---- */
@@ -756,8 +887,8 @@ walk(struct links *l, GMimeObject *o, unsigned int depth)
 			if (ba == NULL)
 				break;
 			if (html)
-				rc = scan_html(l, (const char *)ba->data,
-					       ba->len, utf8);
+				rc = scan_html(l, (char *)ba->data, ba->len,
+					       utf8);
 			if (plain && rc == 0)
 				rc = scan_text(l, (const char *)ba->data,
 					       ba->len, false);

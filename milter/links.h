@@ -36,7 +36,8 @@
  *   sees more boundary lines); LINKS_MAX_LINKS links looked at;
  *   LINKS_MAX_HEADER octets of MIME header fields; URLs longer than
  *   LINKS_MAX_URL octets are cut there (their host is taken from the cut
- *   part); a host is at most 253 octets.
+ *   part); a host is at most 253 octets; an HTML start tag of more than
+ *   LINKS_MAX_ATTRS attributes is read as text (its URLs still count).
  * Ownership: a struct links owns copies of everything it was fed; the
  *   psl context and the skip list are borrowed and must outlive it.
  * Threads: a struct links is one session's; links_init() (GMime and
@@ -62,7 +63,8 @@ struct psl_ctx_st;
 #define LINKS_MAX_SKIPPED 100 /* distinct skipped domains kept */
 #define LINKS_MAX_HEADER 65536
 #define LINKS_MAX_URL 4096
-#define LINKS_LINE_MAX 8192 /* raw line scanned while streaming */
+#define LINKS_LINE_MAX 8192  /* raw line scanned while streaming */
+#define LINKS_MAX_ATTRS 1000 /* attributes of one HTML start tag parsed */
 
 struct links_limits {
 	size_t max_bytes;   /* body octets kept (URIBLMaxBytes) */
@@ -89,6 +91,8 @@ struct links_stats {
 	bool over_parts;     /* more than LINKS_MAX_PARTS parts */
 	bool over_links;     /* more than LINKS_MAX_LINKS links */
 	bool over_header;    /* MIME header fields past LINKS_MAX_HEADER */
+	bool over_attrs;     /* an HTML start tag of more than
+			      * LINKS_MAX_ATTRS attributes: read as text */
 	bool unparsed_parts; /* a part GMime or libxml2 could not read */
 };
 

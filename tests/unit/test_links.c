@@ -445,6 +445,79 @@ test_deep_nesting(void **state)
 	nest(10000); /* what fits in about 1 MB */
 }
 
+/* whether the extractor found domain name */
+static bool
+found(const struct links *l, const char *name)
+{
+	for (size_t i = 0; i < links_count(l); i++)
+		if (strcmp(links_get(l, i)->name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * HTML elements nested deeper than libxml2's tree depth limit (256; the
+ * parser stopped there, silently: every link after it was lost, while a
+ * client shows them) and a start tag of 170,000 attributes (libxml2
+ * compares each attribute name with all before it: a minute of CPU for
+ * 1 MB): the links after them are found, in bounded time.
+ */
+static void
+test_html_bombs(void **state)
+{
+	static const char *const tags[] = {"b", "div", "table", "font"};
+	struct buf b = {0};
+	struct links *l;
+	double t0, ms;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++) {
+		for (int depth = 257; depth < 200000; depth *= 20) {
+			b.len = 0;
+			bput(&b, "Content-Type: text/html\r\n\r\n");
+			for (int i = 0; i < depth; i++)
+				bput(&b, "<%s>", tags[k]);
+			bput(&b, "<a href=\"http&#58;//after-deep.test/\">x</a>"
+				 " http://text-after-deep.test/\r\n");
+			t0 = now_ms();
+			l = run(b.p, b.len, 65535, 1048576, 20);
+			print_message("%d nested <%s>, %zu octets: %.1f ms\n",
+				      depth, tags[k], b.len, now_ms() - t0);
+			assert_true(found(l, "after-deep.test"));
+			assert_true(found(l, "text-after-deep.test"));
+			links_free(l);
+		}
+	}
+
+	b.len = 0;
+	bput(&b, "Content-Type: text/html\r\n\r\n<p><a ");
+	while (b.len < 1048576 - 200)
+		bput(&b, "a%zu ", b.len);
+	bput(&b, "href=\"http&#58;//in-big-tag.test/\">x</a>"
+		 "<a href=\"//after-big-tag.test/\">y</a></p>\r\n");
+	t0 = now_ms();
+	l = run(b.p, b.len, 65535, 1048576, 20);
+	ms = now_ms() - t0;
+	print_message("a start tag of 1 MB of attributes: %.1f ms\n", ms);
+	assert_true(ms < 3000);
+	assert_true(found(l, "in-big-tag.test"));
+	assert_true(found(l, "after-big-tag.test"));
+	assert_true(links_stats(l)->over_attrs);
+	links_free(l);
+
+	/* at the cap, the tag is read as usual */
+	b.len = 0;
+	bput(&b, "Content-Type: text/html\r\n\r\n<p><a ");
+	for (int i = 1; i < LINKS_MAX_ATTRS; i++)
+		bput(&b, "a%d=\"x > y\" ", i);
+	bput(&b, "href=\"//at-cap.test/\">x</a></p>\r\n");
+	l = run(b.p, b.len, 65535, 1048576, 20);
+	assert_true(found(l, "at-cap.test"));
+	assert_false(links_stats(l)->over_attrs);
+	links_free(l);
+	free(b.p);
+}
+
 /* A 50 MB body: only URIBLMaxBytes of it is kept and scanned. */
 static void
 test_large_body(void **state)
@@ -568,6 +641,7 @@ main(void)
 	    cmocka_unit_test(test_hosts),	  cmocka_unit_test(test_corpus),
 	    cmocka_unit_test(test_skip),	  cmocka_unit_test(test_many_links),
 	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_html_bombs),
 	    cmocka_unit_test(test_large_body),	  cmocka_unit_test(test_many_parts),
 	    cmocka_unit_test(test_rss),
 	};
