@@ -367,6 +367,7 @@ one_report(struct report_run *j, const char *domain, int64_t begin, int64_t end)
 	char *xml = NULL;
 	unsigned char *gz = NULL;
 	struct report_meta meta;
+	bool truncated = false;
 
 	fmt_time(begin, b, sizeof b);
 	fmt_time(end, e, sizeof e);
@@ -410,11 +411,16 @@ one_report(struct report_run *j, const char *domain, int64_t begin, int64_t end)
 		}
 	}
 	if (store_groups(j->store, domain, begin, end + 1, &groups, &ngroups,
-			 err, sizeof err) != 0) {
+			 &truncated, err, sizeof err) != 0) {
 		log_error("report for %s, period %s: %s", domain, period, err);
 		j->some_failed = true;
 		return;
 	}
+	if (truncated)
+		log_warn("report for %s, period %s: more than %d distinct "
+			 "records; only the %d largest are reported (the "
+			 "others' messages are not counted)",
+			 domain, period, STORE_MAX_GROUPS, STORE_MAX_GROUPS);
 	if (ngroups == 0)
 		goto out;
 	meta.org_name = j->org_name;

@@ -51,7 +51,7 @@ static const char sql_groups[] =
     " ORDER BY COUNT(*) DESC, source_ip, header_from, envelope_from, "
     "envelope_to, dkim, spf_domain, spf, spf_helo, disposition, overrides, "
     "override_comment, p, sp, np, adkim, aspf, testing, psd, dmarc, "
-    "dkim_aligned, spf_aligned, dkim_omitted, discovery_walk";
+    "dkim_aligned, spf_aligned, dkim_omitted, discovery_walk LIMIT $4";
 
 static const char sql_domains[] =
     "SELECT DISTINCT policy_domain FROM authmilter_history h "
@@ -820,17 +820,24 @@ group_row(void *arg, const char *const *c, size_t ncols)
 
 int
 store_groups(struct store *s, const char *domain, int64_t begin, int64_t end,
-	     struct store_group **out, size_t *n, char *err, size_t errlen)
+	     struct store_group **out, size_t *n, bool *truncated, char *err,
+	     size_t errlen)
 {
 	struct grow g = {.size = sizeof(struct store_group)};
-	struct store_val p[] = {vs(domain), vi(begin), vi(end)};
-	int rc = run(s, "groups", sql_groups, p, 3, group_row, &g, NULL, err,
+	/* one more than kept: whether there were more */
+	struct store_val p[] = {vs(domain), vi(begin), vi(end),
+				vi(STORE_MAX_GROUPS + 1)};
+	int rc = run(s, "groups", sql_groups, p, 4, group_row, &g, NULL, err,
 		     errlen);
 
+	*truncated = false;
 	if (rc != 0) {
 		free(g.v);
 		g.v = NULL;
 		g.n = 0;
+	} else if (g.n > STORE_MAX_GROUPS) {
+		g.n = STORE_MAX_GROUPS;
+		*truncated = true;
 	}
 	*out = g.v;
 	*n = g.n;

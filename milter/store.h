@@ -95,6 +95,9 @@ int store_domains(struct store *s, int64_t begin, int64_t end,
 		  char (**out)[HISTORY_DOMAIN], size_t *n, char *err,
 		  size_t errlen);
 
+/* The groups of one report at most (4.9 KB each in memory). */
+#define STORE_MAX_GROUPS 20000
+
 /*
  * store_groups - the rows of one policy domain in [begin, end), grouped
  * by identical content, in a stable order (count descending, then
@@ -102,11 +105,12 @@ int store_domains(struct store *s, int64_t begin, int64_t end,
  * the identity (a fleet's report sums its MTAs): row.reporter is "".
  * A group's DKIM results come in a canonical order (by domain, then
  * selector), so the same set of signatures is one group whatever the
- * order of the message's signatures.
+ * order of the message's signatures. At most STORE_MAX_GROUPS groups,
+ * the largest: *truncated says whether there were more.
  */
 int store_groups(struct store *s, const char *domain, int64_t begin,
-		 int64_t end, struct store_group **out, size_t *n, char *err,
-		 size_t errlen);
+		 int64_t end, struct store_group **out, size_t *n,
+		 bool *truncated, char *err, size_t errlen);
 
 /*
  * store_report_state - what became of (domain, begin): *state, and in
