@@ -106,13 +106,21 @@ static int
 parse_day(const char *s, int64_t *t)
 {
 	struct tm tm;
-	char *end;
+	time_t tt;
+	char *end, back[16];
 
 	memset(&tm, 0, sizeof tm);
 	end = strptime(s, "%Y-%m-%d", &tm);
 	if (end == NULL || *end != '\0' || strlen(s) != 10)
 		return -1;
-	*t = (int64_t)timegm(&tm);
+	tt = timegm(&tm);
+	/* timegm makes 2026-02-31 into 2026-03-03: only a day that is
+	 * written back the same exists */
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(back, sizeof back, "%Y-%m-%d", &tm) != 10 ||
+	    strcmp(back, s) != 0)
+		return -1;
+	*t = (int64_t)tt;
 	return 0;
 }
 
