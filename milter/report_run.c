@@ -302,7 +302,23 @@ send_report(struct report_run *j, const char *domain, const char *report_id,
 		const struct report_dest *d = &rua->dest[i];
 		char *msg;
 		size_t len;
+		bool done = false;
 
+		/* a retry: not again to those that took it */
+		if (store_dest_sent(j->store, domain, begin, d->addr, &done,
+				    why, sizeof why) != 0) {
+			log_error("report for %s, period %s, to %s: not sent: "
+				  "%s; tried again next run",
+				  domain, period, d->addr, why);
+			bad++;
+			continue;
+		}
+		if (done) {
+			log_info("report for %s, period %s: %s took it on an "
+				 "earlier run",
+				 domain, period, d->addr);
+			continue;
+		}
 		if (make_message(j, domain, report_id, begin, end, gz, gzlen,
 				 d->addr, &msg, &len, why, sizeof why) != 0) {
 			log_error("report for %s, period %s, to %s: not sent: "
@@ -325,6 +341,12 @@ send_report(struct report_run *j, const char *domain, const char *report_id,
 				 "sent to %s (%zu octets)",
 				 domain, period, report_id, d->addr, len);
 			ok++;
+			if (store_mark_dest(j->store, domain, begin, d->addr,
+					    why, sizeof why) != 0)
+				log_error("report for %s, period %s: could not "
+					  "record that %s took it (%s): a "
+					  "retry may send it there again",
+					  domain, period, d->addr, why);
 		} else {
 			log_error("report for %s, period %s, to %s: not sent: "
 				  "%s; tried again next run",

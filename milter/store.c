@@ -83,6 +83,18 @@ static const char sql_purge_sent[] =
 static const char sql_purge_marks[] =
     "DELETE FROM authmilter_reports WHERE period_end <= $1";
 
+static const char sql_purge_dests[] =
+    "DELETE FROM authmilter_report_dests WHERE period_begin < $1";
+
+static const char sql_dest_sent[] =
+    "SELECT 1 FROM authmilter_report_dests WHERE domain = $1 AND "
+    "period_begin = $2 AND dest = $3";
+
+static const char sql_mark_dest[] =
+    "INSERT INTO authmilter_report_dests (domain, period_begin, dest, "
+    "sent) VALUES ($1, $2, $3, $4) ON CONFLICT (domain, period_begin, "
+    "dest) DO NOTHING";
+
 static const char sql_count_add[] =
     "INSERT INTO authmilter_counters (counter, value) VALUES ($1, $2) "
     "ON CONFLICT (counter) DO UPDATE SET "
@@ -120,9 +132,19 @@ static const char *const schema_v1[] = {
     NULL,
 };
 
+/* Version 2: the destinations each report was sent to. */
+static const char *const schema_v2[] = {
+    "CREATE TABLE IF NOT EXISTS authmilter_report_dests ("
+    "domain TEXT NOT NULL, period_begin BIGINT NOT NULL, "
+    "dest TEXT NOT NULL, sent BIGINT NOT NULL, "
+    "PRIMARY KEY (domain, period_begin, dest))",
+    NULL,
+};
+
 /* Migrations: migrations[v - 1] brings version v - 1 to v. */
 static const char *const *const migrations[STORE_SCHEMA_VERSION] = {
     schema_v1,
+    schema_v2,
 };
 
 static struct store_val
@@ -892,6 +914,37 @@ store_mark_reported(struct store *s, const char *domain, int64_t begin,
 		   errlen);
 }
 
+static int
+dest_row(void *arg, const char *const *c, size_t ncols)
+{
+	(void)c;
+	(void)ncols;
+	*(bool *)arg = true;
+	return 0;
+}
+
+int
+store_dest_sent(struct store *s, const char *domain, int64_t begin,
+		const char *dest, bool *sent, char *err, size_t errlen)
+{
+	struct store_val p[] = {vs(domain), vi(begin), vs(dest)};
+
+	*sent = false;
+	return run(s, "destination", sql_dest_sent, p, 3, dest_row, sent, NULL,
+		   err, errlen);
+}
+
+int
+store_mark_dest(struct store *s, const char *domain, int64_t begin,
+		const char *dest, char *err, size_t errlen)
+{
+	struct store_val p[] = {vs(domain), vi(begin), vs(dest),
+				vi((int64_t)time(NULL))};
+
+	return run(s, "mark destination", sql_mark_dest, p, 4, NULL, NULL, NULL,
+		   err, errlen);
+}
+
 int
 store_purge(struct store *s, int64_t now, unsigned int days, uint64_t *deleted,
 	    char *err, size_t errlen)
@@ -912,6 +965,9 @@ store_purge(struct store *s, int64_t now, unsigned int days, uint64_t *deleted,
 			 err, errlen);
 	if (rc == 0)
 		rc = run(s, "purge", sql_purge_marks, old, 1, NULL, NULL, NULL,
+			 err, errlen);
+	if (rc == 0)
+		rc = run(s, "purge", sql_purge_dests, old, 1, NULL, NULL, NULL,
 			 err, errlen);
 	if (rc == 0)
 		rc = run(s, "purge", "COMMIT", NULL, 0, NULL, NULL, NULL, err,

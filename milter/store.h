@@ -41,7 +41,7 @@
 
 #include "history_row.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_REPORT_ID 128 /* a Report-ID and its NUL */
 
 struct store;
@@ -128,6 +128,18 @@ int store_report_state(struct store *s, const char *domain, int64_t begin,
 int store_mark_reported(struct store *s, const char *domain, int64_t begin,
 			int64_t end, enum store_report_state state,
 			const char *report_id, char *err, size_t errlen);
+
+/*
+ * store_dest_sent - whether the report of (domain, begin) was sent to
+ * dest (an address) by an earlier run: *sent. store_mark_dest records
+ * that it was, at once after each send, so that the retry of a report
+ * that failed for another destination, or after a crash, does not send
+ * it to this one again.
+ */
+int store_dest_sent(struct store *s, const char *domain, int64_t begin,
+		    const char *dest, bool *sent, char *err, size_t errlen);
+int store_mark_dest(struct store *s, const char *domain, int64_t begin,
+		    const char *dest, char *err, size_t errlen);
 
 /*
  * store_purge - delete rows and report marks of periods reported more
