@@ -607,8 +607,12 @@ cap_attrs(char *s, size_t len)
 struct html_sax {
 	struct links *l;
 	GByteArray *text; /* text since the last tag: owned */
+	bool nested;	  /* inside a conditional comment */
 	int rc;		  /* first error */
 };
+
+static int scan_html_in(struct links *l, char *s, size_t len, bool utf8,
+			bool nested);
 
 static struct html_sax *
 html_state(void *ctx)
@@ -664,6 +668,38 @@ html_chars(void *ctx, const xmlChar *s, int len)
 		g_byte_array_append(html_state(ctx)->text, s, (guint)len);
 }
 
+/*
+ * A comment: not shown, except a conditional one, "<!--[if mso]>...
+ * <![endif]-->", whose content Outlook (Word's HTML engine) renders:
+ * read as HTML, once (comment openers inside it are dropped).
+ */
+static void
+html_comment(void *ctx, const xmlChar *value)
+{
+	struct html_sax *h = html_state(ctx);
+	const char *v = (const char *)value, *gt;
+	char *copy;
+
+	if (v == NULL || h->nested || h->rc != 0)
+		return;
+	while (html_blank(*v))
+		v++;
+	if (g_ascii_strncasecmp(v, "[if", 3) != 0 ||
+	    (gt = strchr(v, '>')) == NULL)
+		return;
+	html_flush(ctx);
+	copy = g_strdup(gt + 1);
+	/* a comment cannot end inside one: an opener here is only text to
+	 * a browser, and another conditional to Outlook; drop the opener,
+	 * so that what follows it is read either way */
+	for (char *c = strstr(copy, "<!--"); c != NULL; c = strstr(c, "<!--"))
+		memset(c, ' ', 4);
+	h->rc = scan_html_in(h->l, copy, strlen(copy), true, true);
+	g_free(copy);
+	if (h->rc != 0)
+		xmlStopParser(ctx);
+}
+
 /* script and style content: not shown */
 static void
 html_raw(void *ctx, const xmlChar *s, int len)
@@ -683,7 +719,13 @@ html_raw(void *ctx, const xmlChar *s, int len)
 static int
 scan_html(struct links *l, char *s, size_t len, bool utf8)
 {
-	struct html_sax h = {.l = l};
+	return scan_html_in(l, s, len, utf8, false);
+}
+
+static int
+scan_html_in(struct links *l, char *s, size_t len, bool utf8, bool nested)
+{
+	struct html_sax h = {.l = l, .nested = nested};
 	htmlParserCtxtPtr ctxt;
 
 	if (s == NULL || len == 0)
@@ -702,6 +744,7 @@ scan_html(struct links *l, char *s, size_t len, bool utf8)
 	ctxt->sax->characters = html_chars;
 	ctxt->sax->ignorableWhitespace = html_chars;
 	ctxt->sax->cdataBlock = html_raw;
+	ctxt->sax->comment = html_comment;
 	/* as htmlReadMemory has it: UTF-8 unless the input says or shows
 	 * otherwise (invalid UTF-8 is then read as ISO-8859-1) */
 	ctxt->charset = XML_CHAR_ENCODING_UTF8;
@@ -781,6 +824,52 @@ part_decode(GMimePart *part, GMimeContentEncoding enc, bool *utf8)
 	return ba;
 }
 
+/*
+ * A text/plain part with format=flowed (RFC 3676) as a client shows it:
+ * a line ending in a space goes on with the next (the space deleted with
+ * delsp=yes), a leading space is stuffing; "-- " stays a line. Then the
+ * lines as they are (a client without format=flowed).
+ */
+static int
+scan_plain(struct links *l, GMimeObject *o, const GByteArray *ba)
+{
+	const char *fmt = g_mime_object_get_content_type_parameter(o, "format");
+	const char *dsp = g_mime_object_get_content_type_parameter(o, "delsp");
+	const char *p = (const char *)ba->data, *end = p + ba->len;
+	bool delsp = dsp != NULL && g_ascii_strcasecmp(dsp, "yes") == 0;
+	GByteArray *u;
+	int rc;
+
+	if (fmt == NULL || g_ascii_strcasecmp(fmt, "flowed") != 0)
+		return scan_text(l, p, ba->len, false);
+	u = g_byte_array_sized_new(ba->len);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl != NULL ? nl : end;
+		size_t n;
+
+		if (e > p && e[-1] == '\r')
+			e--;
+		if (p < e && *p == ' ')
+			p++; /* stuffing */
+		n = (size_t)(e - p);
+		if (n > 0 && p[n - 1] == ' ' &&
+		    !(n == 3 && memcmp(p, "-- ", 3) == 0)) {
+			g_byte_array_append(u, (const guint8 *)p,
+					    (guint)(delsp ? n - 1 : n));
+		} else {
+			g_byte_array_append(u, (const guint8 *)p, (guint)n);
+			g_byte_array_append(u, (const guint8 *)"\n", 1);
+		}
+		p = nl != NULL ? nl + 1 : end;
+	}
+	rc = scan_text(l, (const char *)u->data, u->len, false);
+	g_byte_array_free(u, TRUE);
+	if (rc == 0)
+		rc = scan_text(l, (const char *)ba->data, ba->len, false);
+	return rc;
+}
+
 #define PART_READINGS 4 /* transfer encodings tried per part, at most */
 
 /*
@@ -800,8 +889,11 @@ part_readings(GMimeObject *o, bool *plain, bool *html,
 	size_t nenc = 1;
 	bool typed = false;
 
+	GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
+
 	*plain = *html = false;
-	enc[0] = GMIME_CONTENT_ENCODING_DEFAULT;
+	enc[0] = w != NULL ? g_mime_data_wrapper_get_encoding(w)
+			   : GMIME_CONTENT_ENCODING_DEFAULT;
 	for (int i = 0; i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = g_mime_header_get_name(h);
@@ -832,7 +924,7 @@ part_readings(GMimeObject *o, bool *plain, bool *html,
 			    g_mime_content_encoding_from_string(value);
 			bool have = false;
 
-			for (size_t k = 1; k < nenc; k++)
+			for (size_t k = 0; k < nenc; k++)
 				have = have || enc[k] == e;
 			if (!have)
 				enc[nenc++] = e;
@@ -890,8 +982,7 @@ walk(struct links *l, GMimeObject *o, unsigned int depth)
 				rc = scan_html(l, (char *)ba->data, ba->len,
 					       utf8);
 			if (plain && rc == 0)
-				rc = scan_text(l, (const char *)ba->data,
-					       ba->len, false);
+				rc = scan_plain(l, o, ba);
 			g_byte_array_free(ba, TRUE);
 		}
 	}

@@ -518,6 +518,41 @@ test_html_bombs(void **state)
 	free(b.p);
 }
 
+/*
+ * Each reading of a part is scanned once: a base64 part read by GMime's
+ * own decoding is not read again for its one Content-Transfer-Encoding
+ * field (links counted twice), a second field is.
+ */
+static void
+test_readings_once(void **state)
+{
+	static const char one[] =
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/html\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n"
+	    "PGEgaHJlZj0iaHR0cDovL29uY2UudGVzdC8iPng8L2E+\r\n";
+	static const char two[] =
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+	    "--b\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n"
+	    "Content-Transfer-Encoding: 7bit\r\n\r\n"
+	    "http://twice.test/\r\n--b--\r\n";
+	struct links *l;
+
+	(void)state;
+	l = run(one, sizeof one - 1, 65535, 1048576, 20);
+	assert_int_equal(links_count(l), 1);
+	assert_string_equal(links_get(l, 0)->name, "once.test");
+	assert_int_equal(links_get(l, 0)->links, 1);
+	links_free(l);
+	l = run(two, sizeof two - 1, 65535, 1048576, 20);
+	assert_int_equal(links_count(l), 1);
+	assert_int_equal(links_get(l, 0)->links, 2);
+	links_free(l);
+}
+
 /* A 50 MB body: only URIBLMaxBytes of it is kept and scanned. */
 static void
 test_large_body(void **state)
@@ -642,6 +677,7 @@ main(void)
 	    cmocka_unit_test(test_skip),	  cmocka_unit_test(test_many_links),
 	    cmocka_unit_test(test_deep_nesting),
 	    cmocka_unit_test(test_html_bombs),
+	    cmocka_unit_test(test_readings_once),
 	    cmocka_unit_test(test_large_body),	  cmocka_unit_test(test_many_parts),
 	    cmocka_unit_test(test_rss),
 	};
