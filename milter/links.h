@@ -6,9 +6,14 @@
  * body in chunks (links_body()); links_end() parses what was kept with GMime
  * (MIME structure: multipart nesting, message/rfc822 parts, quoted-printable
  * and base64 decoded by GMime, charsets converted to UTF-8) and takes the links
- * of each text part: in text/plain, http/https URLs and bare "www." hosts; in
- * text/html, every href and src attribute (libxml2's HTML parser, no network,
- * entities decoded) and the URLs in its text.
+ * of each text part, in every reading a client may make of it (each of its
+ * Content-Type and Content-Transfer-Encoding fields; any text subtype as
+ * text/plain): in text/plain, http/https URLs and bare "www." hosts (also
+ * with format=flowed lines joined); in text/html and XHTML, the href, src,
+ * action, formaction, background, poster and srcset attributes (scheme-
+ * relative "//host" too) and the URLs in its text, read with libxml2's
+ * HTML parser through SAX (no network, entities decoded, no depth limit),
+ * the content of Outlook's conditional comments included.
  *
  * Each host is normalised as a browser does (percent-decoding, lower
  * case, trailing dots dropped, userinfo and port dropped, IDN U-labels to
