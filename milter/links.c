@@ -784,7 +784,8 @@ part_decode(GMimePart *part, GMimeContentEncoding enc, bool *utf8)
 	const char *cs = g_mime_object_get_content_type_parameter(
 	    GMIME_OBJECT(part), "charset");
 	GMimeStream *mem, *filt;
-	GByteArray *ba;
+	GMimeFilter *f;
+	GByteArray *ba, *raw;
 
 	*utf8 = false;
 	if (w == NULL)
@@ -799,28 +800,41 @@ part_decode(GMimePart *part, GMimeContentEncoding enc, bool *utf8)
 	ba = g_byte_array_new();
 	mem = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-	filt = g_mime_stream_filter_new(mem);
-	if (cs != NULL) {
-		if (g_ascii_strcasecmp(cs, "utf-8") == 0 ||
-		    g_ascii_strcasecmp(cs, "us-ascii") == 0) {
-			*utf8 = true;
-		} else {
-			GMimeFilter *f = g_mime_filter_charset_new(cs, "UTF-8");
-
-			if (f != NULL) {
-				g_mime_stream_filter_add(
-				    GMIME_STREAM_FILTER(filt), f);
-				g_object_unref(f);
-				*utf8 = true;
-			}
-		}
-	}
-	g_mime_data_wrapper_write_to_stream(w, filt);
-	g_mime_stream_flush(filt);
-	g_object_unref(filt);
+	/* transfer decoding only, then the charset (from a byte order mark
+	 * first, as a browser reads it: WHATWG encoding sniffing) */
+	g_mime_data_wrapper_write_to_stream(w, mem);
 	g_object_unref(mem);
 	if (alt != NULL)
 		g_object_unref(alt);
+	if (ba->len >= 2 && ((ba->data[0] == 0xff && ba->data[1] == 0xfe) ||
+			     (ba->data[0] == 0xfe && ba->data[1] == 0xff)))
+		cs = "UTF-16";
+	else if (ba->len >= 3 && ba->data[0] == 0xef && ba->data[1] == 0xbb &&
+		 ba->data[2] == 0xbf)
+		cs = "UTF-8";
+	if (cs == NULL)
+		return ba;
+	if (g_ascii_strcasecmp(cs, "utf-8") == 0 ||
+	    g_ascii_strcasecmp(cs, "us-ascii") == 0) {
+		*utf8 = true;
+		return ba;
+	}
+	f = g_mime_filter_charset_new(cs, "UTF-8");
+	if (f == NULL)
+		return ba; /* a charset iconv does not know: libxml2 guesses */
+	raw = ba;
+	ba = g_byte_array_new();
+	mem = g_mime_stream_mem_new_with_byte_array(ba);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	filt = g_mime_stream_filter_new(mem);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filt), f);
+	g_object_unref(f);
+	*utf8 = true;
+	g_mime_stream_write(filt, (const char *)raw->data, raw->len);
+	g_mime_stream_flush(filt);
+	g_object_unref(filt);
+	g_object_unref(mem);
+	g_byte_array_free(raw, TRUE);
 	return ba;
 }
 
