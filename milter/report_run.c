@@ -156,7 +156,9 @@ write_file(const char *dir, const char *name, const void *data, size_t len)
 	int fd;
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/* not through a link planted in a directory others can write */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0640);
 	if (fd < 0 || (fp = fdopen(fd, "w")) == NULL) {
 		log_error("dry run: %s: %s", path, strerror(errno));
 		if (fd >= 0)

@@ -388,6 +388,41 @@ test_dry_run(void **state)
 	conf_free(c);
 }
 
+/*
+ * --dry-run into a directory others can write (/tmp): a symbolic link
+ * planted under the predictable file name is not followed (the program
+ * may run as root), the run says it failed.
+ */
+static void
+test_dry_run_symlink(void **state)
+{
+	struct store *s;
+	struct report_run r;
+	struct conf *c = fresh(&s, &r);
+	char out[256], name[512], victim[256], buf[64] = "";
+	FILE *fp;
+
+	(void)state;
+	path(out, sizeof out, "dry2");
+	mkdir(out, 0700);
+	path(victim, sizeof victim, "victim");
+	put("victim", "keep me\n");
+	snprintf(name, sizeof name,
+		 "%s/mx.receiver.test!example.test!%lld!%lld.xml.gz", out,
+		 (long long)begin, (long long)begin + 86399);
+	assert_int_equal(symlink(victim, name), 0);
+	r.dry_run = out;
+	report_run_period(&r, begin, 86400);
+	assert_true(r.some_failed);
+	fp = fopen(victim, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof buf, fp));
+	fclose(fp);
+	assert_string_equal(buf, "keep me\n");
+	store_close(s);
+	conf_free(c);
+}
+
 /* A policy domain that is no domain name is done with, not retried. */
 static void
 test_unreportable(void **state)
@@ -422,6 +457,7 @@ main(void)
 	    cmocka_unit_test(test_partial_failure),
 	    cmocka_unit_test(test_hung_sendmail),
 	    cmocka_unit_test(test_dry_run),
+	    cmocka_unit_test(test_dry_run_symlink),
 	    cmocka_unit_test(test_unreportable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
