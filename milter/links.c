@@ -528,7 +528,10 @@ attr_is_link(const xmlChar *name)
 {
 	static const char *const one[] = {"href",	"src",	      "action",
 					  "formaction", "background", "poster"};
+	const xmlChar *colon = xmlStrchr(name, ':');
 
+	if (colon != NULL)
+		name = colon + 1; /* xlink:href in inline SVG */
 	for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
 		if (xmlStrcasecmp(name, (const xmlChar *)one[i]) == 0)
 			return 1;
