@@ -220,6 +220,22 @@ run(const struct opts *o, struct conf *c)
 		log_error("ReportDatabase: %s", err);
 		return EXIT_CONFIG;
 	}
+	/* one sending run per database at a time (a dry run marks nothing) */
+	if (o->dry_run == NULL) {
+		bool got = false;
+
+		if (store_run_lock(j.store, &got, err, sizeof err) != 0) {
+			log_error("ReportDatabase: %s", err);
+			store_close(j.store);
+			return EXIT_SOME_FAILED;
+		}
+		if (!got) {
+			log_info("another authmilter-report run holds the "
+				 "report lock of the database: nothing to do");
+			store_close(j.store);
+			return EXIT_ALL_SENT;
+		}
+	}
 	dopt.mode = c->resolver;
 	dopt.forward = c->resolver_forward;
 	dopt.trust_anchor = c->trust_anchor_file;

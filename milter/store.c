@@ -440,6 +440,17 @@ store_close(struct store *s)
 	free(s);
 }
 
+int
+store_run_lock(struct store *s, bool *got, char *err, size_t errlen)
+{
+	char e[512] = "";
+	int rc = s->ops->run_lock(s->db, got, e, sizeof e);
+
+	if (rc != 0)
+		snprintf(err, errlen, "%s: report lock: %s", s->name, e);
+	return rc;
+}
+
 const char *
 store_kind(const struct store *s)
 {

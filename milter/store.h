@@ -130,6 +130,13 @@ int store_mark_reported(struct store *s, const char *domain, int64_t begin,
 			const char *report_id, char *err, size_t errlen);
 
 /*
+ * store_run_lock - the report program's lock on the database, held until
+ * store_close(): *got false when another run holds it (SQLite: flock of
+ * PATH-report.lock; PostgreSQL: a session advisory lock).
+ */
+int store_run_lock(struct store *s, bool *got, char *err, size_t errlen);
+
+/*
  * store_dest_sent - whether the report of (domain, begin) was sent to
  * dest (an address) by an earlier run: *sent. store_mark_dest records
  * that it was, at once after each send, so that the retry of a report

@@ -208,6 +208,31 @@ test_groups_cap(void **state)
 	store_close(s);
 }
 
+/*
+ * Two report runs on one database (the timer enabled on two hosts of a
+ * fleet, which the Debian package does by default, or a manual run
+ * during the timer's): both read a period as not sent and both sent
+ * it. One run holds the lock until it closes the store; another does
+ * not get it meanwhile.
+ */
+static void
+test_run_lock(void **state)
+{
+	struct store *a = open_ok(), *b = open_ok();
+	char err[512] = "";
+	bool got = false;
+
+	(void)state;
+	assert_int_equal(store_run_lock(a, &got, err, sizeof err), 0);
+	assert_true(got);
+	assert_int_equal(store_run_lock(b, &got, err, sizeof err), 0);
+	assert_false(got);
+	store_close(a);
+	assert_int_equal(store_run_lock(b, &got, err, sizeof err), 0);
+	assert_true(got);
+	store_close(b);
+}
+
 /* The schema is created once and a second open finds it. */
 static void
 test_open_twice(void **state)
@@ -620,6 +645,7 @@ static const struct CMUnitTest cases[] = {
     cmocka_unit_test_setup(test_open_concurrent, fresh),
     cmocka_unit_test_setup(test_groups, fresh),
     cmocka_unit_test_setup(test_groups_cap, fresh),
+    cmocka_unit_test_setup(test_run_lock, fresh),
     cmocka_unit_test_setup(test_fields, fresh),
     cmocka_unit_test_setup(test_report_state, fresh),
     cmocka_unit_test_setup(test_counters, fresh),
