@@ -505,6 +505,27 @@ test_html_bombs(void **state)
 	assert_true(links_stats(l)->over_attrs);
 	links_free(l);
 
+	/* 1 MB of processing instructions: no memory per instruction (a
+	 * node each made 1 MB into 40 MB, per session) */
+	{
+		struct rusage ru0, ru1;
+
+		b.len = 0;
+		bput(&b, "Content-Type: text/html\r\n\r\n");
+		while (b.len < 1048576 - 100)
+			bput(&b, "<?a?>");
+		bput(&b, "<a href=\"http://after-pi.test/\">x</a>\r\n");
+		getrusage(RUSAGE_SELF, &ru0);
+		l = run(b.p, b.len, 65535, 1048576, 20);
+		getrusage(RUSAGE_SELF, &ru1);
+		print_message("1 MB of processing instructions: peak RSS "
+			      "+%ld kB\n",
+			      ru1.ru_maxrss - ru0.ru_maxrss);
+		assert_true(found(l, "after-pi.test"));
+		assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 10000);
+		links_free(l);
+	}
+
 	/* at the cap, the tag is read as usual */
 	b.len = 0;
 	bput(&b, "Content-Type: text/html\r\n\r\n<p><a ");
