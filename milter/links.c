@@ -14,6 +14,7 @@
 #include <libpsl.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 
 #include "amerr.h"
@@ -478,6 +479,8 @@ scan_text(struct links *l, const char *s, size_t len, bool raw)
  * One URL from an attribute (href, src): http and https only, as a
  * browser reads it: spaces and C0 controls around it dropped, tabs and
  * newlines inside removed, any number of '/' or '\' after the scheme.
+ * A scheme-relative URL ("//host", "\\host") is one too: a webmail
+ * shows the message in an https page, and <base href> may name http.
  */
 static int
 scan_url(struct links *l, const char *u)
@@ -499,6 +502,9 @@ scan_url(struct links *l, const char *u)
 		p = buf + 5;
 	else if (prefix_ci(buf, end, "https:"))
 		p = buf + 6;
+	else if (n >= 2 && (buf[0] == '/' || buf[0] == '\\') &&
+		 (buf[1] == '/' || buf[1] == '\\'))
+		p = buf;
 	else
 		return 0;
 	while (p < end && (*p == '/' || *p == '\\'))
@@ -511,68 +517,262 @@ scan_url(struct links *l, const char *u)
 	return add_link(l, h, (size_t)(p - h), false);
 }
 
-static bool
+/*
+ * The attributes whose URL a client follows or fetches: links and
+ * images (href, src), where a form posts (action, formaction), and
+ * images by other names (background, poster); 2 for a srcset, a list of
+ * URLs (each scanned as text); 0 for any other.
+ */
+static int
 attr_is_link(const xmlChar *name)
 {
-	return xmlStrcasecmp(name, (const xmlChar *)"href") == 0 ||
-	       xmlStrcasecmp(name, (const xmlChar *)"src") == 0;
+	static const char *const one[] = {"href",	"src",	      "action",
+					  "formaction", "background", "poster"};
+	const xmlChar *colon = xmlStrchr(name, ':');
+
+	if (colon != NULL)
+		name = colon + 1; /* xlink:href in inline SVG */
+	for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
+		if (xmlStrcasecmp(name, (const xmlChar *)one[i]) == 0)
+			return 1;
+	return xmlStrcasecmp(name, (const xmlChar *)"srcset") == 0 ? 2 : 0;
 }
 
-/* An HTML part: href/src attributes and the URLs of its text. */
-static int
-scan_html(struct links *l, const char *s, size_t len, bool utf8)
+static bool
+html_blank(char c)
 {
-	htmlDocPtr doc;
-	xmlNodePtr n;
-	int rc = 0;
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/*
+ * libxml2's HTML parser compares each attribute name of a start tag with
+ * every one before it: n attributes cost n*n/2 compares (170,000 in one
+ * tag of a 1 MB body: about a minute). Count the attributes of each start
+ * tag as that parser reads them (a name, then optionally '=' and a value,
+ * quoted or not; a quoted value may hold '>'), never fewer; a tag with
+ * more than LINKS_MAX_ATTRS loses its '<', so that the parser reads it as
+ * text, whose URLs (entities decoded) are still found. Whether one did.
+ */
+static bool
+cap_attrs(char *s, size_t len)
+{
+	bool capped = false;
+	size_t i = 0;
+
+	while (i + 1 < len) {
+		size_t start = i, n = 0;
+
+		if (s[i] != '<' || !isalpha((unsigned char)s[i + 1])) {
+			i++;
+			continue;
+		}
+		i++;
+		while (i < len && !html_blank(s[i]) && s[i] != '>')
+			i++; /* the element name */
+		for (;;) {
+			while (i < len && (html_blank(s[i]) || s[i] == '/'))
+				i++;
+			if (i >= len || s[i] == '>')
+				break;
+			n++;
+			while (i < len && !html_blank(s[i]) && s[i] != '=' &&
+			       s[i] != '>')
+				i++;
+			while (i < len && html_blank(s[i]))
+				i++;
+			if (i >= len || s[i] != '=')
+				continue;
+			i++;
+			while (i < len && html_blank(s[i]))
+				i++;
+			if (i < len && (s[i] == '"' || s[i] == '\'')) {
+				char q = s[i++];
+
+				while (i < len && s[i] != q)
+					i++;
+				if (i < len)
+					i++;
+			} else {
+				while (i < len && !html_blank(s[i]) &&
+				       s[i] != '>')
+					i++;
+			}
+		}
+		if (n > LINKS_MAX_ATTRS) {
+			s[start] = ' ';
+			capped = true;
+		}
+	}
+	return capped;
+}
+
+/* The state of one HTML part's SAX parse (the parser's _private). */
+struct html_sax {
+	struct links *l;
+	GByteArray *text; /* text since the last tag: owned */
+	bool nested;	  /* inside a conditional comment */
+	int rc;		  /* first error */
+};
+
+static int scan_html_in(struct links *l, char *s, size_t len, bool utf8,
+			bool nested);
+
+static struct html_sax *
+html_state(void *ctx)
+{
+	return ((htmlParserCtxtPtr)ctx)->_private;
+}
+
+static void
+html_flush(void *ctx)
+{
+	struct html_sax *h = html_state(ctx);
+
+	if (h->text->len > 0 && h->rc == 0 && !h->l->st.over_links)
+		h->rc = scan_text(h->l, (const char *)h->text->data,
+				  h->text->len, false);
+	g_byte_array_set_size(h->text, 0);
+	if (h->rc != 0)
+		xmlStopParser(ctx);
+}
+
+static void
+html_start(void *ctx, const xmlChar *name, const xmlChar **atts)
+{
+	struct html_sax *h = html_state(ctx);
+
+	(void)name;
+	html_flush(ctx);
+	for (size_t i = 0; atts != NULL && atts[i] != NULL && h->rc == 0;
+	     i += 2) {
+		const char *v = (const char *)atts[i + 1];
+		int kind = attr_is_link(atts[i]);
+
+		if (kind == 0 || v == NULL || h->l->st.over_links)
+			continue;
+		h->rc = kind == 1 ? scan_url(h->l, v)
+				  : scan_text(h->l, v, strlen(v), false);
+	}
+	if (h->rc != 0)
+		xmlStopParser(ctx);
+}
+
+static void
+html_end(void *ctx, const xmlChar *name)
+{
+	(void)name;
+	html_flush(ctx);
+}
+
+static void
+html_chars(void *ctx, const xmlChar *s, int len)
+{
+	if (len > 0)
+		g_byte_array_append(html_state(ctx)->text, s, (guint)len);
+}
+
+/*
+ * A comment: not shown, except a conditional one, "<!--[if mso]>...
+ * <![endif]-->", whose content Outlook (Word's HTML engine) renders:
+ * read as HTML, once (comment openers inside it are dropped).
+ */
+static void
+html_comment(void *ctx, const xmlChar *value)
+{
+	struct html_sax *h = html_state(ctx);
+	const char *v = (const char *)value, *gt;
+	char *copy;
+
+	if (v == NULL || h->nested || h->rc != 0)
+		return;
+	while (html_blank(*v))
+		v++;
+	if (g_ascii_strncasecmp(v, "[if", 3) != 0 ||
+	    (gt = strchr(v, '>')) == NULL)
+		return;
+	html_flush(ctx);
+	copy = g_strdup(gt + 1);
+	/* a comment cannot end inside one: an opener here is only text to
+	 * a browser, and another conditional to Outlook; drop the opener,
+	 * so that what follows it is read either way */
+	for (char *c = strstr(copy, "<!--"); c != NULL; c = strstr(c, "<!--"))
+		memset(c, ' ', 4);
+	h->rc = scan_html_in(h->l, copy, strlen(copy), true, true);
+	g_free(copy);
+	if (h->rc != 0)
+		xmlStopParser(ctx);
+}
+
+/* script and style content: not shown */
+static void
+html_raw(void *ctx, const xmlChar *s, int len)
+{
+	(void)ctx;
+	(void)s;
+	(void)len;
+}
+
+/*
+ * An HTML part: the link attributes and the URLs of its text, read with
+ * libxml2's HTML parser through SAX: no element tree is built, so there
+ * is no depth limit (the tree builder stops at 256 levels: every link
+ * after <b> nested 257 times was lost) and no memory per element. The
+ * other callbacks stay libxml2's (a document node, comments).
+ */
+static int
+scan_html(struct links *l, char *s, size_t len, bool utf8)
+{
+	return scan_html_in(l, s, len, utf8, false);
+}
+
+static int
+scan_html_in(struct links *l, char *s, size_t len, bool utf8, bool nested)
+{
+	struct html_sax h = {.l = l, .nested = nested};
+	htmlParserCtxtPtr ctxt;
 
 	if (s == NULL || len == 0)
 		return 0;
 	if (len > INT_MAX)
 		len = INT_MAX;
-	doc = htmlReadMemory(s, (int)len, NULL, utf8 ? "UTF-8" : NULL,
-			     HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-				 HTML_PARSE_NONET | HTML_PARSE_RECOVER);
-	if (doc == NULL) {
-		l->st.unparsed_parts = true;
-		return 0;
-	}
-	n = xmlDocGetRootElement(doc);
-	while (n != NULL && rc == 0 && !l->st.over_links) {
-		bool down = false;
+	if (cap_attrs(s, len))
+		l->st.over_attrs = true;
+	ctxt = htmlCreateMemoryParserCtxt(s, (int)len);
+	if (ctxt == NULL)
+		return AM_ENOMEM;
+	h.text = g_byte_array_new();
+	ctxt->_private = &h;
+	ctxt->sax->startElement = html_start;
+	ctxt->sax->endElement = html_end;
+	ctxt->sax->characters = html_chars;
+	ctxt->sax->ignorableWhitespace = html_chars;
+	ctxt->sax->cdataBlock = html_raw;
+	ctxt->sax->comment = html_comment;
+	/* no node per processing instruction: 1 MB of "<?a?>" was 40 MB */
+	ctxt->sax->processingInstruction = NULL;
+	/* as htmlReadMemory has it: UTF-8 unless the input says or shows
+	 * otherwise (invalid UTF-8 is then read as ISO-8859-1) */
+	ctxt->charset = XML_CHAR_ENCODING_UTF8;
+	htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+				     HTML_PARSE_NONET | HTML_PARSE_RECOVER);
+	if (utf8) {
+		xmlCharEncodingHandlerPtr enc =
+		    xmlFindCharEncodingHandler("UTF-8");
 
-		if (n->type == XML_ELEMENT_NODE) {
-			for (xmlAttrPtr a = n->properties; a != NULL && rc == 0;
-			     a = a->next) {
-				xmlChar *v;
-
-				if (!attr_is_link(a->name))
-					continue;
-				v = xmlNodeListGetString(doc, a->children, 1);
-				if (v != NULL)
-					rc = scan_url(l, (const char *)v);
-				xmlFree(v);
-			}
-			down = n->children != NULL &&
-			       xmlStrcasecmp(n->name,
-					     (const xmlChar *)"script") != 0 &&
-			       xmlStrcasecmp(n->name,
-					     (const xmlChar *)"style") != 0;
-		} else if (n->type == XML_TEXT_NODE && n->content != NULL) {
-			rc = scan_text(l, (const char *)n->content,
-				       strlen((const char *)n->content), false);
+		if (enc != NULL) {
+			xmlSwitchToEncoding(ctxt, enc);
+			xmlFree((xmlChar *)ctxt->input->encoding);
+			ctxt->input->encoding = xmlStrdup(BAD_CAST "UTF-8");
 		}
-		if (down) {
-			n = n->children;
-			continue;
-		}
-		while (n != NULL && n->next == NULL)
-			n = n->parent;
-		if (n != NULL)
-			n = n->next;
 	}
-	xmlFreeDoc(doc);
-	return rc;
+	htmlParseDocument(ctxt);
+	html_flush(ctxt);
+	g_byte_array_free(h.text, TRUE);
+	if (ctxt->myDoc != NULL)
+		xmlFreeDoc(ctxt->myDoc);
+	ctxt->myDoc = NULL;
+	htmlFreeParserCtxt(ctxt);
+	return h.rc;
 }
 
 /* ---- MIME ---- */
@@ -583,41 +783,175 @@ scan_html(struct links *l, const char *s, size_t len, bool utf8)
  * whether it was converted or named UTF-8 / US-ASCII.
  */
 static GByteArray *
-part_decode(GMimePart *part, bool *utf8)
+part_decode(GMimePart *part, GMimeContentEncoding enc, bool *utf8)
 {
-	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	GMimeDataWrapper *w = g_mime_part_get_content(part), *alt = NULL;
 	const char *cs = g_mime_object_get_content_type_parameter(
 	    GMIME_OBJECT(part), "charset");
 	GMimeStream *mem, *filt;
-	GByteArray *ba;
+	GMimeFilter *f;
+	GByteArray *ba, *raw;
 
 	*utf8 = false;
 	if (w == NULL)
 		return NULL;
+	if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
+	    enc != g_mime_data_wrapper_get_encoding(w)) {
+		/* another reading of the same octets */
+		alt = g_mime_data_wrapper_new_with_stream(
+		    g_mime_data_wrapper_get_stream(w), enc);
+		w = alt;
+	}
+	ba = g_byte_array_new();
+	mem = g_mime_stream_mem_new_with_byte_array(ba);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+	/* transfer decoding only, then the charset (from a byte order mark
+	 * first, as a browser reads it: WHATWG encoding sniffing) */
+	g_mime_data_wrapper_write_to_stream(w, mem);
+	g_object_unref(mem);
+	if (alt != NULL)
+		g_object_unref(alt);
+	if (ba->len >= 2 && ((ba->data[0] == 0xff && ba->data[1] == 0xfe) ||
+			     (ba->data[0] == 0xfe && ba->data[1] == 0xff)))
+		cs = "UTF-16";
+	else if (ba->len >= 3 && ba->data[0] == 0xef && ba->data[1] == 0xbb &&
+		 ba->data[2] == 0xbf)
+		cs = "UTF-8";
+	if (cs == NULL)
+		return ba;
+	if (g_ascii_strcasecmp(cs, "utf-8") == 0 ||
+	    g_ascii_strcasecmp(cs, "us-ascii") == 0) {
+		*utf8 = true;
+		return ba;
+	}
+	f = g_mime_filter_charset_new(cs, "UTF-8");
+	if (f == NULL)
+		return ba; /* a charset iconv does not know: libxml2 guesses */
+	raw = ba;
 	ba = g_byte_array_new();
 	mem = g_mime_stream_mem_new_with_byte_array(ba);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	filt = g_mime_stream_filter_new(mem);
-	if (cs != NULL) {
-		if (g_ascii_strcasecmp(cs, "utf-8") == 0 ||
-		    g_ascii_strcasecmp(cs, "us-ascii") == 0) {
-			*utf8 = true;
-		} else {
-			GMimeFilter *f = g_mime_filter_charset_new(cs, "UTF-8");
-
-			if (f != NULL) {
-				g_mime_stream_filter_add(
-				    GMIME_STREAM_FILTER(filt), f);
-				g_object_unref(f);
-				*utf8 = true;
-			}
-		}
-	}
-	g_mime_data_wrapper_write_to_stream(w, filt);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(filt), f);
+	g_object_unref(f);
+	*utf8 = true;
+	g_mime_stream_write(filt, (const char *)raw->data, raw->len);
 	g_mime_stream_flush(filt);
 	g_object_unref(filt);
 	g_object_unref(mem);
+	g_byte_array_free(raw, TRUE);
 	return ba;
+}
+
+/*
+ * A text/plain part with format=flowed (RFC 3676) as a client shows it:
+ * a line ending in a space goes on with the next (the space deleted with
+ * delsp=yes), a leading space is stuffing; "-- " stays a line. Then the
+ * lines as they are (a client without format=flowed).
+ */
+static int
+scan_plain(struct links *l, GMimeObject *o, const GByteArray *ba)
+{
+	const char *fmt = g_mime_object_get_content_type_parameter(o, "format");
+	const char *dsp = g_mime_object_get_content_type_parameter(o, "delsp");
+	const char *p = (const char *)ba->data, *end = p + ba->len;
+	bool delsp = dsp != NULL && g_ascii_strcasecmp(dsp, "yes") == 0;
+	GByteArray *u;
+	int rc;
+
+	if (fmt == NULL || g_ascii_strcasecmp(fmt, "flowed") != 0)
+		return scan_text(l, p, ba->len, false);
+	u = g_byte_array_sized_new(ba->len);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl != NULL ? nl : end;
+		size_t n;
+
+		if (e > p && e[-1] == '\r')
+			e--;
+		if (p < e && *p == ' ')
+			p++; /* stuffing */
+		n = (size_t)(e - p);
+		if (n > 0 && p[n - 1] == ' ' &&
+		    !(n == 3 && memcmp(p, "-- ", 3) == 0)) {
+			g_byte_array_append(u, (const guint8 *)p,
+					    (guint)(delsp ? n - 1 : n));
+		} else {
+			g_byte_array_append(u, (const guint8 *)p, (guint)n);
+			g_byte_array_append(u, (const guint8 *)"\n", 1);
+		}
+		p = nl != NULL ? nl + 1 : end;
+	}
+	rc = scan_text(l, (const char *)u->data, u->len, false);
+	g_byte_array_free(u, TRUE);
+	if (rc == 0)
+		rc = scan_text(l, (const char *)ba->data, ba->len, false);
+	return rc;
+}
+
+#define PART_READINGS 4 /* transfer encodings tried per part, at most */
+
+/*
+ * How clients may read a leaf part: as HTML and/or as plain text by any
+ * of its Content-Type fields (GMime keeps one, a client may take
+ * another; a text subtype no client knows is shown as text/plain,
+ * RFC 2046 4.1.4; no field at all is text/plain), and the transfer
+ * encodings of its Content-Transfer-Encoding fields (GMime's own first).
+ * The number of encodings in enc.
+ */
+static size_t
+part_readings(GMimeObject *o, bool *plain, bool *html,
+	      GMimeContentEncoding enc[PART_READINGS])
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+	size_t nenc = 1;
+	bool typed = false;
+
+	GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
+
+	*plain = *html = false;
+	enc[0] = w != NULL ? g_mime_data_wrapper_get_encoding(w)
+			   : GMIME_CONTENT_ENCODING_DEFAULT;
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_value(h);
+
+		if (name == NULL || value == NULL)
+			continue;
+		if (g_ascii_strcasecmp(name, "Content-Type") == 0) {
+			GMimeContentType *ct =
+			    g_mime_content_type_parse(NULL, value);
+
+			typed = true;
+			if (ct == NULL) {
+				*plain = true; /* unreadable: the default */
+				continue;
+			}
+			if (g_mime_content_type_is_type(ct, "text", "html") ||
+			    g_mime_content_type_is_type(ct, "application",
+							"xhtml+xml"))
+				*html = true;
+			else if (g_mime_content_type_is_type(ct, "text", "*"))
+				*plain = true;
+			g_object_unref(ct);
+		} else if (g_ascii_strcasecmp(
+			       name, "Content-Transfer-Encoding") == 0 &&
+			   nenc < PART_READINGS) {
+			GMimeContentEncoding e =
+			    g_mime_content_encoding_from_string(value);
+			bool have = false;
+
+			for (size_t k = 0; k < nenc; k++)
+				have = have || enc[k] == e;
+			if (!have)
+				enc[nenc++] = e;
+		}
+	}
+	if (!typed)
+		*plain = true;
+	return nenc;
 }
 
 static int
@@ -651,26 +985,25 @@ walk(struct links *l, GMimeObject *o, unsigned int depth)
 			rc =
 			    walk(l, g_mime_message_get_mime_part(m), depth + 1);
 	} else if (GMIME_IS_PART(o)) {
-		GMimeContentType *ct = g_mime_object_get_content_type(o);
-		bool plain = ct == NULL ||
-			     g_mime_content_type_is_type(ct, "text", "plain");
-		bool html = ct != NULL &&
-			    g_mime_content_type_is_type(ct, "text", "html");
-		GByteArray *ba;
-		bool utf8;
+		GMimeContentEncoding enc[PART_READINGS];
+		bool plain, html;
+		size_t nenc = part_readings(o, &plain, &html, enc);
 
-		if (!plain && !html)
-			return 0;
-		ba = part_decode(GMIME_PART(o), &utf8);
-		if (ba == NULL)
-			return 0;
-		if (html)
-			rc =
-			    scan_html(l, (const char *)ba->data, ba->len, utf8);
-		else
-			rc = scan_text(l, (const char *)ba->data, ba->len,
-				       false);
-		g_byte_array_free(ba, TRUE);
+		for (size_t i = 0; i < nenc && rc == 0 && (plain || html);
+		     i++) {
+			bool utf8;
+			GByteArray *ba =
+			    part_decode(GMIME_PART(o), enc[i], &utf8);
+
+			if (ba == NULL)
+				break;
+			if (html)
+				rc = scan_html(l, (char *)ba->data, ba->len,
+					       utf8);
+			if (plain && rc == 0)
+				rc = scan_plain(l, o, ba);
+			g_byte_array_free(ba, TRUE);
+		}
 	}
 	return rc;
 }

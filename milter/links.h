@@ -6,9 +6,14 @@
  * body in chunks (links_body()); links_end() parses what was kept with GMime
  * (MIME structure: multipart nesting, message/rfc822 parts, quoted-printable
  * and base64 decoded by GMime, charsets converted to UTF-8) and takes the links
- * of each text part: in text/plain, http/https URLs and bare "www." hosts; in
- * text/html, every href and src attribute (libxml2's HTML parser, no network,
- * entities decoded) and the URLs in its text.
+ * of each text part, in every reading a client may make of it (each of its
+ * Content-Type and Content-Transfer-Encoding fields; any text subtype as
+ * text/plain): in text/plain, http/https URLs and bare "www." hosts (also
+ * with format=flowed lines joined); in text/html and XHTML, the href, src,
+ * action, formaction, background, poster and srcset attributes (scheme-
+ * relative "//host" too) and the URLs in its text, read with libxml2's
+ * HTML parser through SAX (no network, entities decoded, no depth limit),
+ * the content of Outlook's conditional comments included.
  *
  * Each host is normalised as a browser does (percent-decoding, lower
  * case, trailing dots dropped, userinfo and port dropped, IDN U-labels to
@@ -36,7 +41,8 @@
  *   sees more boundary lines); LINKS_MAX_LINKS links looked at;
  *   LINKS_MAX_HEADER octets of MIME header fields; URLs longer than
  *   LINKS_MAX_URL octets are cut there (their host is taken from the cut
- *   part); a host is at most 253 octets.
+ *   part); a host is at most 253 octets; an HTML start tag of more than
+ *   LINKS_MAX_ATTRS attributes is read as text (its URLs still count).
  * Ownership: a struct links owns copies of everything it was fed; the
  *   psl context and the skip list are borrowed and must outlive it.
  * Threads: a struct links is one session's; links_init() (GMime and
@@ -62,7 +68,8 @@ struct psl_ctx_st;
 #define LINKS_MAX_SKIPPED 100 /* distinct skipped domains kept */
 #define LINKS_MAX_HEADER 65536
 #define LINKS_MAX_URL 4096
-#define LINKS_LINE_MAX 8192 /* raw line scanned while streaming */
+#define LINKS_LINE_MAX 8192  /* raw line scanned while streaming */
+#define LINKS_MAX_ATTRS 1000 /* attributes of one HTML start tag parsed */
 
 struct links_limits {
 	size_t max_bytes;   /* body octets kept (URIBLMaxBytes) */
@@ -89,6 +96,8 @@ struct links_stats {
 	bool over_parts;     /* more than LINKS_MAX_PARTS parts */
 	bool over_links;     /* more than LINKS_MAX_LINKS links */
 	bool over_header;    /* MIME header fields past LINKS_MAX_HEADER */
+	bool over_attrs;     /* an HTML start tag of more than
+			      * LINKS_MAX_ATTRS attributes: read as text */
 	bool unparsed_parts; /* a part GMime or libxml2 could not read */
 };
 

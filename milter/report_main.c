@@ -106,13 +106,21 @@ static int
 parse_day(const char *s, int64_t *t)
 {
 	struct tm tm;
-	char *end;
+	time_t tt;
+	char *end, back[16];
 
 	memset(&tm, 0, sizeof tm);
 	end = strptime(s, "%Y-%m-%d", &tm);
 	if (end == NULL || *end != '\0' || strlen(s) != 10)
 		return -1;
-	*t = (int64_t)timegm(&tm);
+	tt = timegm(&tm);
+	/* timegm makes 2026-02-31 into 2026-03-03: only a day that is
+	 * written back the same exists */
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(back, sizeof back, "%Y-%m-%d", &tm) != 10 ||
+	    strcmp(back, s) != 0)
+		return -1;
+	*t = (int64_t)tt;
 	return 0;
 }
 
@@ -211,6 +219,22 @@ run(const struct opts *o, struct conf *c)
 	if (store_open(conf_report_db(c), &j.store, err, sizeof err) != 0) {
 		log_error("ReportDatabase: %s", err);
 		return EXIT_CONFIG;
+	}
+	/* one sending run per database at a time (a dry run marks nothing) */
+	if (o->dry_run == NULL) {
+		bool got = false;
+
+		if (store_run_lock(j.store, &got, err, sizeof err) != 0) {
+			log_error("ReportDatabase: %s", err);
+			store_close(j.store);
+			return EXIT_SOME_FAILED;
+		}
+		if (!got) {
+			log_info("another authmilter-report run holds the "
+				 "report lock of the database: nothing to do");
+			store_close(j.store);
+			return EXIT_ALL_SENT;
+		}
 	}
 	dopt.mode = c->resolver;
 	dopt.forward = c->resolver_forward;

@@ -346,12 +346,59 @@ add_dest(struct report_rua_result *res, const struct report_dest *d)
 		res->dest[res->n++] = *d;
 }
 
+/*
+ * other_host - the host of a URI of another scheme than mailto: in the
+ * rua value v (scheme "://" [userinfo "@"] host [":" port] ...) that is
+ * not host, copied into out; false when there is none.
+ */
+static bool
+other_host(const char *v, size_t len, const char *host, char *out,
+	   size_t outlen)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		const char *comma = memchr(v + pos, ',', len - pos);
+		size_t end = comma != NULL ? (size_t)(comma - v) : len;
+		const char *s = v + pos, *e = v + end, *h, *a;
+		size_t hl;
+
+		pos = end + 1;
+		while (s < e && is_wsp(*s))
+			s++;
+		if ((size_t)(e - s) >= 7 && strncasecmp(s, "mailto:", 7) == 0)
+			continue;
+		h = s;
+		while (h + 2 < e &&
+		       !(h[0] == ':' && h[1] == '/' && h[2] == '/'))
+			h++;
+		if (h + 2 >= e)
+			continue;
+		h += 3;
+		a = h;
+		while (a < e && strchr("/?#", *a) == NULL)
+			a++;
+		for (const char *p = h; p < a; p++)
+			if (*p == '@')
+				h = p + 1;
+		hl = 0;
+		while (h + hl < a && h[hl] != ':')
+			hl++;
+		if (hl == 0 ||
+		    (hl == strlen(host) && strncasecmp(h, host, hl) == 0))
+			continue;
+		log_escape(h, hl, out, outlen); /* from DNS: shown escaped */
+		return true;
+	}
+	return false;
+}
+
 /* RFC 9990 section 4 for one external destination. */
 static void
 verify(struct dns_set *set, const char *domain, const struct report_dest *d,
        unsigned int timeout_ms, struct report_rua_result *res)
 {
-	char name[600];
+	char name[600], other[256];
 	const struct dns_rr *rec;
 	const char *rua;
 	size_t rualen, n;
@@ -390,6 +437,13 @@ verify(struct dns_set *set, const char *domain, const struct report_dest *d,
 		return;
 	}
 	report_rua_parse(domain, rua, rualen, over, REPORT_RUA_MAX, &n);
+	if (other_host(rua, rualen, d->host, other, sizeof other)) {
+		log_warn("report for %s: destination %s not used: the record "
+			 "at %s names another host (%s; RFC 9990 section 4)",
+			 domain, d->addr, name, other);
+		res->skipped++;
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(over[i].host, d->host) != 0) {
 			log_warn("report for %s: destination %s not used: the "

@@ -156,7 +156,9 @@ write_file(const char *dir, const char *name, const void *data, size_t len)
 	int fd;
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/* not through a link planted in a directory others can write */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0640);
 	if (fd < 0 || (fp = fdopen(fd, "w")) == NULL) {
 		log_error("dry run: %s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -302,7 +304,23 @@ send_report(struct report_run *j, const char *domain, const char *report_id,
 		const struct report_dest *d = &rua->dest[i];
 		char *msg;
 		size_t len;
+		bool done = false;
 
+		/* a retry: not again to those that took it */
+		if (store_dest_sent(j->store, domain, begin, d->addr, &done,
+				    why, sizeof why) != 0) {
+			log_error("report for %s, period %s, to %s: not sent: "
+				  "%s; tried again next run",
+				  domain, period, d->addr, why);
+			bad++;
+			continue;
+		}
+		if (done) {
+			log_info("report for %s, period %s: %s took it on an "
+				 "earlier run",
+				 domain, period, d->addr);
+			continue;
+		}
 		if (make_message(j, domain, report_id, begin, end, gz, gzlen,
 				 d->addr, &msg, &len, why, sizeof why) != 0) {
 			log_error("report for %s, period %s, to %s: not sent: "
@@ -325,6 +343,12 @@ send_report(struct report_run *j, const char *domain, const char *report_id,
 				 "sent to %s (%zu octets)",
 				 domain, period, report_id, d->addr, len);
 			ok++;
+			if (store_mark_dest(j->store, domain, begin, d->addr,
+					    why, sizeof why) != 0)
+				log_error("report for %s, period %s: could not "
+					  "record that %s took it (%s): a "
+					  "retry may send it there again",
+					  domain, period, d->addr, why);
 		} else {
 			log_error("report for %s, period %s, to %s: not sent: "
 				  "%s; tried again next run",
@@ -367,6 +391,7 @@ one_report(struct report_run *j, const char *domain, int64_t begin, int64_t end)
 	char *xml = NULL;
 	unsigned char *gz = NULL;
 	struct report_meta meta;
+	bool truncated = false;
 
 	fmt_time(begin, b, sizeof b);
 	fmt_time(end, e, sizeof e);
@@ -410,11 +435,16 @@ one_report(struct report_run *j, const char *domain, int64_t begin, int64_t end)
 		}
 	}
 	if (store_groups(j->store, domain, begin, end + 1, &groups, &ngroups,
-			 err, sizeof err) != 0) {
+			 &truncated, err, sizeof err) != 0) {
 		log_error("report for %s, period %s: %s", domain, period, err);
 		j->some_failed = true;
 		return;
 	}
+	if (truncated)
+		log_warn("report for %s, period %s: more than %d distinct "
+			 "records; only the %d largest are reported (the "
+			 "others' messages are not counted)",
+			 domain, period, STORE_MAX_GROUPS, STORE_MAX_GROUPS);
 	if (ngroups == 0)
 		goto out;
 	meta.org_name = j->org_name;

@@ -51,7 +51,7 @@ static const char sql_groups[] =
     " ORDER BY COUNT(*) DESC, source_ip, header_from, envelope_from, "
     "envelope_to, dkim, spf_domain, spf, spf_helo, disposition, overrides, "
     "override_comment, p, sp, np, adkim, aspf, testing, psd, dmarc, "
-    "dkim_aligned, spf_aligned, dkim_omitted, discovery_walk";
+    "dkim_aligned, spf_aligned, dkim_omitted, discovery_walk LIMIT $4";
 
 static const char sql_domains[] =
     "SELECT DISTINCT policy_domain FROM authmilter_history h "
@@ -82,6 +82,18 @@ static const char sql_purge_sent[] =
 
 static const char sql_purge_marks[] =
     "DELETE FROM authmilter_reports WHERE period_end <= $1";
+
+static const char sql_purge_dests[] =
+    "DELETE FROM authmilter_report_dests WHERE period_begin < $1";
+
+static const char sql_dest_sent[] =
+    "SELECT 1 FROM authmilter_report_dests WHERE domain = $1 AND "
+    "period_begin = $2 AND dest = $3";
+
+static const char sql_mark_dest[] =
+    "INSERT INTO authmilter_report_dests (domain, period_begin, dest, "
+    "sent) VALUES ($1, $2, $3, $4) ON CONFLICT (domain, period_begin, "
+    "dest) DO NOTHING";
 
 static const char sql_count_add[] =
     "INSERT INTO authmilter_counters (counter, value) VALUES ($1, $2) "
@@ -120,9 +132,19 @@ static const char *const schema_v1[] = {
     NULL,
 };
 
+/* Version 2: the destinations each report was sent to. */
+static const char *const schema_v2[] = {
+    "CREATE TABLE IF NOT EXISTS authmilter_report_dests ("
+    "domain TEXT NOT NULL, period_begin BIGINT NOT NULL, "
+    "dest TEXT NOT NULL, sent BIGINT NOT NULL, "
+    "PRIMARY KEY (domain, period_begin, dest))",
+    NULL,
+};
+
 /* Migrations: migrations[v - 1] brings version v - 1 to v. */
 static const char *const *const migrations[STORE_SCHEMA_VERSION] = {
     schema_v1,
+    schema_v2,
 };
 
 static struct store_val
@@ -416,6 +438,17 @@ store_close(struct store *s)
 	if (s->db != NULL)
 		s->ops->close(s->db);
 	free(s);
+}
+
+int
+store_run_lock(struct store *s, bool *got, char *err, size_t errlen)
+{
+	char e[512] = "";
+	int rc = s->ops->run_lock(s->db, got, e, sizeof e);
+
+	if (rc != 0)
+		snprintf(err, errlen, "%s: report lock: %s", s->name, e);
+	return rc;
 }
 
 const char *
@@ -820,17 +853,24 @@ group_row(void *arg, const char *const *c, size_t ncols)
 
 int
 store_groups(struct store *s, const char *domain, int64_t begin, int64_t end,
-	     struct store_group **out, size_t *n, char *err, size_t errlen)
+	     struct store_group **out, size_t *n, bool *truncated, char *err,
+	     size_t errlen)
 {
 	struct grow g = {.size = sizeof(struct store_group)};
-	struct store_val p[] = {vs(domain), vi(begin), vi(end)};
-	int rc = run(s, "groups", sql_groups, p, 3, group_row, &g, NULL, err,
+	/* one more than kept: whether there were more */
+	struct store_val p[] = {vs(domain), vi(begin), vi(end),
+				vi(STORE_MAX_GROUPS + 1)};
+	int rc = run(s, "groups", sql_groups, p, 4, group_row, &g, NULL, err,
 		     errlen);
 
+	*truncated = false;
 	if (rc != 0) {
 		free(g.v);
 		g.v = NULL;
 		g.n = 0;
+	} else if (g.n > STORE_MAX_GROUPS) {
+		g.n = STORE_MAX_GROUPS;
+		*truncated = true;
 	}
 	*out = g.v;
 	*n = g.n;
@@ -885,6 +925,37 @@ store_mark_reported(struct store *s, const char *domain, int64_t begin,
 		   errlen);
 }
 
+static int
+dest_row(void *arg, const char *const *c, size_t ncols)
+{
+	(void)c;
+	(void)ncols;
+	*(bool *)arg = true;
+	return 0;
+}
+
+int
+store_dest_sent(struct store *s, const char *domain, int64_t begin,
+		const char *dest, bool *sent, char *err, size_t errlen)
+{
+	struct store_val p[] = {vs(domain), vi(begin), vs(dest)};
+
+	*sent = false;
+	return run(s, "destination", sql_dest_sent, p, 3, dest_row, sent, NULL,
+		   err, errlen);
+}
+
+int
+store_mark_dest(struct store *s, const char *domain, int64_t begin,
+		const char *dest, char *err, size_t errlen)
+{
+	struct store_val p[] = {vs(domain), vi(begin), vs(dest),
+				vi((int64_t)time(NULL))};
+
+	return run(s, "mark destination", sql_mark_dest, p, 4, NULL, NULL, NULL,
+		   err, errlen);
+}
+
 int
 store_purge(struct store *s, int64_t now, unsigned int days, uint64_t *deleted,
 	    char *err, size_t errlen)
@@ -905,6 +976,9 @@ store_purge(struct store *s, int64_t now, unsigned int days, uint64_t *deleted,
 			 err, errlen);
 	if (rc == 0)
 		rc = run(s, "purge", sql_purge_marks, old, 1, NULL, NULL, NULL,
+			 err, errlen);
+	if (rc == 0)
+		rc = run(s, "purge", sql_purge_dests, old, 1, NULL, NULL, NULL,
 			 err, errlen);
 	if (rc == 0)
 		rc = run(s, "purge", "COMMIT", NULL, 0, NULL, NULL, NULL, err,

@@ -41,7 +41,7 @@
 
 #include "history_row.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_REPORT_ID 128 /* a Report-ID and its NUL */
 
 struct store;
@@ -95,6 +95,9 @@ int store_domains(struct store *s, int64_t begin, int64_t end,
 		  char (**out)[HISTORY_DOMAIN], size_t *n, char *err,
 		  size_t errlen);
 
+/* The groups of one report at most (4.9 KB each in memory). */
+#define STORE_MAX_GROUPS 20000
+
 /*
  * store_groups - the rows of one policy domain in [begin, end), grouped
  * by identical content, in a stable order (count descending, then
@@ -102,11 +105,12 @@ int store_domains(struct store *s, int64_t begin, int64_t end,
  * the identity (a fleet's report sums its MTAs): row.reporter is "".
  * A group's DKIM results come in a canonical order (by domain, then
  * selector), so the same set of signatures is one group whatever the
- * order of the message's signatures.
+ * order of the message's signatures. At most STORE_MAX_GROUPS groups,
+ * the largest: *truncated says whether there were more.
  */
 int store_groups(struct store *s, const char *domain, int64_t begin,
-		 int64_t end, struct store_group **out, size_t *n, char *err,
-		 size_t errlen);
+		 int64_t end, struct store_group **out, size_t *n,
+		 bool *truncated, char *err, size_t errlen);
 
 /*
  * store_report_state - what became of (domain, begin): *state, and in
@@ -124,6 +128,25 @@ int store_report_state(struct store *s, const char *domain, int64_t begin,
 int store_mark_reported(struct store *s, const char *domain, int64_t begin,
 			int64_t end, enum store_report_state state,
 			const char *report_id, char *err, size_t errlen);
+
+/*
+ * store_run_lock - the report program's lock on the database, held until
+ * store_close(): *got false when another run holds it (SQLite: flock of
+ * PATH-report.lock; PostgreSQL: a session advisory lock).
+ */
+int store_run_lock(struct store *s, bool *got, char *err, size_t errlen);
+
+/*
+ * store_dest_sent - whether the report of (domain, begin) was sent to
+ * dest (an address) by an earlier run: *sent. store_mark_dest records
+ * that it was, at once after each send, so that the retry of a report
+ * that failed for another destination, or after a crash, does not send
+ * it to this one again.
+ */
+int store_dest_sent(struct store *s, const char *domain, int64_t begin,
+		    const char *dest, bool *sent, char *err, size_t errlen);
+int store_mark_dest(struct store *s, const char *domain, int64_t begin,
+		    const char *dest, char *err, size_t errlen);
 
 /*
  * store_purge - delete rows and report marks of periods reported more

@@ -47,6 +47,8 @@ struct store_ops {
 	int (*exec)(void *db, const char *sql, const struct store_val *p,
 		    size_t np, store_row_fn fn, void *arg, uint64_t *changes,
 		    char *err, size_t errlen);
+	/* the report program's lock, held until close: *got */
+	int (*run_lock)(void *db, bool *got, char *err, size_t errlen);
 	void (*close)(void *db);
 };
 

@@ -161,6 +161,22 @@ pg_close(void *p)
 	PQfinish(p);
 }
 
+static int
+pg_lock_row(void *arg, const char *const *c, size_t ncols)
+{
+	*(bool *)arg = ncols > 0 && c[0] != NULL && c[0][0] == 't';
+	return 0;
+}
+
+/* pg_run_lock - a session advisory lock: released when the session ends */
+static int
+pg_run_lock(void *p, bool *got, char *err, size_t errlen)
+{
+	*got = false;
+	return pg_exec(p, "SELECT pg_try_advisory_lock(7469838)", NULL, 0,
+		       pg_lock_row, got, NULL, err, errlen);
+}
+
 const struct store_ops store_pg_ops = {
     .kind = "postgresql",
     .id_decl = "BIGSERIAL PRIMARY KEY",
@@ -168,5 +184,6 @@ const struct store_ops store_pg_ops = {
     /* two daemons starting at once: one creates, the other waits */
     .schema_begin = {"BEGIN", "SELECT pg_advisory_xact_lock(7469837)", NULL},
     .exec = pg_exec,
+    .run_lock = pg_run_lock,
     .close = pg_close,
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 
 struct sq {
 	sqlite3 *db; /* owned */
+	int lock_fd; /* PATH-report.lock, flock'd, or -1 */
 	struct {
 		char *sql;	  /* owned copy, the key */
 		sqlite3_stmt *st; /* owned */
@@ -69,6 +71,8 @@ sq_close(void *p)
 
 	if (q == NULL)
 		return;
+	if (q->lock_fd >= 0)
+		close(q->lock_fd);
 	for (size_t i = 0; i < SQ_CACHE; i++) {
 		sqlite3_finalize(q->cache[i].st);
 		free(q->cache[i].sql);
@@ -89,6 +93,7 @@ store_sqlite_open(const char *path, void **db, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return AM_ENOMEM;
 	}
+	q->lock_fd = -1;
 	/*
 	 * A new file is not for everyone: addresses and domains of the
 	 * mail received (SQLite gives its -wal and -shm the same mode).
@@ -214,11 +219,50 @@ out:
 	return rc;
 }
 
+/*
+ * sq_run_lock - flock of a file of its own beside the database (never
+ * the database file: closing any descriptor of it would drop SQLite's
+ * POSIX locks), kept open until sq_close.
+ */
+static int
+sq_run_lock(void *p, bool *got, char *err, size_t errlen)
+{
+	struct sq *q = p;
+	const char *db = sqlite3_db_filename(q->db, "main");
+	char path[4096], ebuf[128];
+
+	*got = false;
+	if (q->lock_fd >= 0) {
+		*got = true;
+		return 0;
+	}
+	snprintf(path, sizeof path, "%s-report.lock", db != NULL ? db : "");
+	q->lock_fd =
+	    open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (q->lock_fd < 0) {
+		snprintf(err, errlen, "%s: %s", path,
+			 strerror_r(errno, ebuf, sizeof ebuf));
+		return AM_EIO;
+	}
+	if (flock(q->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		*got = true;
+		return 0;
+	}
+	close(q->lock_fd);
+	q->lock_fd = -1;
+	if (errno == EWOULDBLOCK)
+		return 0;
+	snprintf(err, errlen, "%s: %s", path,
+		 strerror_r(errno, ebuf, sizeof ebuf));
+	return AM_EIO;
+}
+
 const struct store_ops store_sqlite_ops = {
     .kind = "sqlite",
     .id_decl = "INTEGER PRIMARY KEY",
     .begin_write = "BEGIN IMMEDIATE",
     .schema_begin = {"BEGIN IMMEDIATE", NULL},
     .exec = sq_exec,
+    .run_lock = sq_run_lock,
     .close = sq_close,
 };

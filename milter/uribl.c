@@ -270,6 +270,8 @@ ub_capped(const struct links_stats *s, char *out, size_t len)
 		ub_append(out, len, ",", "links");
 	if (s->over_header)
 		ub_append(out, len, ",", "header");
+	if (s->over_attrs)
+		ub_append(out, len, ",", "attrs");
 }
 
 static void

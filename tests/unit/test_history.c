@@ -117,10 +117,12 @@ rows_in(const char *dom)
 	size_t n = 0;
 	uint64_t sum = 0;
 	char err[512] = "";
+	bool cut = false;
 
 	if (store_open(t_uri, &s, err, sizeof err) != 0)
 		fail_msg("store_open: %s", err);
-	if (store_groups(s, dom, 0, INT64_MAX, &g, &n, err, sizeof err) != 0)
+	if (store_groups(s, dom, 0, INT64_MAX, &g, &n, &cut, err, sizeof err) !=
+	    0)
 		fail_msg("store_groups: %s", err);
 	for (size_t i = 0; i < n; i++)
 		sum += g[i].count;

@@ -445,6 +445,135 @@ test_deep_nesting(void **state)
 	nest(10000); /* what fits in about 1 MB */
 }
 
+/* whether the extractor found domain name */
+static bool
+found(const struct links *l, const char *name)
+{
+	for (size_t i = 0; i < links_count(l); i++)
+		if (strcmp(links_get(l, i)->name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * HTML elements nested deeper than libxml2's tree depth limit (256; the
+ * parser stopped there, silently: every link after it was lost, while a
+ * client shows them) and a start tag of 170,000 attributes (libxml2
+ * compares each attribute name with all before it: a minute of CPU for
+ * 1 MB): the links after them are found, in bounded time.
+ */
+static void
+test_html_bombs(void **state)
+{
+	static const char *const tags[] = {"b", "div", "table", "font"};
+	struct buf b = {0};
+	struct links *l;
+	double t0, ms;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++) {
+		for (int depth = 257; depth < 200000; depth *= 20) {
+			b.len = 0;
+			bput(&b, "Content-Type: text/html\r\n\r\n");
+			for (int i = 0; i < depth; i++)
+				bput(&b, "<%s>", tags[k]);
+			bput(&b, "<a href=\"http&#58;//after-deep.test/\">x</a>"
+				 " http://text-after-deep.test/\r\n");
+			t0 = now_ms();
+			l = run(b.p, b.len, 65535, 1048576, 20);
+			print_message("%d nested <%s>, %zu octets: %.1f ms\n",
+				      depth, tags[k], b.len, now_ms() - t0);
+			assert_true(found(l, "after-deep.test"));
+			assert_true(found(l, "text-after-deep.test"));
+			links_free(l);
+		}
+	}
+
+	b.len = 0;
+	bput(&b, "Content-Type: text/html\r\n\r\n<p><a ");
+	while (b.len < 1048576 - 200)
+		bput(&b, "a%zu ", b.len);
+	bput(&b, "href=\"http&#58;//in-big-tag.test/\">x</a>"
+		 "<a href=\"//after-big-tag.test/\">y</a></p>\r\n");
+	t0 = now_ms();
+	l = run(b.p, b.len, 65535, 1048576, 20);
+	ms = now_ms() - t0;
+	print_message("a start tag of 1 MB of attributes: %.1f ms\n", ms);
+	assert_true(ms < 3000);
+	assert_true(found(l, "in-big-tag.test"));
+	assert_true(found(l, "after-big-tag.test"));
+	assert_true(links_stats(l)->over_attrs);
+	links_free(l);
+
+	/* 1 MB of processing instructions: no memory per instruction (a
+	 * node each made 1 MB into 40 MB, per session) */
+	{
+		struct rusage ru0, ru1;
+
+		b.len = 0;
+		bput(&b, "Content-Type: text/html\r\n\r\n");
+		while (b.len < 1048576 - 100)
+			bput(&b, "<?a?>");
+		bput(&b, "<a href=\"http://after-pi.test/\">x</a>\r\n");
+		getrusage(RUSAGE_SELF, &ru0);
+		l = run(b.p, b.len, 65535, 1048576, 20);
+		getrusage(RUSAGE_SELF, &ru1);
+		print_message("1 MB of processing instructions: peak RSS "
+			      "+%ld kB\n",
+			      ru1.ru_maxrss - ru0.ru_maxrss);
+		assert_true(found(l, "after-pi.test"));
+		assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 10000);
+		links_free(l);
+	}
+
+	/* at the cap, the tag is read as usual */
+	b.len = 0;
+	bput(&b, "Content-Type: text/html\r\n\r\n<p><a ");
+	for (int i = 1; i < LINKS_MAX_ATTRS; i++)
+		bput(&b, "a%d=\"x > y\" ", i);
+	bput(&b, "href=\"//at-cap.test/\">x</a></p>\r\n");
+	l = run(b.p, b.len, 65535, 1048576, 20);
+	assert_true(found(l, "at-cap.test"));
+	assert_false(links_stats(l)->over_attrs);
+	links_free(l);
+	free(b.p);
+}
+
+/*
+ * Each reading of a part is scanned once: a base64 part read by GMime's
+ * own decoding is not read again for its one Content-Transfer-Encoding
+ * field (links counted twice), a second field is.
+ */
+static void
+test_readings_once(void **state)
+{
+	static const char one[] =
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/html\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n"
+	    "PGEgaHJlZj0iaHR0cDovL29uY2UudGVzdC8iPng8L2E+\r\n";
+	static const char two[] =
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+	    "--b\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n"
+	    "Content-Transfer-Encoding: 7bit\r\n\r\n"
+	    "http://twice.test/\r\n--b--\r\n";
+	struct links *l;
+
+	(void)state;
+	l = run(one, sizeof one - 1, 65535, 1048576, 20);
+	assert_int_equal(links_count(l), 1);
+	assert_string_equal(links_get(l, 0)->name, "once.test");
+	assert_int_equal(links_get(l, 0)->links, 1);
+	links_free(l);
+	l = run(two, sizeof two - 1, 65535, 1048576, 20);
+	assert_int_equal(links_count(l), 1);
+	assert_int_equal(links_get(l, 0)->links, 2);
+	links_free(l);
+}
+
 /* A 50 MB body: only URIBLMaxBytes of it is kept and scanned. */
 static void
 test_large_body(void **state)
@@ -568,6 +697,8 @@ main(void)
 	    cmocka_unit_test(test_hosts),	  cmocka_unit_test(test_corpus),
 	    cmocka_unit_test(test_skip),	  cmocka_unit_test(test_many_links),
 	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_html_bombs),
+	    cmocka_unit_test(test_readings_once),
 	    cmocka_unit_test(test_large_body),	  cmocka_unit_test(test_many_parts),
 	    cmocka_unit_test(test_rss),
 	};

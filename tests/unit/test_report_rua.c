@@ -184,12 +184,14 @@ static const struct zone_rr world[] = {
      "v=DMARC1; p=reject; rua=mailto:agg@example.com,"
      "mailto:d@dmarc.example.com, mailto:r@reports.example.net,"
      "mailto:x@noauth.example, mailto:y@over.example,"
-     "mailto:z@evil.example, ftp://example.com/x, mailto:w@wild.example"},
+     "mailto:z@evil.example, ftp://example.com/x, mailto:w@wild.example,"
+     "mailto:h@https.example"},
     {"_dmarc.example.net", "v=DMARC1; p=none"},
     {"_dmarc.noauth.example", "v=DMARC1; p=none"},
     {"_dmarc.over.example", "v=DMARC1; p=none"},
     {"_dmarc.evil.example", "v=DMARC1; p=none"},
     {"_dmarc.wild.example", "v=DMARC1; p=none"},
+    {"_dmarc.https.example", "v=DMARC1; p=none"},
     /* authorized, no override */
     {"example.com._report._dmarc.reports.example.net", "v=spf1 -all"},
     {"example.com._report._dmarc.reports.example.net", "v=DMARC1"},
@@ -201,6 +203,10 @@ static const struct zone_rr world[] = {
     /* override to another host: no report to either */
     {"example.com._report._dmarc.evil.example",
      "v=DMARC1; rua=mailto:z@evil.example, mailto:victim@victim.example"},
+    /* override by a URI of another scheme on another host: the same
+     * (RFC 9990 4: "a URI whose host is again different") */
+    {"example.com._report._dmarc.https.example",
+     "v=DMARC1; rua=https://u@Collector.Other.example:8443/dmarc"},
     {NULL, NULL},
 };
 
@@ -225,8 +231,9 @@ test_verify(void **state)
 	assert_true(res.dest[2].external);
 	assert_string_equal(res.dest[3].addr, "other@over.example");
 	assert_true(res.dest[3].external);
-	/* noauth, evil, ftp, and wild.example (no record at all) */
-	assert_int_equal(res.skipped, 4);
+	/* noauth, evil, ftp, wild.example (no record at all), https */
+	assert_int_equal(res.skipped, 5);
+	assert_true(asked(set, "example.com._report._dmarc.https.example"));
 	/* the same organizational domain is not asked for */
 	assert_false(asked(set, "example.com._report._dmarc.example.com"));
 	assert_false(
@@ -239,7 +246,7 @@ test_verify(void **state)
 	set = dns_set_new_local("t", zone_answer, (void *)world);
 	report_rua_destinations(set, "example.com", 2, 1000, &res);
 	assert_int_equal(res.n, 2);
-	assert_int_equal(res.skipped, 6);
+	assert_int_equal(res.skipped, 7);
 	assert_false(asked(set, "example.com._report._dmarc.evil.example"));
 	dns_set_free(set);
 }

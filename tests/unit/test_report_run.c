@@ -73,7 +73,7 @@ count(const char *sub, const char *prefix)
 static int
 setup(void **state)
 {
-	char sm[256], script[1024];
+	char sm[256], script[2048];
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN); /* as report_main.c */
@@ -86,10 +86,13 @@ setup(void **state)
 	snprintf(script, sizeof script,
 		 "#!/bin/sh\n"
 		 "mkdir -p %s/sent\n"
-		 "cat > \"$(mktemp %s/sent/msg.XXXXXX)\"\n"
+		 "f=$(mktemp %s/sent/msg.XXXXXX)\n"
+		 "cat > \"$f\"\n"
 		 "while [ -e %s/hang ]; do sleep 1; done\n"
+		 "if [ -e %s/failto ] && "
+		 "grep -qx \"To: $(cat %s/failto)\" \"$f\"; then exit 75; fi\n"
 		 "exit $(cat %s/rc 2>/dev/null || echo 0)\n",
-		 dir, dir, dir, dir);
+		 dir, dir, dir, dir, dir, dir);
 	put("sm.sh", script);
 	chmod(sm, 0700);
 	return 0;
@@ -263,6 +266,68 @@ test_fail_retry_once(void **state)
 	conf_free(c);
 }
 
+/* Messages kept by sm.sh whose To: is addr. */
+static int
+count_to(const char *addr)
+{
+	char cmd[512];
+	FILE *fp;
+	int n = -1;
+
+	snprintf(cmd, sizeof cmd,
+		 "cat %s/sent/msg.* 2>/dev/null | grep -cx 'To: %s'", dir,
+		 addr);
+	fp = popen(cmd, "r");
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%d", &n), 1);
+	pclose(fp);
+	return n;
+}
+
+/*
+ * Two destinations, the MTA refuses one: the retry goes to that one
+ * only. Before, the period was marked failed as a whole and the retry
+ * sent it to both again (and again on every run while one kept
+ * failing: a period sent many times to the destination that took it).
+ */
+static void
+test_partial_failure(void **state)
+{
+	struct store *s;
+	struct report_run r;
+	struct conf *c = fresh(&s, &r);
+	struct store_group g;
+	char id[STORE_REPORT_ID], err[512];
+
+	(void)state;
+	fixture_group(&g, "192.0.2.9", 1, AM_R_PASS, DMARC_P_NONE);
+	g.row.time = begin + 200;
+	snprintf(g.row.policy_domain, sizeof g.row.policy_domain, "two.test");
+	snprintf(g.row.header_from, sizeof g.row.header_from, "two.test");
+	assert_int_equal(store_insert(s, &g.row, 1, err, sizeof err), 0);
+	clear_sent();
+	put("rc", "0\n");
+	put("failto", "b@two.test\n");
+	report_run_period(&r, begin, 86400);
+	assert_int_equal(count_to("a@two.test"), 1);
+	assert_int_equal(count_to("b@two.test"), 1); /* tried, refused */
+	assert_int_equal(state_of(s, "two.test", id), STORE_REPORT_FAILED);
+
+	/* the retry: to b only */
+	clear_sent();
+	path(err, sizeof err, "failto");
+	unlink(err);
+	memset(&r.sent, 0, sizeof r - offsetof(struct report_run, sent));
+	report_run_period(&r, begin, 86400);
+	assert_false(r.some_failed);
+	assert_int_equal(count_to("a@two.test"), 0);
+	assert_int_equal(count_to("b@two.test"), 1);
+	assert_int_equal(r.sent, 1);
+	assert_int_equal(state_of(s, "two.test", id), STORE_REPORT_SENT);
+	store_close(s);
+	conf_free(c);
+}
+
 static void
 test_hung_sendmail(void **state)
 {
@@ -323,6 +388,41 @@ test_dry_run(void **state)
 	conf_free(c);
 }
 
+/*
+ * --dry-run into a directory others can write (/tmp): a symbolic link
+ * planted under the predictable file name is not followed (the program
+ * may run as root), the run says it failed.
+ */
+static void
+test_dry_run_symlink(void **state)
+{
+	struct store *s;
+	struct report_run r;
+	struct conf *c = fresh(&s, &r);
+	char out[256], name[512], victim[256], buf[64] = "";
+	FILE *fp;
+
+	(void)state;
+	path(out, sizeof out, "dry2");
+	mkdir(out, 0700);
+	path(victim, sizeof victim, "victim");
+	put("victim", "keep me\n");
+	snprintf(name, sizeof name,
+		 "%s/mx.receiver.test!example.test!%lld!%lld.xml.gz", out,
+		 (long long)begin, (long long)begin + 86399);
+	assert_int_equal(symlink(victim, name), 0);
+	r.dry_run = out;
+	report_run_period(&r, begin, 86400);
+	assert_true(r.some_failed);
+	fp = fopen(victim, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof buf, fp));
+	fclose(fp);
+	assert_string_equal(buf, "keep me\n");
+	store_close(s);
+	conf_free(c);
+}
+
 /* A policy domain that is no domain name is done with, not retried. */
 static void
 test_unreportable(void **state)
@@ -354,8 +454,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fail_retry_once),
+	    cmocka_unit_test(test_partial_failure),
 	    cmocka_unit_test(test_hung_sendmail),
 	    cmocka_unit_test(test_dry_run),
+	    cmocka_unit_test(test_dry_run_symlink),
 	    cmocka_unit_test(test_unreportable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

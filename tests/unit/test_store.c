@@ -148,9 +148,89 @@ groups_ok(struct store *s, const char *dom, int64_t b, int64_t e,
 	  struct store_group **g, size_t *n)
 {
 	char err[512] = "";
+	bool cut = true;
 
-	if (store_groups(s, dom, b, e, g, n, err, sizeof err) != 0)
+	if (store_groups(s, dom, b, e, g, n, &cut, err, sizeof err) != 0)
 		fail_msg("store_groups: %s", err);
+	assert_false(cut);
+}
+
+/*
+ * A policy domain with more distinct groups than STORE_MAX_GROUPS in a
+ * period (spam forging a big brand's From: from a botnet: one group per
+ * address; or a hostile domain signing each message with a new
+ * selector): the report program held every group in memory (4.9 KB
+ * each, a million groups 5 GB), then the XML, and died, and with it
+ * every later domain's report, on every run. The largest groups are
+ * returned, and the cut is said.
+ */
+static void
+test_groups_cap(void **state)
+{
+	struct store *s = open_ok();
+	struct history_row *r = calloc(STORE_MAX_GROUPS + 1, sizeof *r);
+	struct store_group *g = NULL;
+	size_t n = 0, total = STORE_MAX_GROUPS + 5, done = 0;
+	char err[512] = "";
+	bool cut = false;
+
+	(void)state;
+	assert_non_null(r);
+	while (done < total) {
+		size_t k = 0;
+
+		for (; k < 1000 && done + k < total; k++) {
+			char ip[HISTORY_IP];
+			size_t i = done + k;
+
+			snprintf(ip, sizeof ip, "10.%zu.%zu.%zu", i >> 16,
+				 (i >> 8) & 255, i & 255);
+			row_init(&r[k], 1000, ip, "big.example");
+			snprintf(r[k].dkim[0].selector,
+				 sizeof r[k].dkim[0].selector, "s%zu", i);
+		}
+		insert_ok(s, r, k);
+		done += k;
+	}
+	/* one group of 3 rows: the largest, first */
+	row_init(&r[0], 1001, "192.0.2.7", "big.example");
+	r[1] = r[0];
+	insert_ok(s, r, 2);
+	assert_int_equal(store_groups(s, "big.example", 0, 2000, &g, &n, &cut,
+				      err, sizeof err),
+			 0);
+	assert_true(cut);
+	assert_int_equal(n, STORE_MAX_GROUPS);
+	assert_string_equal(g[0].row.source_ip, "192.0.2.7");
+	assert_int_equal(g[0].count, 2);
+	free(g);
+	free(r);
+	store_close(s);
+}
+
+/*
+ * Two report runs on one database (the timer enabled on two hosts of a
+ * fleet, which the Debian package does by default, or a manual run
+ * during the timer's): both read a period as not sent and both sent
+ * it. One run holds the lock until it closes the store; another does
+ * not get it meanwhile.
+ */
+static void
+test_run_lock(void **state)
+{
+	struct store *a = open_ok(), *b = open_ok();
+	char err[512] = "";
+	bool got = false;
+
+	(void)state;
+	assert_int_equal(store_run_lock(a, &got, err, sizeof err), 0);
+	assert_true(got);
+	assert_int_equal(store_run_lock(b, &got, err, sizeof err), 0);
+	assert_false(got);
+	store_close(a);
+	assert_int_equal(store_run_lock(b, &got, err, sizeof err), 0);
+	assert_true(got);
+	store_close(b);
 }
 
 /* The schema is created once and a second open finds it. */
@@ -564,6 +644,8 @@ static const struct CMUnitTest cases[] = {
     cmocka_unit_test_setup(test_open_twice, fresh),
     cmocka_unit_test_setup(test_open_concurrent, fresh),
     cmocka_unit_test_setup(test_groups, fresh),
+    cmocka_unit_test_setup(test_groups_cap, fresh),
+    cmocka_unit_test_setup(test_run_lock, fresh),
     cmocka_unit_test_setup(test_fields, fresh),
     cmocka_unit_test_setup(test_report_state, fresh),
     cmocka_unit_test_setup(test_counters, fresh),
