@@ -854,11 +854,14 @@ scan_plain(struct links *l, GMimeObject *o, const GByteArray *ba)
 {
 	const char *fmt = g_mime_object_get_content_type_parameter(o, "format");
 	const char *dsp = g_mime_object_get_content_type_parameter(o, "delsp");
-	const char *p = (const char *)ba->data, *end = p + ba->len;
+	const char *p = (const char *)ba->data, *end;
 	bool delsp = dsp != NULL && g_ascii_strcasecmp(dsp, "yes") == 0;
 	GByteArray *u;
 	int rc;
 
+	if (ba->len == 0)
+		return 0; /* an empty part (data may be NULL: no arithmetic) */
+	end = p + ba->len;
 	if (fmt == NULL || g_ascii_strcasecmp(fmt, "flowed") != 0)
 		return scan_text(l, p, ba->len, false);
 	u = g_byte_array_sized_new(ba->len);
