@@ -1492,6 +1492,25 @@ conf_load(const char *file, const struct conf_override *ov, size_t nov,
 	return x.c;
 }
 
+struct conf *
+conf_load_logged(const char *file, const struct conf_override *ov, size_t nov)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	struct conf *c;
+	FILE *errs = open_memstream(&buf, &len);
+
+	c = conf_load(file, ov, nov, errs != NULL ? errs : stderr);
+	if (errs != NULL) {
+		fclose(errs);
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save))
+			log_error("%s", line);
+	}
+	free(buf);
+	return c;
+}
+
 void
 conf_free(struct conf *c)
 {

@@ -171,6 +171,13 @@ int conf_override_arg(const char *prog, const char *arg,
 struct conf *conf_load(const char *file, const struct conf_override *ov,
 		       size_t nov, FILE *errs);
 
+/*
+ * conf_load_logged - conf_load() with every error line sent to the log
+ * (log_error), for the daemon and authmilter-report.
+ */
+struct conf *conf_load_logged(const char *file, const struct conf_override *ov,
+			      size_t nov);
+
 /* conf_free - free a snapshot that was never published (NULL ok). */
 void conf_free(struct conf *c);
 

@@ -145,26 +145,6 @@ parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* Load the configuration; every error line goes to the log. */
-static struct conf *
-load_logged(const struct opts *o)
-{
-	char *buf = NULL, *line, *save = NULL;
-	size_t len = 0;
-	struct conf *c;
-	FILE *errs = open_memstream(&buf, &len);
-
-	c = conf_load(o->file, o->ov, o->nov, errs != NULL ? errs : stderr);
-	if (errs != NULL) {
-		fclose(errs);
-		for (line = strtok_r(buf, "\n", &save); line != NULL;
-		     line = strtok_r(NULL, "\n", &save))
-			log_error("%s", line);
-	}
-	free(buf);
-	return c;
-}
-
 static const char *
 path_of_socket(const char *sock)
 {
@@ -540,7 +520,7 @@ reload(const struct opts *o)
 	char keys[1024];
 
 	log_info("SIGHUP: reloading the configuration");
-	n = load_logged(o);
+	n = conf_load_logged(o->file, o->ov, o->nov);
 	if (n == NULL) {
 		log_error("reload failed: keeping the running configuration");
 		metrics_reload(false);

@@ -124,25 +124,6 @@ parse_day(const char *s, int64_t *t)
 	return 0;
 }
 
-static struct conf *
-load_logged(const struct opts *o)
-{
-	char *buf = NULL, *line, *save = NULL;
-	size_t len = 0;
-	struct conf *c;
-	FILE *errs = open_memstream(&buf, &len);
-
-	c = conf_load(o->file, o->ov, o->nov, errs != NULL ? errs : stderr);
-	if (errs != NULL) {
-		fclose(errs);
-		for (line = strtok_r(buf, "\n", &save); line != NULL;
-		     line = strtok_r(NULL, "\n", &save))
-			log_error("%s", line);
-	}
-	free(buf);
-	return c;
-}
-
 static int
 run(const struct opts *o, struct conf *c)
 {
@@ -305,7 +286,7 @@ main(int argc, char **argv)
 	log_open(true, false);
 	if (parse_args(argc, argv, &o) != 0)
 		goto out;
-	c = load_logged(&o);
+	c = conf_load_logged(o.file, o.ov, o.nov);
 	if (c == NULL)
 		goto out;
 	/*
